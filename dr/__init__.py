@@ -1,0 +1,3 @@
+"""kafka-dr: disaster recovery and backup for Apache Kafka."""
+
+__version__ = "0.1.0"

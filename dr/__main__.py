@@ -1,0 +1,3 @@
+from dr.cli import main
+
+main()

@@ -1,0 +1,98 @@
+"""The kafka-dr command line: global options, error handling, and the command groups."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from dr import __version__
+from dr.cli.common import AppContext
+from dr.errors import DrError, Interrupted
+from dr.log import configure, redact_text
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="kafka-dr")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: $KAFKA_DR_CONFIG, then ./kafka-dr.yaml).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+    help="Log level; 'debug' also prints tracebacks.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "console", "json"]),
+    default="auto",
+    show_default=True,
+    help="Console on a TTY, JSON otherwise, unless set.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format: str) -> None:
+    """kafka-dr: backup, replication and disaster recovery for Apache Kafka."""
+    configure(level=log_level, fmt=log_format)
+    ctx.obj = AppContext(config_path=config_path, debug=log_level == "debug")
+
+
+def _register() -> None:
+    from dr.cli import config as config_cmd
+    from dr.cli import lab as lab_cmd
+    from dr.cli import status as status_cmd
+
+    cli.add_command(config_cmd.config)
+    cli.add_command(lab_cmd.lab)
+    cli.add_command(status_cmd.status)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the console script; turns every DrError into one line and an exit code."""
+    debug = "--log-level=debug" in (argv or sys.argv) or _debug_flag(argv or sys.argv)
+    try:
+        # Without standalone mode click returns the code of a raised Exit instead of exiting.
+        code = cli.main(args=argv, prog_name="kafka-dr", standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail(Interrupted("interrupted"), debug)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except DrError as exc:
+        _fail(exc, debug)
+    except KeyboardInterrupt:
+        _fail(Interrupted("interrupted"), debug)
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        if debug:
+            raise
+        message = redact_text(f"unexpected error: {type(exc).__name__}: {exc}")
+        click.echo(f"error: {message} (run with --log-level debug for details)", err=True)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _debug_flag(argv: list[str]) -> bool:
+    for i, arg in enumerate(argv):
+        if arg == "--log-level" and i + 1 < len(argv) and argv[i + 1] == "debug":
+            return True
+    return False
+
+
+def _fail(exc: DrError, debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    click.echo(f"error: {redact_text(exc.message)}", err=True)
+    sys.exit(exc.exit_code)

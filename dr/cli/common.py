@@ -1,0 +1,33 @@
+"""What every command shares: the loaded config, and rendering results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from dr.config import LoadedConfig, load_config
+
+
+@dataclass
+class AppContext:
+    """Global options, and the config loaded on first use."""
+
+    config_path: str | None
+    debug: bool = False
+    _loaded: LoadedConfig | None = field(default=None, repr=False)
+
+    def config(self) -> LoadedConfig:
+        if self._loaded is None:
+            self._loaded = load_config(self.config_path)
+        return self._loaded
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def echo_json(payload: Any) -> None:
+    """Print a result as JSON on stdout."""
+    click.echo(json.dumps(payload, indent=2, sort_keys=False, default=str))

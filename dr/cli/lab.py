@@ -1,0 +1,193 @@
+"""kafka-dr lab: start, inspect and break a local two-cluster Kafka lab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dr.cli.common import echo_json
+from dr.lab import processes
+from dr.lab.lab import Lab, LabOptions
+from dr.lab.state import LabState
+
+dir_option = click.option(
+    "--dir",
+    "lab_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The lab's directory (configs, data, logs, pids).",
+)
+
+
+@click.group()
+def lab() -> None:
+    """A local lab: KRaft clusters 'primary' and 'dr' and MirrorMaker 2, from Kafka jars."""
+
+
+@lab.command()
+@dir_option
+@click.option(
+    "--kafka-version", default=None, help="Kafka version (default: newest 4.x that resolves)."
+)
+@click.option("--primary-brokers", default=3, show_default=True, type=click.IntRange(1, 9))
+@click.option("--dr-brokers", default=1, show_default=True, type=click.IntRange(1, 9))
+@click.option(
+    "--mirror/--no-mirror", default=True, show_default=True, help="Start MirrorMaker 2 primary->dr."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the lab as JSON.")
+def up(
+    lab_dir: Path,
+    kafka_version: str | None,
+    primary_brokers: int,
+    dr_brokers: int,
+    mirror: bool,
+    as_json: bool,
+) -> None:
+    """Start the lab; returns once every broker is registered."""
+    the_lab = Lab(lab_dir)
+    state = the_lab.up(
+        LabOptions(
+            kafka_version=kafka_version,
+            primary_brokers=primary_brokers,
+            dr_brokers=dr_brokers,
+            mirror=mirror,
+        )
+    )
+    if as_json:
+        echo_json(lab_json(the_lab, state))
+    else:
+        _print_lab(the_lab, state)
+        click.echo(str(the_lab.config_path))
+
+
+@lab.command()
+@dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the lab as JSON.")
+def status(lab_dir: Path, as_json: bool) -> None:
+    """Show the lab's clusters, nodes and MirrorMaker, and which processes run."""
+    the_lab = Lab(lab_dir)
+    state = the_lab.state()
+    if as_json:
+        echo_json(lab_json(the_lab, state))
+    else:
+        _print_lab(the_lab, state)
+
+
+@lab.command()
+@dir_option
+def down(lab_dir: Path) -> None:
+    """Stop every process of the lab (idempotent)."""
+    Lab(lab_dir).down()
+    click.echo(f"lab in {lab_dir} is down")
+
+
+@lab.command("stop-node")
+@dir_option
+@click.argument("cluster")
+@click.argument("node_id", type=int)
+@click.option("--kill", is_flag=True, help="SIGKILL instead of a controlled shutdown.")
+def stop_node(lab_dir: Path, cluster: str, node_id: int, kill: bool) -> None:
+    """Stop one node of CLUSTER."""
+    Lab(lab_dir).stop_node(cluster, node_id, kill=kill)
+    click.echo(f"{cluster} node {node_id} {'killed' if kill else 'stopped'}")
+
+
+@lab.command("start-node")
+@dir_option
+@click.argument("cluster")
+@click.argument("node_id", type=int)
+@click.option(
+    "--wipe", is_flag=True, help="Empty and reformat the node's log dirs first (a replaced disk)."
+)
+def start_node(lab_dir: Path, cluster: str, node_id: int, wipe: bool) -> None:
+    """Start one node of CLUSTER and wait until it is registered."""
+    Lab(lab_dir).start_node(cluster, node_id, wipe=wipe)
+    click.echo(f"{cluster} node {node_id} started{' on a wiped disk' if wipe else ''}")
+
+
+@lab.group()
+def mirror() -> None:
+    """Stop or start the lab's MirrorMaker 2."""
+
+
+@mirror.command("stop")
+@dir_option
+def mirror_stop(lab_dir: Path) -> None:
+    """Stop MirrorMaker 2."""
+    Lab(lab_dir).mirror_stop()
+    click.echo("MirrorMaker 2 stopped")
+
+
+@mirror.command("start")
+@dir_option
+def mirror_start(lab_dir: Path) -> None:
+    """Start MirrorMaker 2 again."""
+    Lab(lab_dir).mirror_start()
+    click.echo("MirrorMaker 2 started")
+
+
+@lab.command()
+@click.option(
+    "--kafka-version", default=None, help="Kafka version (default: newest 4.x that resolves)."
+)
+def fetch(kafka_version: str | None) -> None:
+    """Fetch the Kafka jars into the cache (or find them in KAFKA_HOME) and print where."""
+    from dr.kafka.jars import kafka_jars
+
+    jars = kafka_jars(kafka_version)
+    click.echo(f"Kafka {jars.version}: {jars.libs}")
+
+
+def lab_json(the_lab: Lab, state: LabState) -> dict[str, Any]:
+    """The lab as the --json output documents it."""
+    clusters = {
+        name: {
+            "bootstrap_servers": rec.bootstrap_servers,
+            "cluster_id": rec.cluster_id,
+            "nodes": [
+                {
+                    "id": n.id,
+                    "pid": n.pid if processes.is_running(n.pid, n.spec(name).marker) else None,
+                    "port": n.port,
+                    "controller_port": n.controller_port,
+                    "log_dir": str(n.spec(name).log_dir),
+                }
+                for n in rec.nodes
+            ],
+        }
+        for name, rec in state.clusters.items()
+    }
+    mirror_info = None
+    if state.mirror:
+        running = processes.is_running(state.mirror.pid, state.mirror.config)
+        mirror_info = {
+            "pid": state.mirror.pid if running else None,
+            "running": running,
+            "config": state.mirror.config,
+            "source": state.mirror.source,
+            "target": state.mirror.target,
+        }
+    return {
+        "config": str(the_lab.config_path),
+        "kafka_version": state.kafka_version,
+        "clusters": clusters,
+        "mirror": mirror_info,
+    }
+
+
+def _print_lab(the_lab: Lab, state: LabState) -> None:
+    info = lab_json(the_lab, state)
+    click.echo(f"lab {the_lab.dir} (Kafka {state.kafka_version})")
+    for name, cluster in info["clusters"].items():
+        click.echo(f"  {name}: {cluster['bootstrap_servers']} (cluster id {cluster['cluster_id']})")
+        for node in cluster["nodes"]:
+            where = f"pid {node['pid']}" if node["pid"] else "stopped"
+            click.echo(f"    node {node['id']}: port {node['port']}, {where}, {node['log_dir']}")
+    if info["mirror"]:
+        m = info["mirror"]
+        click.echo(
+            f"  mirror {m['source']}->{m['target']}: "
+            + (f"pid {m['pid']}" if m["running"] else "stopped")
+        )

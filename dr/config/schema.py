@@ -1,0 +1,323 @@
+"""The configuration schema: the single source of truth for every kafka-dr setting.
+
+Every model forbids unknown keys and is frozen once loaded. Each field carries a description
+and an example; ``kafka-dr config example`` is generated from them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from dr.log import is_secret_key
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerSpec(Model):
+    """One broker of a cluster's inventory."""
+
+    id: int = Field(ge=0, description="The broker's node.id.", examples=[1])
+    host: str = Field(
+        min_length=1, description="Host name or address of the broker.", examples=["kafka-1.prod"]
+    )
+    log_dirs: list[str] = Field(
+        default_factory=list,
+        description="The broker's log.dirs, for snapshots and disk replacement.",
+        examples=[["/var/lib/kafka/data"]],
+    )
+
+
+class ClusterSettings(Model):
+    """How to reach one Kafka cluster and what it should contain."""
+
+    bootstrap_servers: str = Field(
+        min_length=1,
+        description="Comma-separated host:port list used to reach the cluster.",
+        examples=["kafka-1.prod:9092,kafka-2.prod:9092,kafka-3.prod:9092"],
+    )
+    client: dict[str, str | SecretStr] = Field(
+        default_factory=dict,
+        description=(
+            "Properties passed to the Kafka clients (librdkafka names: security.protocol, "
+            "sasl.mechanism, sasl.username, sasl.password, ssl.ca.location...). Secret values "
+            "may be written ${env:NAME} or ${file:PATH}."
+        ),
+        examples=[
+            {
+                "security.protocol": "SASL_SSL",
+                "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": "kafka-dr",
+                "sasl.password": "${env:KAFKA_DR_PROD_PASSWORD}",
+            }
+        ],
+    )
+    brokers: list[BrokerSpec] = Field(
+        default_factory=list,
+        description="Inventory of the brokers expected online; empty means 'do not check'.",
+    )
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"'{server.strip()}' is not host:port")
+        return value
+
+    @field_validator("client", mode="before")
+    @classmethod
+    def _hide_secrets(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, object] = {}
+        for key, item in value.items():
+            if isinstance(item, bool):
+                item = "true" if item else "false"
+            elif isinstance(item, int | float):
+                item = str(item)
+            if isinstance(item, str) and is_secret_key(str(key)):
+                item = SecretStr(item)
+            out[str(key)] = item
+        return out
+
+    @field_validator("brokers")
+    @classmethod
+    def _unique_brokers(cls, value: list[BrokerSpec]) -> list[BrokerSpec]:
+        ids = [b.id for b in value]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"node id {dupes[0]} is listed twice")
+        return value
+
+    def client_properties(self) -> dict[str, str]:
+        """The client properties with secrets revealed, for handing to a Kafka client."""
+        return {
+            k: v.get_secret_value() if isinstance(v, SecretStr) else v
+            for k, v in self.client.items()
+        }
+
+
+class Objectives(Model):
+    """Recovery objectives that RPO and RTO are measured against."""
+
+    rpo_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Recovery point objective: the most data loss tolerated, in seconds.",
+        examples=[60],
+    )
+    rto_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="Recovery time objective: the longest outage tolerated, in seconds.",
+        examples=[900],
+    )
+
+
+class StorageSettings(Model):
+    """An object store for backups: an S3 bucket prefix or a local directory."""
+
+    url: str = Field(
+        description="s3://BUCKET/PREFIX or file:///ABSOLUTE/PATH.",
+        examples=["s3://acme-kafka-backups/prod"],
+    )
+    endpoint_url: str | None = Field(
+        default=None,
+        description="S3 endpoint for S3-compatible stores (MinIO, SeaweedFS...).",
+        examples=["https://s3.eu-west-1.amazonaws.com"],
+    )
+    region: str | None = Field(default=None, description="S3 region.", examples=["eu-west-1"])
+    access_key_id: SecretStr | None = Field(
+        default=None,
+        description="S3 access key; omit to use the standard AWS credential chain.",
+        examples=["${env:AWS_ACCESS_KEY_ID}"],
+    )
+    secret_access_key: SecretStr | None = Field(
+        default=None,
+        description="S3 secret key; omit to use the standard AWS credential chain.",
+        examples=["${env:AWS_SECRET_ACCESS_KEY}"],
+    )
+    sse: Literal["AES256", "aws:kms"] | None = Field(
+        default=None, description="Server-side encryption.", examples=["aws:kms"]
+    )
+    sse_kms_key_id: str | None = Field(
+        default=None,
+        description="KMS key id when sse is aws:kms.",
+        examples=["alias/kafka-backups"],
+    )
+    storage_class: str | None = Field(
+        default=None, description="S3 storage class for new objects.", examples=["STANDARD_IA"]
+    )
+    multipart_threshold_mb: int = Field(
+        default=64,
+        ge=5,
+        description="Objects larger than this are uploaded in parts.",
+        examples=[64],
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme == "s3":
+            if not parsed.netloc:
+                raise ValueError(f"'{value}' has no bucket: write s3://BUCKET/PREFIX")
+            if ".." in parsed.path.split("/"):
+                raise ValueError(f"'{value}' contains '..'")
+        elif parsed.scheme == "file":
+            if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
+                raise ValueError(f"'{value}' is not file:///ABSOLUTE/PATH")
+        else:
+            raise ValueError(f"'{value}' is neither s3://BUCKET/PREFIX nor file:///PATH")
+        return value
+
+    @model_validator(mode="after")
+    def _check_sse(self) -> StorageSettings:
+        if self.sse_kms_key_id and self.sse != "aws:kms":
+            raise ValueError("sse_kms_key_id is set but sse is not 'aws:kms'")
+        if self.url.startswith("file:") and (self.sse or self.endpoint_url):
+            raise ValueError("S3 options (sse, endpoint_url) given for a file:// store")
+        return self
+
+
+class MirrorFlow(Model):
+    """One MirrorMaker 2 replication flow, named SOURCE->TARGET."""
+
+    source: Name = Field(
+        description="Source cluster name (a key of clusters).", examples=["primary"]
+    )
+    target: Name = Field(description="Target cluster name (a key of clusters).", examples=["dr"])
+    topics: list[str] = Field(
+        default_factory=lambda: [".*"], description="Topic regexes to replicate."
+    )
+    topics_exclude: list[str] = Field(
+        default_factory=list, description="Topic regexes not to replicate."
+    )
+    groups: list[str] = Field(
+        default_factory=lambda: [".*"], description="Consumer group regexes to checkpoint."
+    )
+    groups_exclude: list[str] = Field(
+        default_factory=list, description="Group regexes not to checkpoint."
+    )
+    replication_policy: Literal["default", "identity"] = Field(
+        default="default",
+        description=(
+            "'default' prefixes remote topics with the source name; 'identity' keeps names."
+        ),
+    )
+    sync_group_offsets: bool = Field(
+        default=False, description="Let MirrorMaker write translated group offsets on the target."
+    )
+    checkpoint_interval_s: float = Field(
+        default=60.0, gt=0, description="How often checkpoints are emitted."
+    )
+    heartbeats: bool = Field(default=True, description="Run the heartbeat connector.")
+    exactly_once: bool = Field(
+        default=False, description="Exactly-once source support (Connect mode)."
+    )
+    properties: dict[str, str] = Field(
+        default_factory=dict, description="Extra MirrorMaker properties, passed through."
+    )
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}->{self.target}"
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _stringify(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        return {
+            str(k): ("true" if v else "false")
+            if isinstance(v, bool)
+            else str(v)
+            if isinstance(v, int | float)
+            else v
+            for k, v in value.items()
+        }
+
+    @field_validator("topics", "topics_exclude", "groups", "groups_exclude")
+    @classmethod
+    def _check_regexes(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"'{pattern}' is not a valid regex: {exc}") from None
+        return value
+
+
+class MirrorSettings(Model):
+    """How MirrorMaker 2 is deployed and which flows it runs."""
+
+    deploy: Literal["dedicated", "connect"] = Field(
+        default="dedicated",
+        description="Dedicated MirrorMaker processes or a Kafka Connect cluster.",
+    )
+    connect_url: str | None = Field(
+        default=None,
+        description="Kafka Connect REST URL when deploy is 'connect'.",
+        examples=["http://connect.prod:8083"],
+    )
+    flows: list[MirrorFlow] = Field(default_factory=list, description="Replication flows.")
+
+    @model_validator(mode="after")
+    def _check_connect(self) -> MirrorSettings:
+        if self.deploy == "connect" and not self.connect_url:
+            raise ValueError("deploy is 'connect' but connect_url is not set")
+        names = [f.name for f in self.flows]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"flow {dupes[0]} is defined twice")
+        return self
+
+
+class ToolSettings(Model):
+    """Where the Kafka command-line tools' jars come from (used to read the KRaft quorum)."""
+
+    kafka_home: Path | None = Field(
+        default=None,
+        description="An Apache Kafka installation; its libs/ are used.",
+        examples=["/opt/kafka"],
+    )
+    kafka_version: str | None = Field(
+        default=None,
+        pattern=r"^\d+\.\d+\.\d+$",
+        description="Kafka version whose jars are fetched with Maven when kafka_home is not set.",
+        examples=["4.3.1"],
+    )
+
+
+class Settings(Model):
+    """The whole kafka-dr configuration."""
+
+    clusters: dict[Name, ClusterSettings] = Field(
+        min_length=1, description="Kafka clusters by name."
+    )
+    objectives: Objectives = Field(default_factory=Objectives, description="RPO and RTO targets.")
+    storage: dict[Name, StorageSettings] = Field(
+        default_factory=dict, description="Backup stores by name."
+    )
+    mirror: MirrorSettings | None = Field(default=None, description="MirrorMaker 2 replication.")
+    tools: ToolSettings = Field(default_factory=ToolSettings, description="Kafka tool jars.")
+    state: Path | None = Field(
+        default=None,
+        description="Path of the SQLite state store; default: kafka-dr.db beside the config.",
+        examples=["/var/lib/kafka-dr/state.db"],
+    )
+
+    def cluster(self, name: str) -> ClusterSettings:
+        """The named cluster's settings; raises KeyError when there is none."""
+        return self.clusters[name]

@@ -1,0 +1,1 @@
+"""Adapters over the Kafka clients and tools: client config, admin queries, the quorum."""

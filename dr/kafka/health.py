@@ -1,0 +1,225 @@
+"""Cluster health: the daily checklist of a production Kafka runbook, as one result.
+
+Per cluster: reachable, cluster id, brokers online against the inventory, the KRaft quorum,
+and the under-replicated, under-min-ISR and offline partitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ConfigResource,
+    ResourceType,
+)
+
+from dr.config.schema import ClusterSettings, ToolSettings
+from dr.errors import ClusterUnreachableError, DrError, KafkaError
+from dr.kafka.client import admin_client
+from dr.kafka.jars import KafkaJars, kafka_jars
+from dr.kafka.quorum import QuorumStatus, describe_quorum
+from dr.log import get_logger
+
+log = get_logger(__name__)
+
+# A voter that has not caught up with the leader for this long is reported as lagging.
+VOTER_CAUGHT_UP_TOLERANCE_S = 30.0
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """A partition that needs attention."""
+
+    topic: str
+    partition: int
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    min_isr: int
+
+
+@dataclass(frozen=True)
+class ClusterHealth:
+    """What ``kafka-dr status`` reports for one cluster."""
+
+    name: str
+    reachable: bool
+    cluster_id: str | None = None
+    brokers_expected: tuple[int, ...] = ()
+    brokers_online: tuple[int, ...] = ()
+    under_replicated: tuple[PartitionState, ...] = ()
+    under_min_isr: tuple[PartitionState, ...] = ()
+    offline: tuple[PartitionState, ...] = ()
+    quorum: QuorumStatus | None = None
+    problems: tuple[str, ...] = field(default=())
+    error: str | None = None
+
+    @property
+    def missing_brokers(self) -> tuple[int, ...]:
+        return tuple(b for b in self.brokers_expected if b not in self.brokers_online)
+
+    @property
+    def healthy(self) -> bool:
+        return self.reachable and not self.problems
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """Health of every cluster checked."""
+
+    clusters: tuple[ClusterHealth, ...]
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.healthy for c in self.clusters)
+
+    @property
+    def any_unreachable(self) -> bool:
+        return any(not c.reachable for c in self.clusters)
+
+
+JarsProvider = Callable[[], KafkaJars]
+
+
+def check_health(
+    clusters: Mapping[str, ClusterSettings],
+    *,
+    tools: ToolSettings,
+    timeout_s: float = 10.0,
+) -> HealthReport:
+    """Check every named cluster in parallel and return their health (never raises for a
+    cluster that is down: it is reported unreachable)."""
+
+    def jars() -> KafkaJars:
+        return kafka_jars(tools.kafka_version, kafka_home=tools.kafka_home)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(clusters))) as pool:
+        futures = [
+            pool.submit(check_cluster, name, settings, jars=jars, timeout_s=timeout_s)
+            for name, settings in clusters.items()
+        ]
+        return HealthReport(clusters=tuple(f.result() for f in futures))
+
+
+def check_cluster(
+    name: str, cluster: ClusterSettings, *, jars: JarsProvider, timeout_s: float = 10.0
+) -> ClusterHealth:
+    """The health of one cluster."""
+    expected = tuple(sorted(b.id for b in cluster.brokers))
+    admin = admin_client(cluster, timeout_s=timeout_s)
+    try:
+        cluster_id, online = _describe(admin, name, timeout_s)
+    except ClusterUnreachableError as exc:
+        log.warning("cluster_unreachable", cluster=name, reason=str(exc))
+        return ClusterHealth(name=name, reachable=False, brokers_expected=expected, error=str(exc))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        quorum_future = pool.submit(_quorum, cluster, jars)
+        partitions = _partition_states(admin, name, timeout_s)
+        quorum, quorum_problem = quorum_future.result()
+    urp = tuple(p for p in partitions if p.leader >= 0 and len(p.isr) < len(p.replicas))
+    under_min = tuple(p for p in partitions if p.leader >= 0 and len(p.isr) < p.min_isr)
+    offline = tuple(p for p in partitions if p.leader < 0)
+    problems: list[str] = []
+    missing = [b for b in expected if b not in online]
+    if missing:
+        problems.append(f"brokers not online: {', '.join(map(str, missing))}")
+    if offline:
+        problems.append(f"{len(offline)} offline partitions")
+    if under_min:
+        problems.append(f"{len(under_min)} under-min-ISR partitions")
+    if urp:
+        problems.append(f"{len(urp)} under-replicated partitions")
+    if quorum_problem:
+        problems.append(quorum_problem)
+    health = ClusterHealth(
+        name=name,
+        reachable=True,
+        cluster_id=cluster_id,
+        brokers_expected=expected,
+        brokers_online=online,
+        under_replicated=urp,
+        under_min_isr=under_min,
+        offline=offline,
+        quorum=quorum,
+        problems=tuple(problems),
+    )
+    log.info("cluster_checked", cluster=name, healthy=health.healthy, problems=list(problems))
+    return health
+
+
+def _describe(admin: AdminClient, name: str, timeout_s: float) -> tuple[str, tuple[int, ...]]:
+    try:
+        desc = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 5)
+    except (KafkaException, TimeoutError) as exc:
+        raise ClusterUnreachableError(
+            f"cluster '{name}' did not answer within {timeout_s:.0f}s: {_reason(exc)}"
+        ) from None
+    return str(desc.cluster_id), tuple(sorted(n.id for n in desc.nodes))
+
+
+def _partition_states(admin: AdminClient, name: str, timeout_s: float) -> list[PartitionState]:
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise KafkaError(f"cluster '{name}': cannot list topics: {_reason(exc)}") from None
+    min_isr = _min_isr(admin, list(metadata.topics), timeout_s)
+    out: list[PartitionState] = []
+    for topic, meta in metadata.topics.items():
+        for pid, part in meta.partitions.items():
+            out.append(
+                PartitionState(
+                    topic=topic,
+                    partition=pid,
+                    leader=part.leader,
+                    replicas=tuple(part.replicas),
+                    isr=tuple(part.isrs),
+                    min_isr=min_isr.get(topic, 1),
+                )
+            )
+    return out
+
+
+def _min_isr(admin: AdminClient, topics: list[str], timeout_s: float) -> dict[str, int]:
+    if not topics:
+        return {}
+    resources = [ConfigResource(ResourceType.TOPIC, t) for t in topics]
+    out: dict[str, int] = {}
+    for resource, future in admin.describe_configs(resources, request_timeout=timeout_s).items():
+        try:
+            entries = future.result(timeout=timeout_s + 5)
+        except (KafkaException, TimeoutError):
+            continue  # a topic deleted meanwhile: its partitions are checked without min ISR
+        entry = entries.get("min.insync.replicas")
+        if entry is not None and entry.value is not None:
+            out[resource.name] = int(entry.value)
+    return out
+
+
+def _quorum(cluster: ClusterSettings, jars: JarsProvider) -> tuple[QuorumStatus | None, str | None]:
+    try:
+        quorum = describe_quorum(cluster, jars())
+    except DrError as exc:
+        return None, f"quorum unreadable: {exc}"
+    if quorum.leader_id is None:
+        return quorum, "quorum has no leader"
+    lagging = [
+        v.node_id
+        for v in quorum.voters
+        if v.role != "leader"
+        and (v.last_caught_up_age_s is None or v.last_caught_up_age_s > VOTER_CAUGHT_UP_TOLERANCE_S)
+    ]
+    if lagging:
+        return quorum, f"quorum voters lagging: {', '.join(map(str, lagging))}"
+    return quorum, None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KafkaException) and exc.args:
+        err = exc.args[0]
+        text = err.str() if hasattr(err, "str") else str(err)
+        return str(text)
+    return str(exc) or type(exc).__name__

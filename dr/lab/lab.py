@@ -1,0 +1,350 @@
+"""The lab: two local KRaft clusters, ``primary`` and ``dr``, and MirrorMaker 2 between them.
+
+Everything lives in one directory (configs, data, logs, pids in lab.json), so that separate
+``kafka-dr lab`` invocations and the integration fixtures drive the same lab.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+
+from dr.config.schema import ClusterSettings, MirrorFlow
+from dr.errors import LabError
+from dr.kafka.client import admin_client
+from dr.kafka.jars import KafkaJars, kafka_jars
+from dr.kafka.java import java_command, logging_options
+from dr.lab import processes
+from dr.lab.labconfig import write_lab_config
+from dr.lab.nodes import (
+    NodeSpec,
+    format_storage,
+    free_ports,
+    log_tail,
+    new_cluster_id,
+    write_node_files,
+)
+from dr.lab.nodes import start_node as launch_node
+from dr.lab.state import ClusterRecord, LabState, MirrorRecord, NodeRecord, load_state, save_state
+from dr.log import get_logger
+from dr.mirror.properties import render_dedicated
+
+log = get_logger(__name__)
+
+PRIMARY, DR = "primary", "dr"
+READY_TIMEOUT_S = 180.0
+MIRROR_HEAP_MB = 256
+MIRROR_MAIN = "org.apache.kafka.connect.mirror.MirrorMaker"
+
+
+@dataclass(frozen=True)
+class LabOptions:
+    """What ``lab up`` starts."""
+
+    kafka_version: str | None = None
+    primary_brokers: int = 3
+    dr_brokers: int = 1
+    mirror: bool = True
+
+
+class Lab:
+    """The lab in one directory."""
+
+    def __init__(self, lab_dir: Path) -> None:
+        self.dir = lab_dir.resolve()
+        self.logging_dir = self.dir / "logging"
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "kafka-dr.yaml"
+
+    def state(self) -> LabState:
+        """The recorded lab; raises LabError when there is none."""
+        state = load_state(self.dir)
+        if state is None:
+            raise LabError(
+                f"no lab in {self.dir}: start one with 'kafka-dr lab up --dir {self.dir}'"
+            )
+        return state
+
+    def is_up(self) -> bool:
+        state = load_state(self.dir)
+        return state is not None and any(
+            processes.is_running(n.pid, str(n.spec(c).marker))
+            for c, rec in state.clusters.items()
+            for n in rec.nodes
+        )
+
+    # -- up and down -------------------------------------------------------------------
+
+    def up(self, options: LabOptions) -> LabState:
+        """Start both clusters (and MirrorMaker 2); returns once every broker is registered."""
+        if options.primary_brokers < 1 or options.dr_brokers < 1:
+            raise LabError("each cluster needs at least one broker")
+        if self.is_up():
+            raise LabError(
+                f"a lab is already running in {self.dir}: "
+                f"run 'kafka-dr lab down --dir {self.dir}' first"
+            )
+        jars = kafka_jars(options.kafka_version)
+        self._clean()
+        started = time.monotonic()
+        try:
+            state = self._start_clusters(
+                jars, {PRIMARY: options.primary_brokers, DR: options.dr_brokers}
+            )
+            if options.mirror:
+                state = self._start_mirror(state, jars)
+            write_lab_config(self.config_path, state, self.dir, mirror=options.mirror)
+        except BaseException:
+            log.warning("lab_start_failed_cleaning_up", dir=str(self.dir))
+            self.down()
+            raise
+        log.info(
+            "lab_up",
+            dir=str(self.dir),
+            seconds=round(time.monotonic() - started, 1),
+            kafka_version=jars.version,
+        )
+        return state
+
+    def down(self) -> None:
+        """Stop every process of the lab; idempotent, and leaves no JVM behind."""
+        state = load_state(self.dir)
+        if state is not None:
+            if state.mirror:
+                processes.stop(state.mirror.pid, state.mirror.config, grace_s=15)
+            nodes = [(n, n.spec(c)) for c, rec in state.clusters.items() for n in rec.nodes]
+            with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+                list(
+                    pool.map(lambda ns: processes.stop(ns[0].pid, ns[1].marker, grace_s=20), nodes)
+                )
+            save_state(self.dir, _without_pids(state))
+        for pid in processes.find_java_by_marker(str(self.dir) + "/"):
+            processes.stop(pid, str(self.dir) + "/", kill=True)
+        log.info("lab_down", dir=str(self.dir))
+
+    # -- single nodes --------------------------------------------------------------------
+
+    def stop_node(self, cluster: str, node_id: int, *, kill: bool = False) -> None:
+        """Stop one node gracefully (controlled shutdown) or with SIGKILL."""
+        state = self.state()
+        record = self._node(state, cluster, node_id)
+        processes.stop(record.pid, record.spec(cluster).marker, kill=kill)
+        log.info("lab_node_stopped", cluster=cluster, node=node_id, kill=kill)
+
+    def start_node(self, cluster: str, node_id: int, *, wipe: bool = False) -> None:
+        """Start one node again; ``wipe`` first empties and reformats its log dir (a new disk)."""
+        state = self.state()
+        record = self._node(state, cluster, node_id)
+        spec = record.spec(cluster)
+        if processes.is_running(record.pid, spec.marker):
+            raise LabError(f"node {node_id} of '{cluster}' is already running (pid {record.pid})")
+        jars = _jars_of(state)
+        if wipe:
+            format_storage(spec, jars, state.cluster(cluster).cluster_id, wipe=True)
+        pid = launch_node(spec, jars, self.logging_dir)
+        clusters = dict(state.clusters)
+        clusters[cluster] = clusters[cluster].with_node(replace(record, pid=pid))
+        state = replace(state, clusters=clusters)
+        save_state(self.dir, state)
+        self._wait_registered(cluster, state.clusters[cluster], {node_id}, READY_TIMEOUT_S)
+        log.info("lab_node_started", cluster=cluster, node=node_id, wiped=wipe)
+
+    # -- MirrorMaker 2 -------------------------------------------------------------------
+
+    def mirror_stop(self) -> None:
+        state = self.state()
+        if state.mirror:
+            processes.stop(state.mirror.pid, state.mirror.config, grace_s=15)
+
+    def mirror_start(self) -> None:
+        state = self.state()
+        if state.mirror and processes.is_running(state.mirror.pid, state.mirror.config):
+            return
+        self._start_mirror(state, _jars_of(state), wait=False)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _clean(self) -> None:
+        for sub in (PRIMARY, DR, "mirror", "logging"):
+            shutil.rmtree(self.dir / sub, ignore_errors=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.logging_dir.mkdir(parents=True, exist_ok=True)
+
+    def _start_clusters(self, jars: KafkaJars, sizes: dict[str, int]) -> LabState:
+        ports = iter(free_ports(2 * sum(sizes.values())))
+        specs: dict[str, list[NodeSpec]] = {
+            name: [
+                NodeSpec(
+                    cluster=name,
+                    node_id=i,
+                    port=next(ports),
+                    controller_port=next(ports),
+                    home=self.dir / name / f"node-{i}",
+                )
+                for i in range(1, size + 1)
+            ]
+            for name, size in sizes.items()
+        }
+        ids = {name: new_cluster_id() for name in specs}
+        everything = [(name, s) for name, nodes in specs.items() for s in nodes]
+        for name, spec in everything:
+            write_node_files(spec, specs[name], self.logging_dir)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda ns: format_storage(ns[1], jars, ids[ns[0]]), everything))
+        records = {
+            name: ClusterRecord(
+                cluster_id=ids[name],
+                nodes=tuple(
+                    NodeRecord(
+                        id=s.node_id,
+                        port=s.port,
+                        controller_port=s.controller_port,
+                        home=str(s.home),
+                    )
+                    for s in nodes
+                ),
+            )
+            for name, nodes in specs.items()
+        }
+        state = LabState(kafka_version=jars.version, libs=str(jars.libs), clusters=records)
+        save_state(self.dir, state)  # before any JVM starts, so that 'down' can always find them
+        for name, spec in everything:
+            pid = launch_node(spec, jars, self.logging_dir)
+            node = records[name].node(spec.node_id)
+            assert node is not None
+            records[name] = records[name].with_node(replace(node, pid=pid))
+            state = replace(state, clusters=dict(records))
+            save_state(self.dir, state)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        for name, record in state.clusters.items():
+            self._wait_registered(
+                name, record, {n.id for n in record.nodes}, deadline - time.monotonic()
+            )
+        return state
+
+    def _wait_registered(
+        self, name: str, record: ClusterRecord, wanted: set[int], timeout_s: float
+    ) -> None:
+        settings = ClusterSettings(bootstrap_servers=record.bootstrap_servers)
+        admin = admin_client(settings, timeout_s=5)
+        deadline = time.monotonic() + timeout_s
+        online: set[int] = set()
+        while time.monotonic() < deadline:
+            for node in record.nodes:
+                if node.id in wanted and processes.has_exited(node.pid, node.spec(name).marker):
+                    raise LabError(
+                        f"{name} node {node.id} exited during start-up: "
+                        f"{log_tail(node.spec(name).logs)}"
+                    )
+            try:
+                desc = admin.describe_cluster(request_timeout=5).result(timeout=10)
+                online = {n.id for n in desc.nodes}
+            except (KafkaException, TimeoutError):
+                online = set()
+            if wanted <= online:
+                return
+            time.sleep(0.5)
+        raise LabError(
+            f"cluster '{name}' did not register brokers {sorted(wanted - online)} "
+            f"within {timeout_s:.0f}s; logs are under {self.dir / name}"
+        )
+
+    def _start_mirror(self, state: LabState, jars: KafkaJars, *, wait: bool = True) -> LabState:
+        home = self.dir / "mirror"
+        (home / "logs").mkdir(parents=True, exist_ok=True)
+        config = home / "mm2.properties"
+        config.write_text(mirror_properties(state))
+        cmd = java_command(
+            jars,
+            MIRROR_MAIN,
+            [str(config)],
+            heap_mb=MIRROR_HEAP_MB,
+            jvm_options=logging_options(
+                self.logging_dir / "log4j2.properties",
+                self.logging_dir / "log4j.properties",
+                home / "logs",
+            ),
+        )
+        pid = processes.start_detached(cmd, cwd=home, log_file=home / "logs" / "stdout.log")
+        state = replace(state, mirror=MirrorRecord(config=str(config), home=str(home), pid=pid))
+        save_state(self.dir, state)
+        if wait:
+            self._wait_mirror(state)
+        return state
+
+    def _wait_mirror(self, state: LabState) -> None:
+        """Wait until MirrorMaker's heartbeat connector writes to the target cluster."""
+        assert state.mirror is not None
+        admin = admin_client(ClusterSettings(bootstrap_servers=state.cluster(DR).bootstrap_servers))
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if processes.has_exited(state.mirror.pid, state.mirror.config):
+                raise LabError(
+                    "MirrorMaker 2 exited during start-up: "
+                    f"{log_tail(Path(state.mirror.home) / 'logs')}"
+                )
+            try:
+                if "heartbeats" in admin.list_topics(timeout=5).topics:
+                    return
+            except KafkaException:
+                pass
+            time.sleep(1)
+        raise LabError(f"MirrorMaker 2 wrote no heartbeat to '{DR}' within {READY_TIMEOUT_S:.0f}s")
+
+    @staticmethod
+    def _node(state: LabState, cluster: str, node_id: int) -> NodeRecord:
+        record = state.cluster(cluster).node(node_id)
+        if record is None:
+            ids = ", ".join(str(n.id) for n in state.cluster(cluster).nodes)
+            raise LabError(f"cluster '{cluster}' has no node {node_id} (it has: {ids})")
+        return record
+
+
+def lab_flow() -> MirrorFlow:
+    """The lab's replication flow: everything from primary to dr, checkpoints every 5 s."""
+    return MirrorFlow(source=PRIMARY, target=DR, checkpoint_interval_s=5)
+
+
+def mirror_properties(state: LabState) -> str:
+    """mm2.properties for the lab: short refresh intervals, replication factors that fit."""
+    clusters = {
+        name: ClusterSettings(bootstrap_servers=rec.bootstrap_servers)
+        for name, rec in state.clusters.items()
+    }
+    target_rf = str(min(3, len(state.cluster(DR).nodes)))
+    source_rf = str(min(3, len(state.cluster(PRIMARY).nodes)))
+    overrides = {
+        "replication.factor": target_rf,
+        "checkpoints.topic.replication.factor": target_rf,
+        "heartbeats.topic.replication.factor": target_rf,
+        "offset-syncs.topic.replication.factor": source_rf,
+        "offset.storage.replication.factor": target_rf,
+        "config.storage.replication.factor": target_rf,
+        "status.storage.replication.factor": target_rf,
+        "refresh.topics.interval.seconds": "5",
+        "refresh.groups.interval.seconds": "5",
+        "sync.topic.configs.interval.seconds": "10",
+        "emit.heartbeats.interval.seconds": "1",
+        "tasks.max": "2",
+    }
+    return render_dedicated(clusters, [lab_flow()], overrides=overrides)
+
+
+def _jars_of(state: LabState) -> KafkaJars:
+    return KafkaJars(version=state.kafka_version, libs=Path(state.libs), source="lab")
+
+
+def _without_pids(state: LabState) -> LabState:
+    clusters = {
+        name: replace(rec, nodes=tuple(replace(n, pid=None) for n in rec.nodes))
+        for name, rec in state.clusters.items()
+    }
+    mirror = replace(state.mirror, pid=None) if state.mirror else None
+    return replace(state, clusters=clusters, mirror=mirror)

@@ -1,0 +1,65 @@
+"""The kafka-dr config that describes a running lab (DIR/kafka-dr.yaml)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dr.config.load import parse_config
+from dr.lab.state import LabState
+
+HEADER = """# Written by 'kafka-dr lab up': a kafka-dr config for the local lab in this directory.
+# Use it with: kafka-dr --config {path} status
+"""
+
+
+def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any]:
+    """The config as a mapping: both clusters with their brokers, objectives, a local store."""
+    clusters = {
+        name: {
+            "bootstrap_servers": rec.bootstrap_servers,
+            "brokers": [
+                {"id": n.id, "host": "127.0.0.1", "log_dirs": [str(Path(n.home) / "data")]}
+                for n in rec.nodes
+            ],
+        }
+        for name, rec in state.clusters.items()
+    }
+    config: dict[str, Any] = {
+        "clusters": clusters,
+        "objectives": {"rpo_seconds": 60, "rto_seconds": 600},
+        "storage": {"lab": {"url": (lab_dir / "store").as_uri()}},
+    }
+    if mirror:
+        config["mirror"] = {
+            "deploy": "dedicated",
+            "flows": [
+                {
+                    "source": "primary",
+                    "target": "dr",
+                    "topics": [".*"],
+                    "groups": [".*"],
+                    "checkpoint_interval_s": 5,
+                }
+            ],
+        }
+    if state.libs and Path(state.libs).name == "libs" and os.environ.get("KAFKA_HOME"):
+        config["tools"] = {"kafka_home": os.environ["KAFKA_HOME"]}
+    else:
+        config["tools"] = {"kafka_version": state.kafka_version}
+    config["state"] = str(lab_dir / "kafka-dr.db")
+    return config
+
+
+def write_lab_config(path: Path, state: LabState, lab_dir: Path, *, mirror: bool) -> None:
+    """Write the lab's config, validated first so that the lab never hands out a bad one."""
+    text = HEADER.format(path=path) + yaml.safe_dump(
+        lab_config(state, lab_dir, mirror=mirror), sort_keys=False, default_flow_style=False
+    )
+    parse_config(text, source=str(path), base_dir=path.parent)
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
