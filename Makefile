@@ -37,7 +37,7 @@ test: jars lint
 	$(BIN)/pytest tests integration
 
 bench: jars
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in $(wildcard bench/*.py); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	-$(BIN)/kafka-dr lab down --dir .demo 2>/dev/null

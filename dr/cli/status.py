@@ -31,12 +31,17 @@ def status(app: AppContext, cluster_name: str | None, verbose: bool, as_json: bo
     if as_json:
         echo_json(report_json(report, verbose=verbose))
     else:
-        for health in report.clusters:
-            _print_cluster(health, verbose)
+        print_report(report, verbose=verbose)
     if report.any_unreachable:
         raise click.exceptions.Exit(2)
     if not report.healthy:
         raise click.exceptions.Exit(1)
+
+
+def print_report(report: HealthReport, *, verbose: bool) -> None:
+    """The report for people: one block per cluster."""
+    for health in report.clusters:
+        _print_cluster(health, verbose)
 
 
 def report_json(report: HealthReport, *, verbose: bool = False) -> dict[str, Any]:

@@ -1,0 +1,103 @@
+"""Integration fixtures: ONE real lab per test session (KRaft clusters and MirrorMaker 2).
+
+The lab is started with the same code as `kafka-dr lab up`. Set KAFKA_DR_TEST_KAFKA_VERSION to
+run the suite against another Kafka version (for example 3.9.1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dr.lab import processes
+from dr.lab.lab import Lab, LabOptions
+from dr.lab.state import LabState
+
+LAB_VERSION = os.environ.get("KAFKA_DR_TEST_KAFKA_VERSION") or None
+
+
+@dataclass
+class RunningLab:
+    """The session's lab and handy accessors."""
+
+    lab: Lab
+    state: LabState
+
+    @property
+    def config(self) -> Path:
+        return self.lab.config_path
+
+    def bootstrap(self, cluster: str) -> str:
+        return self.lab.state().cluster(cluster).bootstrap_servers
+
+    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """Run the real kafka-dr command (a separate process) against the lab's config."""
+        return run_cli("--config", str(self.config), *args, timeout=timeout)
+
+    def cli_json(self, *args: str) -> tuple[int, dict[str, Any]]:
+        proc = self.cli(*args, "--json")
+        try:
+            return proc.returncode, json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            raise AssertionError(
+                f"not JSON (exit {proc.returncode}): {proc.stdout}{proc.stderr}"
+            ) from None
+
+    def lab_cli(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+        proc = run_cli("lab", *args, "--dir", str(self.lab.dir), timeout=timeout)
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+
+def run_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dr", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def wait_until(predicate: Callable[[], Any], *, timeout_s: float, what: str) -> Any:
+    """Poll predicate until it returns something truthy; fails the test after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
+    the_lab = Lab(tmp_path_factory.mktemp("lab"))
+    state = the_lab.up(
+        LabOptions(kafka_version=LAB_VERSION, primary_brokers=3, dr_brokers=1, mirror=True)
+    )
+    try:
+        yield RunningLab(lab=the_lab, state=state)
+    finally:
+        the_lab.down()
+        left = processes.find_java_by_marker(str(the_lab.dir) + "/")
+        assert not left, f"lab down left JVMs running: {left}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that tear the lab down run last."""
+    items.sort(key=lambda item: item.get_closest_marker("lab_teardown") is not None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lab_teardown: stops the session lab; runs last")
