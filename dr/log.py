@@ -18,7 +18,8 @@ import structlog
 
 MASK = "***"
 _SECRET_KEY = re.compile(
-    r"(password|secret|token|credential|jaas|private[._-]?key|api[._-]?key)", re.I
+    r"(password|secret|token|credential|jaas|private[._-]?key|api[._-]?key|key\.pem|keystore\.key)",
+    re.I,
 )
 
 _known_secrets: set[str] = set()

@@ -57,7 +57,6 @@ def test_names_of_secret_settings_are_recognised(name: str) -> None:
     assert is_secret_key(name)
 
 
-@pytest.mark.xfail(strict=True, reason="the secret-name pattern misses private keys given inline")
 @pytest.mark.parametrize("name", ["ssl.key.pem", "java.ssl.keystore.key"])
 def test_names_of_inline_private_keys_are_recognised(name: str) -> None:
     assert is_secret_key(name)

@@ -252,6 +252,9 @@ class MirrorFlow(Model):
     @classmethod
     def _check_regexes(cls, value: list[str]) -> list[str]:
         for pattern in value:
+            if "," in pattern:
+                # MirrorMaker splits these lists on commas: a{1,3} would become two regexes.
+                raise ValueError(f"'{pattern}' contains a comma, which MirrorMaker cannot take")
             try:
                 re.compile(pattern)
             except re.error as exc:

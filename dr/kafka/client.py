@@ -99,7 +99,7 @@ def java_properties_file(cluster: ClusterSettings) -> Iterator[Path | None]:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             for key, value in props.items():
-                handle.write(f"{key}={_escape(value)}\n")
+                handle.write(f"{key}={escape_property(value)}\n")
         yield Path(name)
     finally:
         Path(name).unlink(missing_ok=True)
@@ -109,5 +109,6 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n")
+def escape_property(value: str) -> str:
+    """A value escaped for a java.util.Properties file (backslashes, line breaks)."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")

@@ -46,7 +46,8 @@ def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any
                 }
             ],
         }
-    if state.libs and Path(state.libs).name == "libs" and os.environ.get("KAFKA_HOME"):
+    home = os.environ.get("KAFKA_HOME")
+    if home and Path(state.libs) == Path(home) / "libs":
         config["tools"] = {"kafka_home": os.environ["KAFKA_HOME"]}
     else:
         config["tools"] = {"kafka_version": state.kafka_version}

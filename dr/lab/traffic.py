@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from dr.errors import LabError
 from dr.kafka.client import librdkafka_logger

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from dr.config.schema import ClusterSettings, MirrorFlow
-from dr.kafka.client import java_properties
+from dr.kafka.client import escape_property, java_properties
 
 # MirrorMaker's own default topic exclusions, kept when the user adds exclusions of their own.
 DEFAULT_TOPICS_EXCLUDE = (r".*[\-\.]internal", r".*\.replica", r"__.*")
@@ -24,50 +24,48 @@ def render_dedicated(
     heartbeats included, so MirrorMaker writes nothing where it was not asked to.
     """
     aliases = sorted({f.source for f in flows} | {f.target for f in flows})
-    lines = [
-        "# Rendered by kafka-dr: edit the kafka-dr config, not this file.",
-        f"clusters = {', '.join(aliases)}",
-    ]
+    pairs: list[tuple[str, str]] = [("clusters", ", ".join(aliases))]
     for alias in aliases:
         cluster = clusters[alias]
-        lines.append(f"{alias}.bootstrap.servers = {cluster.bootstrap_servers}")
-        lines += [f"{alias}.{k} = {v}" for k, v in sorted(java_properties(cluster).items())]
+        pairs.append((f"{alias}.bootstrap.servers", cluster.bootstrap_servers))
+        pairs += [(f"{alias}.{k}", v) for k, v in sorted(java_properties(cluster).items())]
     flow_names = {(f.source, f.target) for f in flows}
     for flow in flows:
-        lines += _flow_lines(flow)
+        pairs += _flow_pairs(flow)
     for src in aliases:
         for dst in aliases:
             if src != dst and (src, dst) not in flow_names:
-                lines += [
-                    f"{src}->{dst}.enabled = false",
-                    f"{src}->{dst}.emit.heartbeats.enabled = false",
+                pairs += [
+                    (f"{src}->{dst}.enabled", "false"),
+                    (f"{src}->{dst}.emit.heartbeats.enabled", "false"),
                 ]
-    for key, value in (overrides or {}).items():
-        lines.append(f"{key} = {value}")
+    pairs += list((overrides or {}).items())
+    lines = ["# Rendered by kafka-dr: edit the kafka-dr config, not this file."]
+    lines += [f"{key} = {escape_property(value)}" for key, value in pairs]
     return "\n".join(lines) + "\n"
 
 
-def _flow_lines(flow: MirrorFlow) -> list[str]:
+def _flow_pairs(flow: MirrorFlow) -> list[tuple[str, str]]:
     p = f"{flow.source}->{flow.target}"
-    lines = [
-        f"{p}.enabled = true",
-        f"{p}.topics = {', '.join(flow.topics)}",
-        f"{p}.groups = {', '.join(flow.groups)}",
-        f"{p}.emit.checkpoints.enabled = true",
-        f"{p}.emit.checkpoints.interval.seconds = {_seconds(flow.checkpoint_interval_s)}",
-        f"{p}.sync.group.offsets.enabled = {str(flow.sync_group_offsets).lower()}",
-        f"{p}.emit.heartbeats.enabled = {str(flow.heartbeats).lower()}",
+    pairs = [
+        (f"{p}.enabled", "true"),
+        (f"{p}.topics", ", ".join(flow.topics)),
+        (f"{p}.groups", ", ".join(flow.groups)),
+        (f"{p}.emit.checkpoints.enabled", "true"),
+        (f"{p}.emit.checkpoints.interval.seconds", _seconds(flow.checkpoint_interval_s)),
+        (f"{p}.sync.group.offsets.enabled", str(flow.sync_group_offsets).lower()),
+        (f"{p}.emit.heartbeats.enabled", str(flow.heartbeats).lower()),
     ]
     if flow.replication_policy == "identity":
-        lines.append(f"{p}.replication.policy.class = {IDENTITY_POLICY}")
+        pairs.append((f"{p}.replication.policy.class", IDENTITY_POLICY))
     if flow.topics_exclude:
-        lines.append(
-            f"{p}.topics.exclude = {', '.join((*DEFAULT_TOPICS_EXCLUDE, *flow.topics_exclude))}"
+        pairs.append(
+            (f"{p}.topics.exclude", ", ".join((*DEFAULT_TOPICS_EXCLUDE, *flow.topics_exclude)))
         )
     if flow.groups_exclude:
-        lines.append(f"{p}.groups.exclude = {', '.join(flow.groups_exclude)}")
-    lines += [f"{p}.{k} = {v}" for k, v in sorted(flow.properties.items())]
-    return lines
+        pairs.append((f"{p}.groups.exclude", ", ".join(flow.groups_exclude)))
+    pairs += [(f"{p}.{k}", v) for k, v in sorted(flow.properties.items())]
+    return pairs
 
 
 def _seconds(value: float) -> str:

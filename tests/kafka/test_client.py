@@ -16,7 +16,7 @@ SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
 
 
 def cluster(**client: str) -> ClusterSettings:
-    return ClusterSettings(bootstrap_servers=BOOTSTRAP, client=client)
+    return ClusterSettings.model_validate({"bootstrap_servers": BOOTSTRAP, "client": client})
 
 
 def sasl_cluster(mechanism: str, password: str = "s3cr3t-pw") -> ClusterSettings:
@@ -82,9 +82,7 @@ def test_sasl_plain_becomes_a_jaas_config_with_the_plain_login_module() -> None:
     assert props == {
         "security.protocol": "SASL_SSL",
         "sasl.mechanism": "PLAIN",
-        "sasl.jaas.config": (
-            f'{PLAIN_LOGIN} required username="kafka-dr" password="s3cr3t-pw";'
-        ),
+        "sasl.jaas.config": (f'{PLAIN_LOGIN} required username="kafka-dr" password="s3cr3t-pw";'),
     }
 
 
@@ -100,9 +98,7 @@ def test_sasl_scram_becomes_a_jaas_config_with_the_scram_login_module(mechanism:
 
 def test_the_librdkafka_plural_sasl_mechanisms_is_understood() -> None:
     props = java_properties(
-        cluster(
-            **{"sasl.mechanisms": "PLAIN", "sasl.username": "u", "sasl.password": "p4ssw0rd"}
-        )
+        cluster(**{"sasl.mechanisms": "PLAIN", "sasl.username": "u", "sasl.password": "p4ssw0rd"})
     )
 
     assert props["sasl.mechanism"] == "PLAIN"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,8 @@ def test_libs_with_slf4j_2_get_the_slf4j2_log4j_binding(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "binding", ["log4j-slf4j-impl-2.25.4.jar", "log4j-slf4j2-impl-2.24.3.jar", "slf4j-reload4j-1.7.36.jar"]
+    "binding",
+    ["log4j-slf4j-impl-2.25.4.jar", "log4j-slf4j2-impl-2.24.3.jar", "slf4j-reload4j-1.7.36.jar"],
 )
 def test_libs_that_already_have_a_binding_need_nothing_more(tmp_path: Path, binding: str) -> None:
     libs = libs_with(tmp_path, "log4j-core-2.25.4.jar", "slf4j-api-1.7.36.jar", binding)
@@ -116,7 +118,9 @@ def test_a_kafka_home_without_libs_is_an_error_that_names_it(
     home.mkdir()
     monkeypatch.setenv("KAFKA_HOME", str(home))
 
-    with pytest.raises(JarResolutionError, match=f"KAFKA_HOME {home} has no libs/kafka-clients"):
+    with pytest.raises(
+        JarResolutionError, match=re.escape(f"KAFKA_HOME {home} has no libs/kafka-clients")
+    ):
         kafka_jars()
 
 
@@ -126,13 +130,13 @@ def test_a_kafka_home_whose_libs_lack_the_clients_jar_is_an_error(
     home = tmp_path / "kafka"
     libs_with(home, "kafka-clients-4.3.1-test.jar", "log4j-core-2.25.4.jar")
 
-    with pytest.raises(JarResolutionError, match=str(home)):
+    with pytest.raises(JarResolutionError, match=re.escape(str(home))):
         kafka_jars(kafka_home=home)
 
 
 @pytest.mark.parametrize("version", ["4.3", "latest", "4.3.1-SNAPSHOT", "../4.3.1"])
 def test_a_version_not_of_the_form_x_y_z_is_refused(cache: Path, version: str) -> None:
-    with pytest.raises(JarResolutionError, match="is not of the form X.Y.Z"):
+    with pytest.raises(JarResolutionError, match=re.escape("is not of the form X.Y.Z")):
         kafka_jars(version)
 
 

@@ -138,7 +138,9 @@ def test_a_3x_table_without_directory_ids_is_read_by_column_name() -> None:
 
 
 def test_lines_printed_before_the_table_are_skipped() -> None:
-    output = "WARNING: an illegal reflective access operation has occurred\n\n" + KAFKA_4_SINGLE_NODE
+    output = (
+        "WARNING: an illegal reflective access operation has occurred\n\n" + KAFKA_4_SINGLE_NODE
+    )
 
     assert parse(output).leader_id == 1
 
