@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import pytest
-
 from dr.config.schema import ClusterSettings, MirrorFlow
 from dr.mirror.properties import IDENTITY_POLICY, render_dedicated
 
