@@ -31,10 +31,10 @@ unit: install
 	$(BIN)/pytest tests
 
 integration: jars
-	$(BIN)/pytest integration
+	KAFKA_DR_TEST_KAFKA_VERSION=$(KAFKA_VERSION) $(BIN)/pytest integration
 
 test: jars lint
-	$(BIN)/pytest tests integration
+	KAFKA_DR_TEST_KAFKA_VERSION=$(KAFKA_VERSION) $(BIN)/pytest tests integration
 
 bench: jars
 	@for b in $(wildcard bench/*.py); do echo "== $$b"; $(BIN)/python $$b || exit 1; done

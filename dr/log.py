@@ -94,7 +94,7 @@ def configure(*, level: str = "info", fmt: str = "auto", stream: TextIO | None =
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=out, force=True)
+    logging.basicConfig(level=numeric, stream=out, force=True)
 
 
 def get_logger(name: str) -> Any:

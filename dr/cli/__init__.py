@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> Any:
         _fail(Interrupted("interrupted"), debug)
     except Exception as exc:  # the last line of defence: one line, never a traceback
         if debug:
-            raise
+            _print_traceback(exc)
         message = redact_text(f"unexpected error: {type(exc).__name__}: {exc}")
         click.echo(f"error: {message} (run with --log-level debug for details)", err=True)
         sys.exit(2)
@@ -91,8 +91,13 @@ def _debug_flag(argv: list[str]) -> bool:
 
 def _fail(exc: DrError, debug: bool) -> None:
     if debug:
-        import traceback
-
-        traceback.print_exception(exc, file=sys.stderr)
+        _print_traceback(exc)
     click.echo(f"error: {redact_text(exc.message)}", err=True)
     sys.exit(exc.exit_code)
+
+
+def _print_traceback(exc: BaseException) -> None:
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    click.echo(redact_text(text), err=True, nl=False)

@@ -117,16 +117,16 @@ def mirror() -> None:
 @dir_option
 def mirror_stop(lab_dir: Path) -> None:
     """Stop MirrorMaker 2."""
-    Lab(lab_dir).mirror_stop()
-    click.echo("MirrorMaker 2 stopped")
+    stopped = Lab(lab_dir).mirror_stop()
+    click.echo("MirrorMaker 2 stopped" if stopped else "MirrorMaker 2 was not running")
 
 
 @mirror.command("start")
 @dir_option
 def mirror_start(lab_dir: Path) -> None:
     """Start MirrorMaker 2 again."""
-    Lab(lab_dir).mirror_start()
-    click.echo("MirrorMaker 2 started")
+    started = Lab(lab_dir).mirror_start()
+    click.echo("MirrorMaker 2 started" if started else "MirrorMaker 2 was already running")
 
 
 @lab.command()

@@ -129,7 +129,8 @@ def _print_cluster(h: ClusterHealth, verbose: bool) -> None:
         voters = " ".join(
             f"{v.node_id}{'*' if v.role == 'leader' else ''}(lag {v.lag})" for v in q.voters
         )
-        click.echo(f"  quorum       leader {q.leader_id}, voters {voters}")
+        leader = q.leader_id if q.leader_id is not None else "NONE"
+        click.echo(f"  quorum       leader {leader}, voters {voters}")
     click.echo(
         f"  partitions   under-replicated {len(h.under_replicated)}, "
         f"under-min-ISR {len(h.under_min_isr)}, offline {len(h.offline)}"

@@ -116,14 +116,23 @@ def check_cluster(
     except ClusterUnreachableError as exc:
         log.warning("cluster_unreachable", cluster=name, reason=str(exc))
         return ClusterHealth(name=name, reachable=False, brokers_expected=expected, error=str(exc))
+    problems: list[str] = []
     with ThreadPoolExecutor(max_workers=1) as pool:
         quorum_future = pool.submit(_quorum, cluster, jars)
-        partitions = _partition_states(admin, name, timeout_s)
+        try:
+            partitions, unreadable = _partition_states(admin, name, timeout_s)
+        except KafkaError as exc:
+            partitions, unreadable = [], []
+            problems.append(str(exc))
         quorum, quorum_problem = quorum_future.result()
+    if unreadable:
+        problems.append(
+            f"min.insync.replicas unreadable for {len(unreadable)} topics "
+            f"(e.g. '{unreadable[0]}'): under-min-ISR may be undercounted"
+        )
     urp = tuple(p for p in partitions if p.leader >= 0 and len(p.isr) < len(p.replicas))
     under_min = tuple(p for p in partitions if p.leader >= 0 and len(p.isr) < p.min_isr)
     offline = tuple(p for p in partitions if p.leader < 0)
-    problems: list[str] = []
     missing = [b for b in expected if b not in online]
     if missing:
         problems.append(f"brokers not online: {', '.join(map(str, missing))}")
@@ -161,12 +170,16 @@ def _describe(admin: AdminClient, name: str, timeout_s: float) -> tuple[str, tup
     return str(desc.cluster_id), tuple(sorted(n.id for n in desc.nodes))
 
 
-def _partition_states(admin: AdminClient, name: str, timeout_s: float) -> list[PartitionState]:
+def _partition_states(
+    admin: AdminClient, name: str, timeout_s: float
+) -> tuple[list[PartitionState], list[str]]:
+    """Every partition's state, and the topics whose min.insync.replicas could not be read."""
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise KafkaError(f"cluster '{name}': cannot list topics: {_reason(exc)}") from None
     min_isr = _min_isr(admin, list(metadata.topics), timeout_s)
+    unreadable = sorted(t for t in metadata.topics if t not in min_isr)
     out: list[PartitionState] = []
     for topic, meta in metadata.topics.items():
         for pid, part in meta.partitions.items():
@@ -180,7 +193,7 @@ def _partition_states(admin: AdminClient, name: str, timeout_s: float) -> list[P
                     min_isr=min_isr.get(topic, 1),
                 )
             )
-    return out
+    return out, unreadable
 
 
 def _min_isr(admin: AdminClient, topics: list[str], timeout_s: float) -> dict[str, int]:
@@ -192,7 +205,7 @@ def _min_isr(admin: AdminClient, topics: list[str], timeout_s: float) -> dict[st
         try:
             entries = future.result(timeout=timeout_s + 5)
         except (KafkaException, TimeoutError):
-            continue  # a topic deleted meanwhile: its partitions are checked without min ISR
+            continue  # reported by the caller as unreadable
         entry = entries.get("min.insync.replicas")
         if entry is not None and entry.value is not None:
             out[resource.name] = int(entry.value)

@@ -65,17 +65,20 @@ def cache_root() -> Path:
 
 
 def kafka_jars(version: str | None = None, *, kafka_home: Path | None = None) -> KafkaJars:
-    """The jars to run Kafka with: KAFKA_HOME's when set, else the cached (or fetched) version.
+    """The jars to run Kafka with, in this order: the kafka_home given, the version given
+    (cached, or fetched with mvn), $KAFKA_HOME, the remembered default, the newest candidate
+    that resolves.
 
     Raises JarResolutionError when nothing resolves, ToolMissingError when mvn is absent.
     """
-    home = kafka_home or (Path(os.environ["KAFKA_HOME"]) if os.environ.get("KAFKA_HOME") else None)
-    if home is not None:
-        return _from_kafka_home(home)
+    if kafka_home is not None:
+        return _from_kafka_home(kafka_home)
     if version is not None:
         if not _VERSION.match(version):
             raise JarResolutionError(f"Kafka version '{version}' is not of the form X.Y.Z")
         return _cached_or_fetched(version)
+    if os.environ.get("KAFKA_HOME"):
+        return _from_kafka_home(Path(os.environ["KAFKA_HOME"]))
     remembered = _default_file()
     if remembered.exists():
         chosen = remembered.read_text().strip()

@@ -74,8 +74,13 @@ class Lab:
 
     def is_up(self) -> bool:
         state = load_state(self.dir)
-        return state is not None and any(
-            processes.is_running(n.pid, str(n.spec(c).marker))
+        if state is None:
+            return False
+        mirror_up = state.mirror is not None and processes.is_running(
+            state.mirror.pid, state.mirror.config
+        )
+        return mirror_up or any(
+            processes.is_running(n.pid, n.spec(c).marker)
             for c, rec in state.clusters.items()
             for n in rec.nodes
         )
@@ -158,16 +163,27 @@ class Lab:
 
     # -- MirrorMaker 2 -------------------------------------------------------------------
 
-    def mirror_stop(self) -> None:
-        state = self.state()
-        if state.mirror:
-            processes.stop(state.mirror.pid, state.mirror.config, grace_s=15)
+    def mirror_stop(self) -> bool:
+        """Stop MirrorMaker 2; False when it was not running."""
+        mirror = self._mirror_record()
+        running = processes.is_running(mirror.pid, mirror.config)
+        processes.stop(mirror.pid, mirror.config, grace_s=15)
+        return running
 
-    def mirror_start(self) -> None:
+    def mirror_start(self) -> bool:
+        """Start MirrorMaker 2 again; False when it was already running."""
+        mirror = self._mirror_record()
+        if processes.is_running(mirror.pid, mirror.config):
+            return False
         state = self.state()
-        if state.mirror and processes.is_running(state.mirror.pid, state.mirror.config):
-            return
         self._start_mirror(state, _jars_of(state), wait=False)
+        return True
+
+    def _mirror_record(self) -> MirrorRecord:
+        mirror = self.state().mirror
+        if mirror is None:
+            raise LabError(f"the lab in {self.dir} was started with --no-mirror")
+        return mirror
 
     # -- internals -----------------------------------------------------------------------
 
