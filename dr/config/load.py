@@ -166,6 +166,13 @@ def _resolve(
 
 def _check_references(settings: Settings) -> list[str]:
     problems: list[str] = []
+    for name, job in settings.backups.items():
+        if job.cluster not in settings.clusters:
+            where = format_path(("backups", name, "cluster"))
+            problems.append(f"at '{where}': no cluster named '{job.cluster}' in clusters")
+        if job.storage not in settings.storage:
+            where = format_path(("backups", name, "storage"))
+            problems.append(f"at '{where}': no store named '{job.storage}' in storage")
     if settings.mirror:
         for i, flow in enumerate(settings.mirror.flows):
             for side in ("source", "target"):

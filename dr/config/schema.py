@@ -303,6 +303,82 @@ class ToolSettings(Model):
     )
 
 
+class Retention(Model):
+    """How long backups are kept. A backup is pruned only when every rule allows it."""
+
+    keep_days: float | None = Field(
+        default=None, gt=0, description="Prune backups older than this many days.", examples=[30]
+    )
+    keep_last: int | None = Field(
+        default=None, ge=1, description="Keep at most this many backups.", examples=[48]
+    )
+    min_keep: int = Field(
+        default=1, ge=1, description="Never keep fewer than this many backups.", examples=[3]
+    )
+
+
+class BackupJob(Model):
+    """A backup job: which topics of which cluster go to which store, and when."""
+
+    cluster: Name = Field(
+        description="Cluster to back up (a key of clusters).", examples=["primary"]
+    )
+    topics: list[str] = Field(
+        min_length=1,
+        description="Regexes of the topics to back up (full match).",
+        examples=[["orders", "payments\\..*"]],
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Regexes of topics to leave out.", examples=[[".*-tmp"]]
+    )
+    storage: Name = Field(description="Store to write to (a key of storage).", examples=["s3-prod"])
+    schedule: str | None = Field(
+        default=None,
+        description="Cron expression (5 fields, UTC) for the daemon.",
+        examples=["*/15 * * * *"],
+    )
+    retention: Retention = Field(default_factory=Retention, description="Backup retention.")
+    compression: Literal["zstd", "lz4", "none"] = Field(
+        default="zstd", description="Compression of data segments."
+    )
+    segment_max_records: int = Field(
+        default=100_000, ge=1, description="Most records in one data segment."
+    )
+    segment_max_mb: int = Field(
+        default=64, ge=1, le=4096, description="Largest uncompressed data segment, in MiB."
+    )
+
+    @field_validator("topics", "exclude")
+    @classmethod
+    def _check_regexes(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"'{pattern}' is not a valid regex: {exc}") from None
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _check_schedule(cls, value: str | None) -> str | None:
+        if value is not None and len(value.split()) != 5:
+            raise ValueError(f"'{value}' is not a 5-field cron expression")
+        return value
+
+
+class DaemonSettings(Model):
+    """The daemon's HTTP endpoint (/metrics, /healthz) and sampling."""
+
+    listen: str = Field(
+        default="127.0.0.1:9187",
+        description="host:port for /metrics and /healthz.",
+        examples=["0.0.0.0:9187"],
+    )
+    rpo_sample_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the daemon samples RPO into the state store."
+    )
+
+
 class Settings(Model):
     """The whole kafka-dr configuration."""
 
@@ -314,6 +390,10 @@ class Settings(Model):
         default_factory=dict, description="Backup stores by name."
     )
     mirror: MirrorSettings | None = Field(default=None, description="MirrorMaker 2 replication.")
+    backups: dict[Name, BackupJob] = Field(default_factory=dict, description="Backup jobs by name.")
+    daemon: DaemonSettings = Field(
+        default_factory=DaemonSettings, description="The scheduling daemon."
+    )
     tools: ToolSettings = Field(default_factory=ToolSettings, description="Kafka tool jars.")
     state: Path | None = Field(
         default=None,
