@@ -44,12 +44,18 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format:
 
 
 def _register() -> None:
+    from dr.cli import backup as backup_cmd
     from dr.cli import config as config_cmd
+    from dr.cli import daemon as daemon_cmd
     from dr.cli import lab as lab_cmd
+    from dr.cli import restore as restore_cmd
     from dr.cli import status as status_cmd
 
+    cli.add_command(backup_cmd.backup)
     cli.add_command(config_cmd.config)
+    cli.add_command(daemon_cmd.daemon)
     cli.add_command(lab_cmd.lab)
+    cli.add_command(restore_cmd.restore)
     cli.add_command(status_cmd.status)
 
 

@@ -3,7 +3,8 @@
 Every key's comment is its schema ``description`` and every value comes from the field's
 ``examples`` (else its default), so the sample never drifts from the models. Only what the
 schema cannot know is written here: the names and addresses of a realistic two-cluster set-up
-(``primary`` replicated to ``dr``), and which optional keys to show commented out.
+(``primary`` replicated to ``dr``, its orders backed up to S3), and which optional keys to
+show commented out.
 """
 
 from __future__ import annotations
@@ -75,6 +76,18 @@ _SAMPLE: dict[str, Any] = {
         # Only meaningful when deploy is 'connect'.
         "connect_url": COMMENTED,
         "flows": [{"source": "primary", "target": "dr"}],
+    },
+    "backups": {
+        "orders": {
+            "cluster": "primary",
+            "topics": ["orders", "payments\\..*"],
+            "exclude": [".*-tmp"],
+            "storage": "s3-prod",
+            "schedule": "*/15 * * * *",
+            # Every 15 minutes, 96 backups are one day; keep_days still keeps a month.
+            "retention": {"keep_days": 30, "keep_last": 96, "min_keep": 3},
+            "compression": "zstd",
+        },
     },
     "tools": {
         # kafka_home and kafka_version are alternatives: show the Maven one.

@@ -1,0 +1,1 @@
+"""Backup and restore of topics: segment format, catalog, runner, verify, retention, restore."""

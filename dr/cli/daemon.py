@@ -1,0 +1,35 @@
+"""kafka-dr daemon: run the scheduled backups and serve /metrics and /healthz."""
+
+from __future__ import annotations
+
+import click
+from click.core import ParameterSource
+
+from dr.cli.common import AppContext, pass_app
+from dr.log import configure
+
+
+@click.command()
+@pass_app
+def daemon(app: AppContext) -> None:
+    """Run the backup jobs on their schedules; serve /metrics and /healthz until SIGTERM.
+
+    Logs JSON at level info unless --log-format or --log-level is given.
+    """
+    # Imported here: the backup runner's Kafka and S3 clients are for this command only.
+    from dr.daemon import run_daemon
+
+    _configure_daemon_logging(click.get_current_context().find_root())
+    run_daemon(app.config().settings)
+
+
+def _configure_daemon_logging(root: click.Context) -> None:
+    # A daemon's log is read by a collector, and its outcomes are info events.
+    explicit = {ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT}
+    level = root.params.get("log_level", "warning")
+    fmt = root.params.get("log_format", "auto")
+    if root.get_parameter_source("log_level") not in explicit:
+        level = "info"
+    if root.get_parameter_source("log_format") not in explicit:
+        fmt = "json"
+    configure(level=level, fmt=fmt)

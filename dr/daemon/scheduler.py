@@ -1,0 +1,349 @@
+"""The daemon: scheduled backup jobs (APScheduler), /metrics and /healthz, clean shutdown.
+
+Each scheduled job runs the same ``run_backup`` as ``kafka-dr backup run``; the daemon adds
+the bookkeeping: a run row in the state store, the Prometheus metrics, and one log event with
+the outcome. A failing job is recorded and logged; it never stops the scheduler or other jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from dr.backup.runner import BackupCancelled, run_backup
+from dr.config.schema import Settings
+from dr.daemon.cron import crontab_trigger
+from dr.daemon.http import DaemonError, HttpEndpoint, Response
+from dr.errors import DrError
+from dr.log import get_logger, redact_text
+from dr.metrics import CONTENT_TYPE, BackupFigures, Metrics, default_metrics
+from dr.state import StateError, StateStore
+
+log = get_logger(__name__)
+
+MISFIRE_GRACE_S = 60
+_JSON = "application/json"
+
+
+class BackupSummary(BackupFigures, Protocol):
+    """What the daemon reads from a finished backup (dr.backup.runner.BackupResult)."""
+
+    @property
+    def backup_id(self) -> str: ...
+
+
+class Runner(Protocol):
+    """The signature of ``dr.backup.runner.run_backup`` that the daemon calls."""
+
+    def __call__(
+        self, settings: Settings, job: str, *, cancel: threading.Event | None = None
+    ) -> BackupSummary: ...
+
+
+TriggerFactory = Callable[[str], Any]
+
+# -- one run of a job ---------------------------------------------------------------------
+
+
+def run_backup_job(
+    job: str,
+    *,
+    settings: Settings,
+    runner: Runner,
+    state: StateStore,
+    cancel: threading.Event,
+    metrics: Metrics,
+) -> None:
+    """Run one backup of ``job`` and record its outcome; never raises (the scheduler goes on).
+
+    The outcome is one run row (succeeded, failed or cancelled), the metrics, and one log event:
+    ``backup_done``, ``backup_failed`` or ``backup_cancelled``.
+    """
+    run_id = _record(state.start_run, job)
+    with structlog.contextvars.bound_contextvars(job=job, run_id=run_id):
+        metrics.set_backup_running(job, True)
+        started = time.monotonic()
+        try:
+            result = runner(settings, job, cancel=cancel)
+        except BackupCancelled:
+            duration = round(time.monotonic() - started, 3)
+            _finish(state, run_id, status="cancelled", error="cancelled at shutdown")
+            log.warning("backup_cancelled", duration_s=duration)
+        except Exception as exc:  # DrError or a bug: recorded either way, the daemon goes on
+            duration = round(time.monotonic() - started, 3)
+            expected = isinstance(exc, DrError)
+            error = str(exc) if expected else f"unexpected error: {type(exc).__name__}: {exc}"
+            error = " ".join(redact_text(error).split())
+            _finish(state, run_id, status="failed", error=error)
+            metrics.record_backup_failure(job)
+            log.error("backup_failed", error=error, duration_s=duration, exc_info=not expected)
+        else:
+            duration = round(time.monotonic() - started, 3)
+            _finish(
+                state,
+                run_id,
+                status="succeeded",
+                backup_id=result.backup_id,
+                records=result.records,
+                bytes=result.bytes,
+            )
+            metrics.record_backup_success(job, result)
+            log.info(
+                "backup_done",
+                backup_id=result.backup_id,
+                records=result.records,
+                bytes=result.bytes,
+                duration_s=duration,
+            )
+        finally:
+            metrics.set_backup_running(job, False)
+
+
+def _record(start_run: Callable[[str], int], job: str) -> int | None:
+    # A broken state store must not stop the backups themselves: they still protect the data.
+    try:
+        return start_run(job)
+    except StateError as exc:
+        log.error("state_write_failed", job=job, error=exc.message)
+        return None
+
+
+def _finish(state: StateStore, run_id: int | None, **outcome: Any) -> None:
+    if run_id is None:
+        return
+    try:
+        state.finish_run(run_id, **outcome)
+    except StateError as exc:
+        log.error("state_write_failed", error=exc.message)
+
+
+# -- the scheduler ------------------------------------------------------------------------
+
+
+def scheduled_jobs(settings: Settings) -> dict[str, str]:
+    """The backup jobs that have a schedule, with their cron expressions."""
+    return {name: job.schedule for name, job in settings.backups.items() if job.schedule}
+
+
+def build_scheduler(
+    settings: Settings,
+    *,
+    runner: Runner,
+    state: StateStore,
+    cancel: threading.Event,
+    metrics: Metrics,
+    trigger_factory: TriggerFactory = crontab_trigger,
+) -> BackgroundScheduler:
+    """A scheduler (not started) with one job per scheduled backup. Raises DaemonError.
+
+    A job never overlaps itself (max_instances=1), and runs missed while the daemon was busy or
+    down for less than the grace time are coalesced into one.
+    """
+    jobs = scheduled_jobs(settings)
+    scheduler = BackgroundScheduler(
+        timezone=UTC,
+        # A thread per job: a long backup of one never delays the others.
+        executors={"default": ThreadPoolExecutor(max_workers=max(1, len(jobs)))},
+        job_defaults={
+            "max_instances": 1,
+            "coalesce": True,
+            "misfire_grace_time": MISFIRE_GRACE_S,
+        },
+    )
+    scheduler.add_listener(_log_skipped_run, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+    for name, expr in jobs.items():
+        try:
+            trigger = trigger_factory(expr)
+        except ValueError as exc:
+            raise DaemonError(
+                f"backups.{name}.schedule '{expr}' is not a valid cron expression: {exc}"
+            ) from None
+        scheduler.add_job(
+            run_backup_job,
+            trigger=trigger,
+            id=name,
+            name=f"backup {name}",
+            kwargs={
+                "job": name,
+                "settings": settings,
+                "runner": runner,
+                "state": state,
+                "cancel": cancel,
+                "metrics": metrics,
+            },
+        )
+    return scheduler
+
+
+def _log_skipped_run(event: Any) -> None:
+    # APScheduler's own log lines are plain text; the daemon's log is one JSON event per fact.
+    if event.code == EVENT_JOB_MAX_INSTANCES:
+        log.warning("backup_skipped", job=event.job_id, reason="the previous run is still running")
+    else:
+        log.warning(
+            "backup_missed",
+            job=event.job_id,
+            scheduled_at=_iso(event.scheduled_run_time),
+            reason=f"the daemon was busy or down for more than {MISFIRE_GRACE_S} s",
+        )
+
+
+# -- the daemon -----------------------------------------------------------------------------
+
+
+class Daemon:
+    """The scheduler and the HTTP endpoint, started and stopped together."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        runner: Runner,
+        metrics: Metrics | None = None,
+        trigger_factory: TriggerFactory = crontab_trigger,
+    ) -> None:
+        if settings.state is None:
+            raise DaemonError("settings.state is not set: load the config with load_config")
+        self.settings = settings
+        self.state = StateStore(settings.state)
+        self.metrics = metrics or default_metrics()
+        self.cancel = threading.Event()
+        self.jobs = sorted(scheduled_jobs(settings))
+        self._scheduler = build_scheduler(
+            settings,
+            runner=runner,
+            state=self.state,
+            cancel=self.cancel,
+            metrics=self.metrics,
+            trigger_factory=trigger_factory,
+        )
+        self._http: HttpEndpoint | None = None
+
+    @property
+    def port(self) -> int:
+        """The HTTP port listened on."""
+        if self._http is None:
+            raise DaemonError("the daemon is not started")
+        return self._http.port
+
+    def start(self) -> None:
+        """Recover interrupted runs, serve HTTP, start the scheduler. Raises DrError."""
+        # Its info lines repeat what run_backup_job logs; its warnings are logged as events.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        self.state.recover_interrupted_runs()
+        for job in self.jobs:
+            last = self.state.last_success(job)
+            finished = last.finished_at if last is not None else None
+            self.metrics.declare_backup_job(job, last_success=finished)
+        self._http = HttpEndpoint(
+            self.settings.daemon.listen, {"/metrics": self._metrics, "/healthz": self._healthz}
+        )
+        try:
+            self._scheduler.start()
+        except BaseException:
+            self._http.close()
+            raise
+        log.info("daemon_started", jobs=self.jobs, listen=self.settings.daemon.listen)
+
+    def stop(self) -> None:
+        """Cancel running backups, wait for them to stop, close the HTTP endpoint."""
+        self.cancel.set()
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        log.info("daemon_stopped")
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the scheduler runs, and each job's last status. Raises StateError."""
+        running = bool(self._scheduler.running)
+        jobs: dict[str, Any] = {}
+        for name in self.jobs:
+            last = self.state.last_run(name)
+            success = self.state.last_success(name)
+            scheduled = self._scheduler.get_job(name) if running else None
+            next_run = getattr(scheduled, "next_run_time", None)
+            jobs[name] = {
+                "last_status": last.status if last else None,
+                "last_success_at": _iso(success.finished_at if success else None),
+                "running": last is not None and last.status == "running",
+                "next_run_at": _iso(next_run),
+            }
+        return running, {"status": "ok" if running else "stopped", "jobs": jobs}
+
+    def _metrics(self) -> Response:
+        return Response(200, CONTENT_TYPE, self.metrics.render())
+
+    def _healthz(self) -> Response:
+        try:
+            running, body = self.health()
+        except StateError as exc:
+            running, body = False, {"status": "error", "error": exc.message}
+        return Response(200 if running else 503, _JSON, json.dumps(body).encode())
+
+
+def run_daemon(
+    settings: Settings,
+    *,
+    runner: Runner = run_backup,
+    stop: threading.Event | None = None,
+    metrics: Metrics | None = None,
+    trigger_factory: TriggerFactory = crontab_trigger,
+) -> None:
+    """Run the scheduled backups and serve /metrics and /healthz until stopped.
+
+    Stops when ``stop`` is set or, when called from the main thread, on SIGTERM or SIGINT (a
+    second signal acts as the default one would). Running backups are cancelled at their next
+    segment boundary and recorded as cancelled. Raises DrError when the daemon cannot start.
+    """
+    stop = stop or threading.Event()
+    daemon = Daemon(settings, runner=runner, metrics=metrics, trigger_factory=trigger_factory)
+    daemon.start()
+    try:
+        with _stop_on_signals(stop):
+            while not stop.wait(1.0):
+                pass
+    finally:
+        daemon.stop()
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.getsignal(s) for s in signals}
+
+    def restore() -> None:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("daemon_stopping", signal=signal.Signals(signum).name)
+        restore()  # a second signal stops the process the hard way
+        stop.set()
+
+    for s in signals:
+        signal.signal(s, on_signal)
+    try:
+        yield
+    finally:
+        restore()

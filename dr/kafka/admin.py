@@ -1,0 +1,283 @@
+"""Admin queries the backup and restore need: topics, offsets, configs, groups, ACLs, users.
+
+Every function takes an AdminClient and a timeout, and raises KafkaError naming the cluster
+object at fault; nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    IsolationLevel,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ConfigResource,
+    ConfigSource,
+    NewPartitions,
+    NewTopic,
+    OffsetSpec,
+    ResourcePatternType,
+    ResourceType,
+)
+
+from dr.errors import KafkaError
+from dr.log import get_logger
+
+log = get_logger(__name__)
+
+TP = tuple[str, int]
+T = TypeVar("T")
+RETRY_DEADLINE_S = 60.0
+# Errors a cluster answers with while it moves leaders or loads coordinators: worth a retry.
+_TRANSIENT = {
+    "NOT_LEADER_FOR_PARTITION",
+    "LEADER_NOT_AVAILABLE",
+    "UNKNOWN_TOPIC_OR_PART",
+    "COORDINATOR_LOAD_IN_PROGRESS",
+    "COORDINATOR_NOT_AVAILABLE",
+    "NOT_COORDINATOR",
+    "REQUEST_TIMED_OUT",
+    "_TIMED_OUT",
+    "_TRANSPORT",
+    "NOT_CONTROLLER",
+    "REBALANCE_IN_PROGRESS",
+}
+
+
+def with_retry(call: Callable[[], T], *, what: str, deadline_s: float = RETRY_DEADLINE_S) -> T:
+    """Run call, retrying transient Kafka errors with backoff until deadline_s; each retry is
+    logged. Raises the last KafkaException when the deadline passes or the error is final."""
+    deadline = time.monotonic() + deadline_s
+    delay = 0.2
+    attempt = 1
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            err: Any = exc.args[0] if exc.args else None
+            name = err.name() if err is not None and hasattr(err, "name") else ""
+            retriable = name in _TRANSIENT or (hasattr(err, "retriable") and err.retriable())
+            if not retriable or time.monotonic() + delay > deadline:
+                raise
+            log.info("kafka_retry", what=what, attempt=attempt, error=name)
+            time.sleep(delay)
+            delay = min(delay * 2, 3.0)
+            attempt += 1
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    """A topic's shape and the configs set on it (not broker defaults)."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: dict[str, str]
+
+
+def reason(exc: BaseException) -> str:
+    """The Kafka error's own words, one line."""
+    if isinstance(exc, KafkaException) and exc.args:
+        err = exc.args[0]
+        return str(err.str()) if hasattr(err, "str") else str(err)
+    return str(exc) or type(exc).__name__
+
+
+def cluster_id(admin: AdminClient, timeout_s: float) -> str:
+    try:
+        desc = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 5)
+    except (KafkaException, TimeoutError) as exc:
+        raise KafkaError(f"cluster did not answer within {timeout_s:.0f}s: {reason(exc)}") from None
+    return str(desc.cluster_id)
+
+
+def broker_count(admin: AdminClient, timeout_s: float) -> int:
+    desc = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 5)
+    return len(desc.nodes)
+
+
+def list_topic_partitions(admin: AdminClient, timeout_s: float) -> dict[str, TopicInfo]:
+    """Every topic with its partition count and replication factor (configs left empty)."""
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise KafkaError(f"cannot list topics: {reason(exc)}") from None
+    out: dict[str, TopicInfo] = {}
+    for name, meta in metadata.topics.items():
+        if meta.error is not None:
+            continue
+        rf = max((len(p.replicas) for p in meta.partitions.values()), default=0)
+        out[name] = TopicInfo(name, len(meta.partitions), rf, {})
+    return out
+
+
+def topic_configs(
+    admin: AdminClient, topics: Iterable[str], timeout_s: float
+) -> dict[str, dict[str, str]]:
+    """The configs set on each topic (source DYNAMIC_TOPIC_CONFIG), sensitive ones left out."""
+    resources = [ConfigResource(ResourceType.TOPIC, t) for t in topics]
+    if not resources:
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for resource, future in admin.describe_configs(resources, request_timeout=timeout_s).items():
+        try:
+            entries = future.result(timeout=timeout_s + 5)
+        except (KafkaException, TimeoutError) as exc:
+            raise KafkaError(
+                f"cannot read configs of topic '{resource.name}': {reason(exc)}"
+            ) from None
+        out[resource.name] = {
+            name: entry.value
+            for name, entry in entries.items()
+            if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+            and not entry.is_sensitive
+            and entry.value is not None
+        }
+    return out
+
+
+def offsets(
+    admin: AdminClient, tps: Iterable[TP], spec: str, timeout_s: float, *, committed: bool = True
+) -> dict[TP, int]:
+    """Earliest or latest offsets; latest under read_committed is the last stable offset."""
+    offset_spec = (
+        OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+        if spec == "earliest"
+        else OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    )
+    request = {TopicPartition(t, p): offset_spec for t, p in tps}
+    if not request:
+        return {}
+    level = IsolationLevel.READ_COMMITTED if committed else IsolationLevel.READ_UNCOMMITTED
+
+    def query() -> dict[TP, int]:
+        futures = admin.list_offsets(request, isolation_level=level, request_timeout=timeout_s)
+        return {
+            (tp.topic, tp.partition): int(f.result(timeout=timeout_s + 5).offset)
+            for tp, f in futures.items()
+        }
+
+    try:
+        return with_retry(query, what=f"{spec} offsets")
+    except (KafkaException, TimeoutError) as exc:
+        first = next(iter(request))
+        raise KafkaError(
+            f"cannot read {spec} offsets (first: {first.topic}-{first.partition}): {reason(exc)}"
+        ) from None
+
+
+def group_offsets(
+    admin: AdminClient, topics: set[str], timeout_s: float
+) -> dict[str, dict[str, dict[int, int]]]:
+    """Committed offsets of every consumer group, for the given topics: group -> topic -> p -> o."""
+    try:
+        listing = admin.list_consumer_groups(request_timeout=timeout_s).result(
+            timeout=timeout_s + 5
+        )
+    except (KafkaException, TimeoutError) as exc:
+        raise KafkaError(f"cannot list consumer groups: {reason(exc)}") from None
+    out: dict[str, dict[str, dict[int, int]]] = {}
+    for group in sorted(g.group_id for g in listing.valid):
+        request = [ConsumerGroupTopicPartitions(group)]
+        try:
+            result = admin.list_consumer_group_offsets(request, request_timeout=timeout_s)[
+                group
+            ].result(timeout=timeout_s + 5)
+        except (KafkaException, TimeoutError) as exc:
+            raise KafkaError(f"cannot read offsets of group '{group}': {reason(exc)}") from None
+        for tp in result.topic_partitions or []:
+            if tp.topic in topics and tp.offset >= 0:
+                out.setdefault(group, {}).setdefault(tp.topic, {})[tp.partition] = int(tp.offset)
+    return out
+
+
+def alter_group_offsets(
+    admin: AdminClient, group: str, offsets_by_tp: dict[TP, int], timeout_s: float
+) -> None:
+    """Set a group's committed offsets (the group must have no active members)."""
+    tps = [TopicPartition(t, p, o) for (t, p), o in sorted(offsets_by_tp.items())]
+    request = [ConsumerGroupTopicPartitions(group, tps)]
+    try:
+        admin.alter_consumer_group_offsets(request, request_timeout=timeout_s)[group].result(
+            timeout=timeout_s + 5
+        )
+    except (KafkaException, TimeoutError) as exc:
+        raise KafkaError(f"cannot set offsets of group '{group}': {reason(exc)}") from None
+
+
+def acls(admin: AdminClient, timeout_s: float) -> list[dict[str, Any]] | str:
+    """Every ACL binding, or the reason they cannot be read (e.g. no authorizer)."""
+    anything: Any = None  # the filter's "match any" for name, principal and host
+    flt = AclBindingFilter(
+        ResourceType.ANY,
+        anything,
+        ResourcePatternType.ANY,
+        anything,
+        anything,
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+    try:
+        bindings = admin.describe_acls(flt, request_timeout=timeout_s).result(timeout=timeout_s + 5)
+    except (KafkaException, TimeoutError) as exc:
+        return f"unavailable: {reason(exc)}"
+    return [
+        {
+            "resource_type": b.restype.name,
+            "name": b.name,
+            "pattern_type": b.resource_pattern_type.name,
+            "principal": b.principal,
+            "host": b.host,
+            "operation": b.operation.name,
+            "permission": b.permission_type.name,
+        }
+        for b in bindings
+    ]
+
+
+def scram_users(admin: AdminClient, timeout_s: float) -> list[dict[str, Any]] | str:
+    """SCRAM user names and mechanisms (never credentials), or why they cannot be read."""
+    try:
+        future = admin.describe_user_scram_credentials(request_timeout=timeout_s)
+        result = future.result(timeout=timeout_s + 5)  # type: ignore[union-attr]
+    except (KafkaException, TimeoutError) as exc:
+        return f"unavailable: {reason(exc)}"
+    return [
+        {"user": user, "mechanisms": sorted(i.mechanism.name for i in desc.scram_credential_infos)}
+        for user, desc in sorted(result.items())
+    ]
+
+
+def create_topic(admin: AdminClient, topic: TopicInfo, timeout_s: float) -> None:
+    new = NewTopic(
+        topic.name,
+        num_partitions=topic.partitions,
+        replication_factor=topic.replication_factor,
+        config=topic.configs,
+    )
+    try:
+        admin.create_topics([new], operation_timeout=timeout_s)[topic.name].result(
+            timeout=timeout_s + 5
+        )
+    except (KafkaException, TimeoutError) as exc:
+        raise KafkaError(f"cannot create topic '{topic.name}': {reason(exc)}") from None
+
+
+def add_partitions(admin: AdminClient, topic: str, total: int, timeout_s: float) -> None:
+    try:
+        admin.create_partitions([NewPartitions(topic, total)])[topic].result(timeout=timeout_s + 5)
+    except (KafkaException, TimeoutError) as exc:
+        raise KafkaError(
+            f"cannot grow topic '{topic}' to {total} partitions: {reason(exc)}"
+        ) from None

@@ -1,0 +1,167 @@
+"""Prometheus metrics: every name and label of kafka-dr in one place, on a private registry.
+
+The metrics live on their own ``CollectorRegistry`` rather than prometheus_client's global one,
+so that importing kafka-dr never adds series to another program's /metrics. The module-level
+functions act on the process's default set, which the daemon serves; tests build their own
+``Metrics``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class BackupFigures(Protocol):
+    """What the metrics need from a finished backup (dr.backup.runner.BackupResult has it)."""
+
+    @property
+    def records(self) -> int: ...
+
+    @property
+    def bytes(self) -> int: ...
+
+    @property
+    def started_at(self) -> datetime: ...
+
+    @property
+    def finished_at(self) -> datetime: ...
+
+
+class Metrics:
+    """The kafka-dr metrics on one registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.backup_last_success = Gauge(
+            "kafka_dr_backup_last_success_timestamp_seconds",
+            "Unix time at which the last successful backup of the job finished.",
+            ["job"],
+            registry=r,
+        )
+        self.backup_records = Counter(
+            "kafka_dr_backup_records_total",
+            "Records stored by successful backups of the job.",
+            ["job"],
+            registry=r,
+        )
+        self.backup_bytes = Counter(
+            "kafka_dr_backup_bytes_total",
+            "Bytes stored by successful backups of the job.",
+            ["job"],
+            registry=r,
+        )
+        self.backup_duration = Gauge(
+            "kafka_dr_backup_duration_seconds",
+            "Duration of the last successful backup of the job.",
+            ["job"],
+            registry=r,
+        )
+        self.backup_failures = Counter(
+            "kafka_dr_backup_failures_total",
+            "Backups of the job that failed (cancelled runs are not failures).",
+            ["job"],
+            registry=r,
+        )
+        self.backup_running = Gauge(
+            "kafka_dr_backup_running",
+            "1 while a backup of the job is running, else 0.",
+            ["job"],
+            registry=r,
+        )
+        self.backup_age = Gauge(
+            "kafka_dr_backup_age_seconds",
+            "Seconds since the last successful backup of the job finished.",
+            ["job"],
+            registry=r,
+        )
+        self.rpo = Gauge(
+            "kafka_dr_rpo_seconds",
+            "Measured recovery point of the flow's topic: how much data a failover would lose.",
+            ["flow", "topic"],
+            registry=r,
+        )
+        self.replication_lag = Gauge(
+            "kafka_dr_replication_lag_messages",
+            "Messages of the topic not yet replicated by the flow.",
+            ["flow", "topic"],
+            registry=r,
+        )
+        self.heartbeat_age = Gauge(
+            "kafka_dr_heartbeat_age_seconds",
+            "Seconds since the flow's last MirrorMaker heartbeat reached the target.",
+            ["flow"],
+            registry=r,
+        )
+
+    def declare_backup_job(self, job: str, *, last_success: datetime | None = None) -> None:
+        """Make the job's series exist before its first run (0 failures, not running).
+
+        ``last_success`` (from the state store) seeds the last-success time and the age, so
+        that an alert on backup age survives a restart of the daemon.
+        """
+        self.backup_failures.labels(job)
+        self.backup_records.labels(job)
+        self.backup_bytes.labels(job)
+        self.backup_running.labels(job).set(0)
+        if last_success is not None:
+            self._set_last_success(job, last_success.timestamp())
+
+    def record_backup_success(self, job: str, result: BackupFigures) -> None:
+        """Count a successful backup: records, bytes, duration and last-success time."""
+        self.backup_records.labels(job).inc(max(result.records, 0))
+        self.backup_bytes.labels(job).inc(max(result.bytes, 0))
+        duration = (result.finished_at - result.started_at).total_seconds()
+        self.backup_duration.labels(job).set(max(duration, 0.0))
+        self._set_last_success(job, result.finished_at.timestamp())
+
+    def record_backup_failure(self, job: str) -> None:
+        """Count a failed backup."""
+        self.backup_failures.labels(job).inc()
+
+    def set_backup_running(self, job: str, running: bool) -> None:
+        """Mark a backup of the job as running or not."""
+        self.backup_running.labels(job).set(1 if running else 0)
+
+    def render(self) -> bytes:
+        """The metrics in the Prometheus text exposition format."""
+        return generate_latest(self.registry)
+
+    def _set_last_success(self, job: str, at: float) -> None:
+        self.backup_last_success.labels(job).set(at)
+        self.backup_age.labels(job).set_function(lambda: max(time.time() - at, 0.0))
+
+
+_default = Metrics()
+
+
+def default_metrics() -> Metrics:
+    """The process's metrics, served by the daemon's /metrics."""
+    return _default
+
+
+def record_backup_success(job: str, result: BackupFigures) -> None:
+    """Count a successful backup of ``job`` on the default metrics."""
+    _default.record_backup_success(job, result)
+
+
+def record_backup_failure(job: str) -> None:
+    """Count a failed backup of ``job`` on the default metrics."""
+    _default.record_backup_failure(job)
+
+
+def set_backup_running(job: str, running: bool) -> None:
+    """Mark a backup of ``job`` as running or not on the default metrics."""
+    _default.set_backup_running(job, running)
+
+
+def render() -> bytes:
+    """The default metrics in the Prometheus text exposition format."""
+    return _default.render()

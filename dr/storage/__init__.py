@@ -1,0 +1,40 @@
+"""Object stores for backups: an S3 bucket prefix or a local directory, behind one protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from dr.config.schema import StorageSettings
+from dr.storage.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    StorageError,
+    check_key,
+    check_prefix,
+)
+from dr.storage.local import LocalStore
+from dr.storage.s3 import S3Store
+
+__all__ = [
+    "LocalStore",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "ObjectStore",
+    "S3Store",
+    "StorageError",
+    "check_key",
+    "check_prefix",
+    "open_store",
+]
+
+
+def open_store(settings: StorageSettings) -> ObjectStore:
+    """The store the settings' URL names (s3:// or file://); raises StorageError."""
+    parsed = urlparse(settings.url)
+    if parsed.scheme == "s3":
+        return S3Store(settings)
+    if parsed.scheme == "file":
+        return LocalStore(Path(unquote(parsed.path)))
+    raise StorageError(f"'{settings.url}' is neither an s3:// nor a file:// store URL")

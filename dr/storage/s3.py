@@ -1,0 +1,397 @@
+"""A store under an S3 bucket prefix (AWS or any S3-API server), over boto3.
+
+botocore's own retries are switched off so that one policy governs: throttling, 5xx answers and
+broken connections are retried here with exponential backoff and jitter until the call's
+deadline, each retry logged once. Every other failure becomes a one-line StorageError that
+names the operation, the key and the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict, TypeVar, cast
+from urllib.parse import urlparse
+
+import boto3
+import boto3.exceptions
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    IncompleteReadError,
+    NoCredentialsError,
+    SSLError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_before_delay,
+    wait_exponential,
+    wait_random,
+)
+
+from dr.config.schema import StorageSettings
+from dr.log import get_logger, register_secrets
+from dr.storage.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    StorageError,
+    check_key,
+    check_prefix,
+    key_problem,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.literals import ServerSideEncryptionType, StorageClassType
+    from mypy_boto3_s3.type_defs import ListObjectsV2RequestTypeDef
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+MIB = 1024 * 1024
+# S3's limits: keys per ListObjectsV2 page and per DeleteObjects request.
+LIST_PAGE_SIZE = 1000
+DELETE_BATCH = 1000
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestTimeout",
+        "503",
+    }
+)
+
+
+class PutArgs(TypedDict, total=False):
+    """The options applied to every upload."""
+
+    ServerSideEncryption: ServerSideEncryptionType
+    SSEKMSKeyId: str
+    StorageClass: StorageClassType
+
+
+class S3Store:
+    """Objects under s3://BUCKET/PREFIX; keys are joined under the prefix."""
+
+    def __init__(
+        self,
+        settings: StorageSettings,
+        *,
+        retry_deadline_s: float = 60.0,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 60.0,
+    ) -> None:
+        self.bucket, prefix = _parse_url(settings.url)
+        self.url = f"s3://{self.bucket}/{prefix}" if prefix else f"s3://{self.bucket}"
+        self._prefix = f"{prefix}/" if prefix else ""
+        self._deadline_s = retry_deadline_s
+        self._extra_args = _put_args(settings)
+        threshold = settings.multipart_threshold_mb * MIB
+        self._transfer = TransferConfig(
+            multipart_threshold=threshold,
+            multipart_chunksize=threshold,
+            num_download_attempts=1,  # our retry policy, not s3transfer's, governs
+            preferred_transfer_client="classic",
+        )
+        self._client = self._make_client(settings, connect_timeout_s, read_timeout_s)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store data under key with the store's encryption and storage class."""
+        full = self._full_key(key)
+        self._call(
+            "put",
+            key,
+            lambda: self._client.put_object(
+                Bucket=self.bucket, Key=full, Body=data, **self._extra_args
+            ),
+        )
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload the file at path under key, in parts above multipart_threshold_mb."""
+        full = self._full_key(key)
+        if not path.is_file():
+            raise StorageError(f"cannot store {path} as '{key}' in {self.url}: not a file")
+        self._call(
+            "put",
+            key,
+            lambda: self._client.upload_file(
+                str(path),
+                self.bucket,
+                full,
+                ExtraArgs=dict(self._extra_args),
+                Config=self._transfer,
+            ),
+        )
+
+    def get_bytes(self, key: str) -> bytes:
+        """The object's content; raises ObjectNotFound or StorageError."""
+        full = self._full_key(key)
+
+        def fetch() -> bytes:
+            response = self._client.get_object(Bucket=self.bucket, Key=full)
+            with closing(response["Body"]) as body:
+                return body.read()
+
+        return self._call("get", key, fetch)
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Download the object to path (written whole, then renamed into place)."""
+        full = self._full_key(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create {path.parent} to download '{key}' from {self.url}: {exc.strerror}"
+            ) from exc
+        self._call(
+            "get",
+            key,
+            lambda: self._client.download_file(self.bucket, full, str(path), Config=self._transfer),
+        )
+
+    def exists(self, key: str) -> bool:
+        """True when an object is stored under key."""
+        return self.stat(key) is not None
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """The object's size and modification time, or None when there is none."""
+        full = self._full_key(key)
+        try:
+            head = self._call(
+                "stat", key, lambda: self._client.head_object(Bucket=self.bucket, Key=full)
+            )
+        except ObjectNotFound:
+            return None
+        return ObjectInfo(key=key, size=head["ContentLength"], modified=_utc(head["LastModified"]))
+
+    def delete(self, key: str) -> None:
+        """Remove the object; a missing one is fine."""
+        full = self._full_key(key)
+        try:
+            self._call(
+                "delete", key, lambda: self._client.delete_object(Bucket=self.bucket, Key=full)
+            )
+        except ObjectNotFound:  # S3 answers 204 here; some S3-API servers answer 404
+            return
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        """Remove every object named, 1000 per request, after checking every key."""
+        fulls = [self._full_key(key) for key in keys]
+        for start in range(0, len(fulls), DELETE_BATCH):
+            batch = fulls[start : start + DELETE_BATCH]
+            first = batch[0].removeprefix(self._prefix)
+            request = partial(
+                self._client.delete_objects,
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+            )
+            response = self._call("delete", first, request)
+            errors = [e for e in response.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+            if errors:
+                failed = errors[0]
+                raise StorageError(
+                    f"S3 delete of '{failed.get('Key', '').removeprefix(self._prefix)}' in "
+                    f"{self.url} failed: {failed.get('Code')}: {failed.get('Message')}"
+                    + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+                )
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with prefix, sorted by key (S3's listing order)."""
+        check_prefix(prefix)
+        return self._listing(prefix)
+
+    def _listing(self, prefix: str) -> Iterator[ObjectInfo]:
+        request: ListObjectsV2RequestTypeDef = {
+            "Bucket": self.bucket,
+            "Prefix": self._prefix + prefix,
+            "MaxKeys": LIST_PAGE_SIZE,
+        }
+        while True:
+            page = self._call("list", prefix, lambda: self._client.list_objects_v2(**request))
+            for item in page.get("Contents", []):
+                key = item["Key"].removeprefix(self._prefix)
+                # Objects written by other tools (a/ folder markers, a//b) have no valid key.
+                if item["Key"].startswith(self._prefix) and key_problem(key) is None:
+                    yield ObjectInfo(
+                        key=key, size=item["Size"], modified=_utc(item["LastModified"])
+                    )
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+            request["ContinuationToken"] = token
+
+    def _full_key(self, key: str) -> str:
+        return self._prefix + check_key(key)
+
+    def _call(self, op: str, key: str, action: Callable[[], T]) -> T:
+        """Run action, retrying transient failures until the deadline; errors become ours."""
+        attempts = 0
+
+        def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            return action()
+
+        def log_retry(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "s3_retry",
+                op=op,
+                key=key,
+                store=self.url,
+                attempt=state.attempt_number,
+                error=_describe(error) if error else "unknown",
+                retry_in_s=round(state.upcoming_sleep, 2),
+            )
+
+        retrying = Retrying(
+            stop=stop_before_delay(self._deadline_s),
+            wait=wait_exponential(multiplier=0.1, max=5.0) + wait_random(0, 0.5),
+            retry=retry_if_exception(is_transient),
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        started = time.monotonic()
+        try:
+            return retrying(attempt)
+        except (BotoCoreError, ClientError, boto3.exceptions.Boto3Error, OSError) as exc:
+            error = _unwrap(exc)
+            if isinstance(error, ClientError) and _code(error) in _NOT_FOUND_CODES:
+                raise ObjectNotFound(key, self.url) from None
+            tried = (
+                f" after {attempts} attempts in {time.monotonic() - started:.1f}s"
+                if attempts > 1
+                else ""
+            )
+            raise StorageError(
+                f"S3 {op} of '{key}' in {self.url} failed{tried}: {_describe(error)}"
+            ) from exc
+
+    def _make_client(
+        self, settings: StorageSettings, connect_timeout_s: float, read_timeout_s: float
+    ) -> S3Client:
+        key_id, secret = settings.access_key_id, settings.secret_access_key
+        if (key_id is None) != (secret is None):
+            raise StorageError(
+                f"store {self.url} has only one of access_key_id and secret_access_key: "
+                "give both, or neither to use the AWS credential chain"
+            )
+        if secret is not None:
+            register_secrets([secret.get_secret_value()])
+        config = Config(
+            connect_timeout=connect_timeout_s,
+            read_timeout=read_timeout_s,
+            # One attempt per botocore call: the retry policy in _call governs.
+            retries={"total_max_attempts": 1, "mode": "standard"},
+        )
+        try:
+            return boto3.session.Session().client(
+                "s3",
+                endpoint_url=settings.endpoint_url,
+                region_name=settings.region,
+                config=config,
+                aws_access_key_id=key_id.get_secret_value() if key_id else None,
+                aws_secret_access_key=secret.get_secret_value() if secret else None,
+            )
+        except (BotoCoreError, ValueError) as exc:
+            raise StorageError(f"cannot set up an S3 client for {self.url}: {exc}") from exc
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures worth retrying: throttling, 5xx, broken or timed-out connections."""
+    error = _unwrap(exc)
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return _code(error) in _TRANSIENT_CODES or status == 429 or status >= 500
+    if isinstance(error, SSLError):  # a certificate problem does not heal by itself
+        return False
+    return isinstance(
+        error,
+        BotoConnectionError
+        | HTTPClientError
+        | IncompleteReadError
+        | ConnectionError
+        | TimeoutError,
+    )
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The botocore error behind boto3's transfer wrappers."""
+    if isinstance(exc, boto3.exceptions.S3UploadFailedError) and exc.__context__ is not None:
+        return exc.__context__
+    if isinstance(exc, boto3.exceptions.RetriesExceededError):
+        last = getattr(exc, "last_exception", None)
+        if isinstance(last, BaseException):
+            return last
+    return exc
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _describe(error: BaseException) -> str:
+    """One line saying what went wrong, without the request's headers or credentials."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        text = f"{details.get('Code', 'error')} (HTTP {status})"
+        if details.get("Message"):
+            text += f": {details['Message']}"
+    elif isinstance(error, NoCredentialsError):
+        text = (
+            "no credentials: set access_key_id and secret_access_key, "
+            "or configure the AWS credential chain"
+        )
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return " ".join(text.split())
+
+
+def _parse_url(url: str) -> tuple[str, str]:
+    parsed = urlparse(url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise StorageError(f"'{url}' is not an s3://BUCKET/PREFIX URL")
+    if "@" in parsed.netloc:
+        # Never echo it: the part before '@' would be a credential.
+        raise StorageError(
+            "an s3:// store URL holds credentials: put them in access_key_id/secret_access_key"
+        )
+    prefix = parsed.path.strip("/")
+    if prefix and key_problem(prefix):
+        raise StorageError(f"store URL {url} has an invalid prefix: {key_problem(prefix)}")
+    return parsed.netloc, prefix
+
+
+def _put_args(settings: StorageSettings) -> PutArgs:
+    """ServerSideEncryption, SSEKMSKeyId and StorageClass, as given, for every upload."""
+    args: PutArgs = {}
+    if settings.sse:
+        args["ServerSideEncryption"] = settings.sse
+    if settings.sse_kms_key_id:
+        args["SSEKMSKeyId"] = settings.sse_kms_key_id
+    if settings.storage_class:
+        args["StorageClass"] = cast("StorageClassType", settings.storage_class)
+    return args

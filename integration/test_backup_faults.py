@@ -1,0 +1,159 @@
+"""Backups under faults: killed runs, damaged objects, a broker lost mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dr.lab.traffic import count_records, create_topic, produce_records
+from integration.conftest import RunningLab, run_cli
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def job_config(lab: RunningLab, tmp: Path, topic: str, **job: object) -> Path:
+    config = yaml.safe_load(lab.config.read_text())
+    config["storage"] = {"local": {"url": (tmp / "store").as_uri()}}
+    config["backups"] = {
+        "job": {
+            "cluster": "primary",
+            "topics": [topic],
+            "storage": "local",
+            "segment_max_records": 5000,
+        }
+        | job
+    }
+    config["state"] = str(tmp / "state.db")
+    path = tmp / "kafka-dr.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("--config", str(config), *args, timeout=600)
+
+
+def manifests(tmp: Path) -> list[Path]:
+    return sorted((tmp / "store" / "job" / "manifests").glob("*.json"))
+
+
+def test_a_run_killed_at_any_point_loses_and_doubles_nothing(
+    lab: RunningLab, tmp_path: Path
+) -> None:
+    primary = lab.bootstrap("primary")
+    create_topic(primary, "faults.kill", partitions=4, replication=3)
+    produce_records(primary, "faults.kill", 120_000, value_size=1000)
+    config = job_config(lab, tmp_path, "faults\\.kill", segment_max_records=2000)
+
+    killed = 0
+    for delay in (0.8, 1.6, 2.4):
+        before = manifests(tmp_path)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dr", "--config", str(config), "backup", "run", "job"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if proc.returncode == -signal.SIGKILL:
+            killed += 1
+            assert manifests(tmp_path) == before, "a killed run recorded a backup"
+    assert killed >= 2, "the runs finished before they could be killed: use more data"
+
+    done = run(config, "backup", "run", "job", "--json")
+    assert done.returncode == 0, done.stderr
+    verify = run(config, "backup", "verify", "latest", "--deep", "--json")
+    assert verify.returncode == 0, verify.stdout
+    assert json.loads(verify.stdout)["records"] == 120_000
+
+    restored = run(
+        config, "restore", "latest", "--to", "dr", "--rename", "faults.kill=kill.restored", "--yes"
+    )
+    assert restored.returncode == 0, restored.stderr
+    assert count_records(lab.bootstrap("dr"), "kill.restored") == 120_000
+
+
+def test_damaged_objects_fail_verify_by_name_and_restore_refuses(
+    lab: RunningLab, tmp_path: Path
+) -> None:
+    primary = lab.bootstrap("primary")
+    create_topic(primary, "faults.damage", partitions=1, replication=3)
+    produce_records(primary, "faults.damage", 4000)
+    config = job_config(lab, tmp_path, "faults\\.damage", segment_max_records=1000)
+    assert run(config, "backup", "run", "job").returncode == 0
+    segments = sorted((tmp_path / "store" / "job" / "data" / "faults.damage" / "0").glob("*.seg"))
+    assert len(segments) == 4
+
+    flipped, truncated, missing = segments[0], segments[1], segments[2]
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    flipped.write_bytes(bytes(data))
+    truncated.write_bytes(truncated.read_bytes()[:-10])
+    missing.unlink()
+
+    verify = run(config, "backup", "verify", "latest")
+    assert verify.returncode == 1
+    report = verify.stdout + verify.stderr
+    for damaged in (flipped, truncated, missing):
+        assert damaged.name in report
+    assert segments[3].name not in report
+    assert "Traceback" not in report
+
+    restored = run(
+        config,
+        "restore",
+        "latest",
+        "--to",
+        "dr",
+        "--rename",
+        "faults.damage=damage.restored",
+        "--yes",
+    )
+    assert restored.returncode == 2
+    assert "verification" in restored.stderr
+
+
+def test_a_broker_killed_during_a_backup_ends_in_a_complete_backup_or_a_clear_error(
+    lab: RunningLab, tmp_path: Path
+) -> None:
+    primary = lab.bootstrap("primary")
+    create_topic(primary, "faults.broker", partitions=6, replication=3)
+    produce_records(primary, "faults.broker", 150_000, value_size=1000)
+    config = job_config(lab, tmp_path, "faults\\.broker", segment_max_records=2000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dr", "--config", str(config), "backup", "run", "job", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.0)
+    lab.lab_cli("stop-node", "primary", "1", "--kill")
+    try:
+        out, err = proc.communicate(timeout=400)
+    finally:
+        lab.lab_cli("start-node", "primary", "1")
+    if proc.returncode == 0:
+        assert json.loads(out)["records"] == 150_000
+        assert run(config, "backup", "verify", "latest").returncode == 0
+    else:
+        assert proc.returncode == 2 and err.startswith("error: ") and "Traceback" not in err
+        assert manifests(tmp_path) == []
+        assert run(config, "backup", "run", "job").returncode == 0
+
+
+def test_the_job_fails_clearly_when_no_topic_matches(lab: RunningLab, tmp_path: Path) -> None:
+    config = job_config(lab, tmp_path, "no\\.such\\.topic.*")
+    proc = run(config, "backup", "run", "job")
+    assert proc.returncode == 2
+    assert "no topic" in proc.stderr and "no\\\\.such" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not os.path.exists(tmp_path / "store" / "job" / "manifests")

@@ -1,0 +1,424 @@
+"""The daemon: scheduled backups with a fake runner, /metrics and /healthz, clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from apscheduler.triggers.interval import IntervalTrigger
+from structlog.testing import capture_logs
+
+from dr.backup.runner import BackupCancelled
+from dr.config.schema import Settings
+from dr.daemon import Daemon, DaemonError, build_scheduler, crontab_trigger, run_daemon
+from dr.daemon.scheduler import run_backup_job
+from dr.errors import KafkaError
+from dr.metrics import Metrics
+from dr.state import StateStore
+
+TICK_S = 0.1
+
+
+def fast_trigger(_expr: str) -> Any:
+    return IntervalTrigger(seconds=TICK_S, timezone=UTC)
+
+
+@dataclass(frozen=True)
+class FakeResult:
+    backup_id: str
+    records: int
+    bytes: int
+    started_at: datetime
+    finished_at: datetime
+
+
+Behaviour = Callable[[str, threading.Event | None], FakeResult]
+
+
+class FakeRunner:
+    """Stands in for run_backup: each job does what its behaviour says; counts what it saw."""
+
+    def __init__(self, **behaviours: Behaviour) -> None:
+        self.behaviours = behaviours
+        self.calls: dict[str, int] = dict.fromkeys(behaviours, 0)
+        self.concurrent: dict[str, int] = dict.fromkeys(behaviours, 0)
+        self.most_concurrent: dict[str, int] = dict.fromkeys(behaviours, 0)
+        self._lock = threading.Lock()
+
+    def __call__(
+        self, settings: Settings, job: str, *, cancel: threading.Event | None = None
+    ) -> FakeResult:
+        with self._lock:
+            self.calls[job] += 1
+            self.concurrent[job] += 1
+            self.most_concurrent[job] = max(self.most_concurrent[job], self.concurrent[job])
+        try:
+            return self.behaviours[job](job, cancel)
+        finally:
+            with self._lock:
+                self.concurrent[job] -= 1
+
+
+def succeeds(seconds: float = 0.0) -> Behaviour:
+    def run(job: str, _cancel: threading.Event | None) -> FakeResult:
+        started = datetime.now(UTC)
+        time.sleep(seconds)
+        return FakeResult(f"{job}-{time.monotonic_ns()}", 10, 1000, started, datetime.now(UTC))
+
+    return run
+
+
+def fails(_job: str, _cancel: threading.Event | None) -> FakeResult:
+    raise KafkaError("cluster primary unreachable: check bootstrap_servers")
+
+
+def settings_for(tmp_path: Path, *jobs: str, schedule: str = "* * * * *") -> Settings:
+    return Settings.model_validate(
+        {
+            "clusters": {"primary": {"bootstrap_servers": "kafka-1.prod:9092"}},
+            "storage": {"local": {"url": f"file://{tmp_path}/backups"}},
+            "backups": {
+                name: {
+                    "cluster": "primary",
+                    "topics": [name],
+                    "storage": "local",
+                    "schedule": schedule,
+                }
+                for name in jobs
+            },
+            "daemon": {"listen": "127.0.0.1:0"},
+            "state": str(tmp_path / "state.db"),
+        }
+    )
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def statuses(store: StateStore, job: str) -> list[str]:
+    return [r.status for r in store.runs(job)]
+
+
+def get(port: int, path: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+            return reply.status, reply.headers["Content-Type"], reply.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers["Content-Type"], err.read()
+
+
+@pytest.fixture(autouse=True)
+def _logs_at_every_level() -> Iterator[None]:
+    """capture_logs sees info events even when an earlier test configured level warning."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.fixture
+def daemon_of(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    """Starts a daemon with fast triggers and a metrics set of its own; stops it afterwards."""
+    started: list[Daemon] = []
+
+    def start(runner: FakeRunner) -> Daemon:
+        daemon = Daemon(
+            settings_for(tmp_path, *runner.behaviours),
+            runner=runner,
+            metrics=Metrics(),
+            trigger_factory=fast_trigger,
+        )
+        daemon.start()
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()
+
+
+# -- cron expressions -------------------------------------------------------------------------
+
+
+def next_fire(expr: str, after: datetime) -> datetime:
+    fire: datetime = crontab_trigger(expr).get_next_fire_time(None, after)
+    return fire
+
+
+def test_weekday_numbers_count_from_sunday_as_in_crontab() -> None:
+    monday = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
+
+    assert next_fire("0 3 * * 0", monday) == datetime(2025, 3, 9, 3, 0, tzinfo=UTC)
+    assert next_fire("0 3 * * 7", monday) == datetime(2025, 3, 9, 3, 0, tzinfo=UTC)
+    assert next_fire("0 3 * * 1-5", monday) == datetime(2025, 3, 4, 3, 0, tzinfo=UTC)
+    assert next_fire("0 3 * * sat", monday) == datetime(2025, 3, 8, 3, 0, tzinfo=UTC)
+    assert next_fire("0 3 * * 5-7", monday) == datetime(2025, 3, 7, 3, 0, tzinfo=UTC)
+
+
+def test_a_day_of_month_and_a_weekday_both_given_fire_on_either_as_in_crontab() -> None:
+    saturday = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+    assert next_fire("0 0 1,15 * 1", saturday) == datetime(2025, 3, 3, 0, 0, tzinfo=UTC)
+    assert next_fire("0 0 4 * 0", saturday) == datetime(2025, 3, 2, 0, 0, tzinfo=UTC)
+
+
+def test_schedules_run_in_utc() -> None:
+    after = datetime(2025, 3, 1, 10, 7, tzinfo=UTC)
+
+    assert next_fire("*/15 * * * *", after) == datetime(2025, 3, 1, 10, 15, tzinfo=UTC)
+
+
+def test_an_invalid_schedule_is_refused_with_its_key(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, "orders", schedule="0 3 * * 8")
+
+    with pytest.raises(DaemonError, match=r"backups\.orders\.schedule '0 3 \* \* 8'"):
+        build_scheduler(
+            settings,
+            runner=FakeRunner(orders=fails),
+            state=StateStore(tmp_path / "state.db"),
+            cancel=threading.Event(),
+            metrics=Metrics(),
+        )
+
+
+# -- one run ------------------------------------------------------------------------------------
+
+
+def run_once(tmp_path: Path, behaviour: Behaviour) -> tuple[StateStore, Metrics, list[Any]]:
+    state, metrics = StateStore(tmp_path / "state.db"), Metrics()
+    state.runs()  # created before the logs are captured
+    with capture_logs() as events:
+        run_backup_job(
+            "orders",
+            settings=settings_for(tmp_path, "orders"),
+            runner=FakeRunner(orders=behaviour),
+            state=state,
+            cancel=threading.Event(),
+            metrics=metrics,
+        )
+    return state, metrics, events
+
+
+def test_a_successful_run_is_recorded_counted_and_logged_once(tmp_path: Path) -> None:
+    state, metrics, events = run_once(tmp_path, succeeds())
+
+    last = state.last_run("orders")
+    assert last is not None and last.status == "succeeded"
+    assert last.backup_id is not None and (last.records, last.bytes) == (10, 1000)
+    assert (
+        metrics.registry.get_sample_value("kafka_dr_backup_records_total", {"job": "orders"}) == 10
+    )
+    assert [e["event"] for e in events] == ["backup_done"]
+    assert events[0]["backup_id"] == last.backup_id
+    assert {"records", "bytes", "duration_s"} <= set(events[0])
+
+
+def test_a_failed_run_is_recorded_with_its_one_line_error(tmp_path: Path) -> None:
+    state, metrics, events = run_once(tmp_path, fails)
+
+    last = state.last_run("orders")
+    assert last is not None and last.status == "failed"
+    assert last.error == "cluster primary unreachable: check bootstrap_servers"
+    failures = metrics.registry.get_sample_value(
+        "kafka_dr_backup_failures_total", {"job": "orders"}
+    )
+    assert failures == 1
+    assert [(e["event"], e["error"]) for e in events] == [("backup_failed", last.error)]
+    assert events[0]["exc_info"] is False
+
+
+def test_an_unexpected_exception_is_recorded_as_a_failure_with_its_traceback(
+    tmp_path: Path,
+) -> None:
+    def crashes(_job: str, _cancel: threading.Event | None) -> FakeResult:
+        raise ZeroDivisionError("division by zero")
+
+    state, _metrics, events = run_once(tmp_path, crashes)
+
+    last = state.last_run("orders")
+    assert last is not None and last.status == "failed"
+    assert last.error == "unexpected error: ZeroDivisionError: division by zero"
+    assert [e["event"] for e in events] == ["backup_failed"]
+    assert events[0]["exc_info"] is True
+
+
+# -- the scheduler ------------------------------------------------------------------------------
+
+
+def test_a_slow_job_never_runs_twice_at_once(tmp_path: Path) -> None:
+    runner = FakeRunner(orders=succeeds(seconds=4 * TICK_S))
+    state = StateStore(tmp_path / "state.db")
+    scheduler = build_scheduler(
+        settings_for(tmp_path, "orders"),
+        runner=runner,
+        state=state,
+        cancel=threading.Event(),
+        metrics=Metrics(),
+        trigger_factory=fast_trigger,
+    )
+    with capture_logs() as events:
+        scheduler.start()
+        try:
+            wait_until(lambda: statuses(state, "orders").count("succeeded") >= 2)
+        finally:
+            scheduler.shutdown(wait=True)
+
+    assert runner.most_concurrent["orders"] == 1
+    assert set(statuses(state, "orders")) == {"succeeded"}
+    skipped = [e for e in events if e["event"] == "backup_skipped"]
+    assert skipped and skipped[0]["job"] == "orders"
+
+
+def test_a_failing_job_keeps_failing_while_the_other_keeps_succeeding(
+    daemon_of: Callable[[FakeRunner], Daemon],
+) -> None:
+    daemon = daemon_of(FakeRunner(orders=succeeds(), payments=fails))
+
+    wait_until(lambda: statuses(daemon.state, "payments").count("failed") >= 3)
+    wait_until(lambda: statuses(daemon.state, "orders").count("succeeded") >= 3)
+
+    status, content_type, body = get(daemon.port, "/metrics")
+    text = body.decode()
+    assert status == 200
+    assert content_type.startswith("text/plain")
+    assert 'kafka_dr_backup_failures_total{job="payments"}' in text
+    assert 'kafka_dr_backup_failures_total{job="orders"} 0.0' in text
+    assert 'kafka_dr_backup_last_success_timestamp_seconds{job="orders"}' in text
+    assert 'kafka_dr_backup_last_success_timestamp_seconds{job="payments"}' not in text
+    assert 'kafka_dr_backup_records_total{job="orders"}' in text
+
+
+def test_healthz_shows_each_job_and_other_paths_are_not_found(
+    daemon_of: Callable[[FakeRunner], Daemon],
+) -> None:
+    daemon = daemon_of(FakeRunner(orders=succeeds(), payments=fails))
+    wait_until(lambda: "failed" in statuses(daemon.state, "payments"))
+    wait_until(lambda: "succeeded" in statuses(daemon.state, "orders"))
+
+    status, content_type, body = get(daemon.port, "/healthz")
+    health = json.loads(body)
+
+    assert (status, content_type) == (200, "application/json")
+    assert health["status"] == "ok"
+    assert set(health["jobs"]) == {"orders", "payments"}
+    assert health["jobs"]["orders"]["last_success_at"] is not None
+    assert health["jobs"]["payments"]["last_success_at"] is None
+    assert health["jobs"]["payments"]["last_status"] in ("failed", "running")
+    assert isinstance(health["jobs"]["orders"]["running"], bool)
+    assert get(daemon.port, "/")[0] == 404
+    assert get(daemon.port, "/metricsx")[0] == 404
+
+
+def test_a_stopped_daemon_reports_itself_unhealthy(
+    daemon_of: Callable[[FakeRunner], Daemon],
+) -> None:
+    daemon = daemon_of(FakeRunner(orders=succeeds()))
+    assert daemon.health()[0]
+
+    daemon.stop()
+
+    healthy, body = daemon.health()
+    assert not healthy and body["status"] == "stopped"
+
+
+def test_a_port_in_use_is_refused_with_the_address(tmp_path: Path) -> None:
+    first = Daemon(settings_for(tmp_path, "orders"), runner=FakeRunner(orders=succeeds()))
+    first.start()
+    try:
+        taken = settings_for(tmp_path, "orders").model_copy(
+            update={
+                "daemon": first.settings.daemon.model_copy(
+                    update={"listen": f"127.0.0.1:{first.port}"}
+                )
+            }
+        )
+        with pytest.raises(DaemonError, match=f"cannot listen on 127.0.0.1:{first.port}"):
+            Daemon(taken, runner=FakeRunner(orders=succeeds())).start()
+    finally:
+        first.stop()
+
+
+# -- shutdown -----------------------------------------------------------------------------------
+
+
+class BlocksUntilCancelled:
+    """A backup that runs until cancelled, then raises as run_backup does."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.saw_cancel = False
+
+    def __call__(self, job: str, cancel: threading.Event | None) -> FakeResult:
+        assert cancel is not None
+        self.started.set()
+        self.saw_cancel = cancel.wait(timeout=10)
+        raise BackupCancelled(f"backup of job '{job}' cancelled: nothing recorded")
+
+
+def test_the_stop_event_cancels_the_running_backup_and_records_it_cancelled(
+    tmp_path: Path,
+) -> None:
+    backup = BlocksUntilCancelled()
+    settings = settings_for(tmp_path, "orders")
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_daemon,
+        args=(settings,),
+        kwargs={
+            "runner": FakeRunner(orders=backup),
+            "stop": stop,
+            "metrics": Metrics(),
+            "trigger_factory": fast_trigger,
+        },
+    )
+
+    with capture_logs() as events:
+        thread.start()
+        assert backup.started.wait(timeout=5)
+        stop.set()
+        thread.join(timeout=10)
+
+    assert not thread.is_alive()
+    assert backup.saw_cancel
+    assert statuses(StateStore(tmp_path / "state.db"), "orders") == ["cancelled"]
+    names = [e["event"] for e in events if e["event"].startswith(("daemon_", "backup_"))]
+    assert names[0] == "daemon_started" and names[-1] == "daemon_stopped"
+    assert "backup_cancelled" in names and "backup_failed" not in names
+
+
+def test_sigterm_stops_the_daemon_the_same_way(tmp_path: Path) -> None:
+    backup = BlocksUntilCancelled()
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def terminate_once_running() -> None:
+        if backup.started.wait(timeout=5):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate_once_running)
+    killer.start()
+    run_daemon(
+        settings_for(tmp_path, "orders"),
+        runner=FakeRunner(orders=backup),
+        metrics=Metrics(),
+        trigger_factory=fast_trigger,
+    )
+    killer.join()
+
+    assert backup.saw_cancel
+    assert statuses(StateStore(tmp_path / "state.db"), "orders") == ["cancelled"]
+    assert signal.getsignal(signal.SIGTERM) == previous

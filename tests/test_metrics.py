@@ -1,0 +1,109 @@
+"""The Prometheus metrics: names and labels as documented, on a registry of their own."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+import dr.metrics
+from dr.metrics import Metrics
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Figures:
+    records: int
+    bytes: int
+    started_at: datetime
+    finished_at: datetime
+
+
+def scrape(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the text exposition, by name and sorted labels, as Prometheus reads it."""
+    text = metrics.render().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def job(name: str) -> tuple[tuple[str, str], ...]:
+    return (("job", name),)
+
+
+def test_a_successful_backup_counts_records_bytes_duration_and_time() -> None:
+    metrics = Metrics()
+    metrics.record_backup_success("orders", Figures(100, 2048, T0, T0 + timedelta(seconds=12)))
+    metrics.record_backup_success("orders", Figures(50, 1024, T0, T0 + timedelta(seconds=3)))
+
+    samples = scrape(metrics)
+
+    assert samples["kafka_dr_backup_records_total", job("orders")] == 150
+    assert samples["kafka_dr_backup_bytes_total", job("orders")] == 3072
+    assert samples["kafka_dr_backup_duration_seconds", job("orders")] == 3
+    last_success = T0 + timedelta(seconds=3)
+    assert samples["kafka_dr_backup_last_success_timestamp_seconds", job("orders")] == (
+        last_success.timestamp()
+    )
+    age = samples["kafka_dr_backup_age_seconds", job("orders")]
+    assert abs(age - (time.time() - last_success.timestamp())) < 60
+
+
+def test_failures_and_the_running_flag_are_per_job() -> None:
+    metrics = Metrics()
+    metrics.declare_backup_job("orders")
+    metrics.declare_backup_job("payments")
+    metrics.record_backup_failure("payments")
+    metrics.record_backup_failure("payments")
+    metrics.set_backup_running("orders", True)
+
+    samples = scrape(metrics)
+
+    assert samples["kafka_dr_backup_failures_total", job("payments")] == 2
+    assert samples["kafka_dr_backup_failures_total", job("orders")] == 0
+    assert samples["kafka_dr_backup_running", job("orders")] == 1
+    assert samples["kafka_dr_backup_running", job("payments")] == 0
+
+    metrics.set_backup_running("orders", False)
+    assert scrape(metrics)["kafka_dr_backup_running", job("orders")] == 0
+
+
+def test_a_declared_job_with_an_earlier_success_shows_its_age_from_the_start() -> None:
+    metrics = Metrics()
+    finished = datetime.now(UTC) - timedelta(hours=2)
+
+    metrics.declare_backup_job("orders", last_success=finished)
+
+    age = scrape(metrics)["kafka_dr_backup_age_seconds", job("orders")]
+    assert 7190 < age < 7300
+    assert "kafka_dr_backup_records_total" in metrics.render().decode()
+
+
+def test_the_replication_metrics_are_declared_with_their_labels() -> None:
+    metrics = Metrics()
+    metrics.rpo.labels(flow="primary->dr", topic="orders").set(4.5)
+    metrics.replication_lag.labels(flow="primary->dr", topic="orders").set(12)
+    metrics.heartbeat_age.labels(flow="primary->dr").set(2)
+
+    samples = scrape(metrics)
+
+    labels = (("flow", "primary->dr"), ("topic", "orders"))
+    assert samples["kafka_dr_rpo_seconds", labels] == 4.5
+    assert samples["kafka_dr_replication_lag_messages", labels] == 12
+    assert samples["kafka_dr_heartbeat_age_seconds", (("flow", "primary->dr"),)] == 2
+
+
+def test_kafka_dr_metrics_stay_off_the_global_registry() -> None:
+    dr.metrics.record_backup_failure("global-check")
+    dr.metrics.set_backup_running("global-check", False)
+
+    assert REGISTRY.get_sample_value("kafka_dr_backup_failures_total", {"job": "global-check"}) is (
+        None
+    )
+    assert b'kafka_dr_backup_failures_total{job="global-check"} 1.0' in dr.metrics.render()
