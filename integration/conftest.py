@@ -101,3 +101,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab_teardown: stops the session lab; runs last")
+
+
+# The S3-API server (moto in server mode) and its fault-injecting proxy, for every test here.
+from integration.s3server import (  # noqa: E402, F401
+    _session_proxy,
+    fault_proxy,
+    s3_prefix,
+    s3_server,
+    s3_settings,
+)

@@ -159,6 +159,12 @@ class StorageSettings(Model):
     storage_class: str | None = Field(
         default=None, description="S3 storage class for new objects.", examples=["STANDARD_IA"]
     )
+    retry_deadline_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long one S3 call is retried (throttling, 5xx, resets) before failing.",
+        examples=[60],
+    )
     multipart_threshold_mb: int = Field(
         default=64,
         ge=5,

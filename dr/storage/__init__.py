@@ -34,7 +34,7 @@ def open_store(settings: StorageSettings) -> ObjectStore:
     """The store the settings' URL names (s3:// or file://); raises StorageError."""
     parsed = urlparse(settings.url)
     if parsed.scheme == "s3":
-        return S3Store(settings)
+        return S3Store(settings, retry_deadline_s=settings.retry_deadline_s)
     if parsed.scheme == "file":
         return LocalStore(Path(unquote(parsed.path)))
     raise StorageError(f"'{settings.url}' is neither an s3:// nor a file:// store URL")

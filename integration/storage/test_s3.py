@@ -10,7 +10,7 @@ import pytest
 import dr.storage.s3
 from dr.config.schema import StorageSettings
 from dr.storage import S3Store, StorageError, open_store
-from integration.storage.conftest import SECRET_ACCESS_KEY, S3Server
+from integration.s3server import SECRET_ACCESS_KEY, S3Server
 
 
 def test_keys_are_stored_under_the_url_prefix(s3_server: S3Server, s3_prefix: str) -> None:

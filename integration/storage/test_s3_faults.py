@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 import dr.storage.s3
 from dr.storage import ObjectNotFound, S3Store, StorageError
-from integration.storage.conftest import SECRET_ACCESS_KEY, S3Server
+from integration.s3server import SECRET_ACCESS_KEY, S3Server
 from integration.storage.faults import FaultProxy
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dr.storage import LocalStore, ObjectNotFound, ObjectStore, S3Store, StorageError
-from integration.storage.conftest import S3Server
+from integration.s3server import S3Server
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -1,4 +1,4 @@
-"""A real S3-API server for the storage tests: moto in server mode, over HTTP, on 127.0.0.1.
+"""A real S3-API server for the tests: moto in server mode, over HTTP, on 127.0.0.1.
 
 Self-contained: these fixtures need neither the Kafka lab nor AWS. Credentials are dummies,
 given through the settings (never the environment), as a user's config would give them.
