@@ -300,6 +300,9 @@ class StateStore:
             self._initialise()
         try:
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            # With WAL, NORMAL cannot corrupt the file and survives a crash of the process; only
+            # a power cut may lose the last commits. FULL would fsync every run and sample.
+            db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
             raise self._error("cannot open", exc) from exc
         try:

@@ -237,7 +237,7 @@ def test_a_store_that_cannot_be_created_names_its_path(tmp_path: Path) -> None:
 
 
 def test_threads_writing_at_once_lose_nothing(store: StateStore) -> None:
-    threads, per_thread = 8, 25
+    threads, per_thread = 8, 15
     start = threading.Barrier(threads)
     failures: list[BaseException] = []
 

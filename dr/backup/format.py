@@ -159,28 +159,59 @@ def decode_segment(data: bytes, *, name: str = "segment") -> tuple[SegmentHeader
     return header, records
 
 
+RawRecord = tuple[int, int, int, bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]
+
+
 def iter_records(payload: bytes, *, name: str = "segment") -> Iterator[Record]:
     """Records of a decompressed payload, in order; raises SegmentCorrupt on a short read."""
+    for offset, timestamp, ts_type, key, value, headers in iter_raw(payload, name=name):
+        yield Record(offset, timestamp, ts_type, key, value, tuple(headers or ()))
+
+
+def iter_raw(payload: bytes, *, name: str = "segment") -> Iterator[RawRecord]:
+    """Records as plain tuples (offset, timestamp, type, key, value, headers or None): the
+    restore's hot path. Raises SegmentCorrupt on a short read."""
     view = memoryview(payload)
     pos, size = 0, len(payload)
+    unpack_record, unpack_i32 = _RECORD.unpack_from, _I32.unpack_from
     try:
         while pos < size:
-            offset, timestamp, ts_type = _RECORD.unpack_from(view, pos)
-            pos += _RECORD.size
-            key, pos = _read_bytes(view, pos)
-            value, pos = _read_bytes(view, pos)
-            (count,) = _I32.unpack_from(view, pos)
+            offset, timestamp, ts_type = unpack_record(view, pos)
+            pos += 17  # _RECORD.size
+            (length,) = unpack_i32(view, pos)
             pos += 4
-            headers: list[tuple[str, bytes | None]] = []
-            for _ in range(count):
-                raw_name, pos = _read_bytes(view, pos)
-                hval, pos = _read_bytes(view, pos)
-                headers.append(((raw_name or b"").decode(), hval))
+            if length < 0:
+                key = None
+            else:
+                key = bytes(view[pos : pos + length])
+                pos += length
+            (length,) = unpack_i32(view, pos)
+            pos += 4
+            if length < 0:
+                value = None
+            else:
+                value = bytes(view[pos : pos + length])
+                pos += length
+            (count,) = unpack_i32(view, pos)
+            pos += 4
+            headers: list[tuple[str, bytes | None]] | None = None
+            if count:
+                headers = []
+                for _ in range(count):
+                    raw_name, pos = _read_bytes(view, pos)
+                    hval, pos = _read_bytes(view, pos)
+                    headers.append(((raw_name or b"").decode(), hval))
             if pos > size:
                 raise struct.error("record runs past the payload")
-            yield Record(offset, timestamp, ts_type, key, value, tuple(headers))
+            yield offset, timestamp, ts_type, key, value, headers
     except (struct.error, UnicodeDecodeError) as exc:
         raise SegmentCorrupt(f"{name}: corrupt record data at byte {pos} ({exc})") from None
+
+
+def decompress_segment(data: bytes, *, name: str = "segment") -> tuple[SegmentHeader, bytes]:
+    """The header and the decompressed payload; raises SegmentCorrupt."""
+    header, start = read_header(data, name=name)
+    return header, _decompress(header, data[start:], name)
 
 
 def _read_bytes(view: memoryview, pos: int) -> tuple[bytes | None, int]:

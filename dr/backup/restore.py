@@ -13,6 +13,7 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from dr.backup.catalog import Manifest, PartitionEntry
-from dr.backup.format import Record, decode_segment
+from dr.backup.format import SegmentHeader, decompress_segment, iter_raw
 from dr.backup.metadata import group_offsets_of
 from dr.config.schema import Settings
 from dr.errors import DrError, KafkaError
@@ -200,7 +201,10 @@ def run_restore(
             )
             kadmin.create_topic(admin, info, TIMEOUT_S)
     all_tps = [(t.target, p) for t in plan.topics for p in range(t.partitions)]
-    ends = _stable_ends(admin, all_tps)
+    if plan.resuming or any(t.exists for t in plan.topics):
+        ends = _stable_ends(admin, all_tps)
+    else:  # every target topic was just created by this restore: all empty
+        ends = dict.fromkeys(all_tps, 0)
     for topic in plan.topics:
         if topic.target not in bases:
             bases[topic.target] = {str(p): ends[(topic.target, p)] for p in range(topic.partitions)}
@@ -237,28 +241,51 @@ def run_restore(
     sent = already = 0
     topic_counts: dict[str, int] = {}
     restored_offsets: dict[tuple[str, int], array[int]] = {}
-    for topic in plan.topics:
-        for entry in (p for p in manifest.partitions if p.topic == topic.source):
-            base = bases[topic.target][str(entry.partition)]
-            present = ends[(topic.target, entry.partition)] - base
-            originals: array[int] = array("q")
-            for index, rec in enumerate(_records(store, entry, plan.until_ms)):
-                originals.append(rec.offset)
-                if index < present:
-                    already += 1
-                    continue
-                _produce(producer, topic.target, entry.partition, rec, on_delivery)
-                sent += 1
-                if sent % 10_000 == 0:
-                    if failures:
-                        raise RestoreError(f"writing to '{topic.target}': {failures[0]}")
-                    if cancel is not None and cancel.is_set():
-                        producer.flush(60)
-                        raise RestoreError("restore cancelled; run it again to resume")
-                    if progress is not None:
-                        progress(sent + already, total)
-            restored_offsets[(topic.source, entry.partition)] = originals
-            topic_counts[topic.target] = topic_counts.get(topic.target, 0) + len(originals)
+    until = plan.until_ms
+    produce, poll = producer.produce, producer.poll
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as prefetch:
+        for topic in plan.topics:
+            target = topic.target
+            for entry in (p for p in manifest.partitions if p.topic == topic.source):
+                partition = entry.partition
+                present = ends[(target, partition)] - bases[target][str(partition)]
+                originals: array[int] = array("q")
+                index = 0
+                for payload, seg_key in _payloads(store, entry, prefetch):
+                    for offset, ts, ts_type, key, value, headers in iter_raw(payload, name=seg_key):
+                        if until is not None and ts > until:
+                            continue
+                        originals.append(offset)
+                        index += 1
+                        if index <= present:
+                            already += 1
+                            continue
+                        while True:
+                            try:
+                                produce(
+                                    target,
+                                    value,
+                                    key,
+                                    partition=partition,
+                                    on_delivery=on_delivery,
+                                    timestamp=ts if ts_type and ts >= 0 else 0,
+                                    headers=headers,  # type: ignore[arg-type]
+                                )
+                                break
+                            except BufferError:
+                                poll(0.05)
+                        sent += 1
+                        if sent % 5_000 == 0:
+                            poll(0)
+                            if failures:
+                                raise RestoreError(f"writing to '{target}': {failures[0]}")
+                            if cancel is not None and cancel.is_set():
+                                producer.flush(60)
+                                raise RestoreError("restore cancelled; run it again to resume")
+                            if progress is not None:
+                                progress(sent + already, total)
+                restored_offsets[(topic.source, partition)] = originals
+                topic_counts[target] = topic_counts.get(target, 0) + len(originals)
     remaining = producer.flush(120)
     if remaining or failures:
         raise RestoreError(
@@ -316,27 +343,28 @@ def _restore_groups(
     return out
 
 
-def _records(store: ObjectStore, entry: PartitionEntry, until_ms: int | None) -> Iterator[Record]:
-    for seg in entry.segments:
-        _, records = decode_segment(store.get_bytes(seg.key), name=seg.key)
-        for rec in records:
-            if until_ms is None or rec.timestamp <= until_ms:
-                yield rec
+def _payloads(
+    store: ObjectStore, entry: PartitionEntry, prefetch: ThreadPoolExecutor
+) -> Iterator[tuple[bytes, str]]:
+    """Each segment's decompressed payload, the next one fetched while this one is written."""
+    segments = list(entry.segments)
+    pending = prefetch.submit(_load, store, segments[0].key) if segments else None
+    for i, seg in enumerate(segments):
+        assert pending is not None
+        header, payload = pending.result()
+        if i + 1 < len(segments):
+            pending = prefetch.submit(_load, store, segments[i + 1].key)
+        if (header.start_offset, header.end_offset, header.records) != (
+            seg.start_offset,
+            seg.end_offset,
+            seg.records,
+        ):
+            raise RestoreError(f"segment {seg.key} does not match the manifest: backup damaged")
+        yield payload, seg.key
 
 
-def _produce(producer: Producer, topic: str, partition: int, rec: Record, cb: Any) -> None:
-    kwargs: dict[str, Any] = {"partition": partition, "on_delivery": cb}
-    if rec.timestamp_type != 0 and rec.timestamp >= 0:
-        kwargs["timestamp"] = rec.timestamp
-    if rec.headers:
-        kwargs["headers"] = list(rec.headers)
-    while True:
-        try:
-            producer.produce(topic, rec.value, rec.key, **kwargs)
-            break
-        except BufferError:
-            producer.poll(0.05)
-    producer.poll(0)
+def _load(store: ObjectStore, key: str) -> tuple[SegmentHeader, bytes]:
+    return decompress_segment(store.get_bytes(key), name=key)
 
 
 def _records_in(admin: Any, topic: str, partitions: int) -> int:

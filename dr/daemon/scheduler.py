@@ -77,9 +77,9 @@ def run_backup_job(
         started = time.monotonic()
         try:
             result = runner(settings, job, cancel=cancel)
-        except BackupCancelled:
+        except BackupCancelled as exc:
             duration = round(time.monotonic() - started, 3)
-            _finish(state, run_id, status="cancelled", error="cancelled at shutdown")
+            _finish(state, run_id, status="cancelled", error=exc.message)
             log.warning("backup_cancelled", duration_s=duration)
         except Exception as exc:  # DrError or a bug: recorded either way, the daemon goes on
             duration = round(time.monotonic() - started, 3)
@@ -148,8 +148,9 @@ def build_scheduler(
 ) -> BackgroundScheduler:
     """A scheduler (not started) with one job per scheduled backup. Raises DaemonError.
 
-    A job never overlaps itself (max_instances=1), and runs missed while the daemon was busy or
-    down for less than the grace time are coalesced into one.
+    A job never overlaps itself (max_instances=1): a run due while the previous one still runs
+    is skipped. Runs that start late (a busy pool, a suspended host) are coalesced into one, and
+    dropped when later than the grace time; each skip is logged as an event.
     """
     jobs = scheduled_jobs(settings)
     scheduler = BackgroundScheduler(
@@ -196,7 +197,7 @@ def _log_skipped_run(event: Any) -> None:
             "backup_missed",
             job=event.job_id,
             scheduled_at=_iso(event.scheduled_run_time),
-            reason=f"the daemon was busy or down for more than {MISFIRE_GRACE_S} s",
+            reason=f"the scheduler was more than {MISFIRE_GRACE_S} s late",
         )
 
 
@@ -221,6 +222,9 @@ class Daemon:
         self.metrics = metrics or default_metrics()
         self.cancel = threading.Event()
         self.jobs = sorted(scheduled_jobs(settings))
+        # APScheduler's info lines repeat what run_backup_job logs, in plain text; its warnings
+        # (skipped and missed runs) are logged as events by _log_skipped_run.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         self._scheduler = build_scheduler(
             settings,
             runner=runner,
@@ -230,6 +234,7 @@ class Daemon:
             trigger_factory=trigger_factory,
         )
         self._http: HttpEndpoint | None = None
+        self._stopped = False
 
     @property
     def port(self) -> int:
@@ -240,8 +245,6 @@ class Daemon:
 
     def start(self) -> None:
         """Recover interrupted runs, serve HTTP, start the scheduler. Raises DrError."""
-        # Its info lines repeat what run_backup_job logs; its warnings are logged as events.
-        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         self.state.recover_interrupted_runs()
         for job in self.jobs:
             last = self.state.last_success(job)
@@ -259,6 +262,9 @@ class Daemon:
 
     def stop(self) -> None:
         """Cancel running backups, wait for them to stop, close the HTTP endpoint."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.cancel.set()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
@@ -311,13 +317,13 @@ def run_daemon(
     """
     stop = stop or threading.Event()
     daemon = Daemon(settings, runner=runner, metrics=metrics, trigger_factory=trigger_factory)
-    daemon.start()
-    try:
-        with _stop_on_signals(stop):
+    with _stop_on_signals(stop):
+        daemon.start()
+        try:
             while not stop.wait(1.0):
                 pass
-    finally:
-        daemon.stop()
+        finally:
+            daemon.stop()
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -1,0 +1,172 @@
+"""Backup and restore throughput beside raw confluent-kafka consume and produce, same run.
+
+Starts its own lean lab (one broker per cluster, no MirrorMaker), produces a fixed dataset,
+then measures:
+  raw consume   Consumer.consume(num_messages=...) of every record, discarded
+  backup        kafka-dr backup run into a local store (default zstd)
+  raw produce   an idempotent Producer writing the same records (same producer settings)
+  restore       kafka-dr restore of that backup onto the dr cluster
+and prints each rate and the ratios backup/raw-consume and restore/raw-produce (target >= 0.7).
+
+    python bench/backup_throughput.py [--records 1000000] [--value-size 1024] [--partitions 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from dr.backup.lookup import find_backup, load_metadata
+from dr.backup.restore import plan_restore, run_restore
+from dr.backup.runner import run_backup
+from dr.config import load_config
+from dr.config.load import parse_config
+from dr.lab.lab import Lab, LabOptions
+from dr.lab.traffic import create_topic
+from dr.state import StateStore
+
+TOPIC = "bench.data"
+PRODUCER_SETTINGS = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "linger.ms": 20,
+    "batch.size": 1_000_000,
+    "compression.type": "lz4",
+    "queue.buffering.max.kbytes": 256 * 1024,
+}
+
+
+def produce(bootstrap: str, topic: str, records: int, value_size: int, partitions: int) -> float:
+    producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_SETTINGS})
+    # Values are slices of one random block: incompressible like real payloads, cheap to make.
+    pool = random.Random(7).randbytes(value_size * 64)
+    started = time.perf_counter()
+    for i in range(records):
+        start = (i * 97) % (len(pool) - value_size)
+        value = pool[start : start + value_size]
+        while True:
+            try:
+                producer.produce(
+                    topic,
+                    value,
+                    b"%010d" % i,
+                    partition=i % partitions,
+                    timestamp=1_700_000_000_000 + i,
+                )
+                break
+            except BufferError:
+                producer.poll(0.01)
+        if i % 1000 == 0:
+            producer.poll(0)
+    assert producer.flush(300) == 0
+    return time.perf_counter() - started
+
+
+def raw_consume(bootstrap: str, topic: str, partitions: int, expected: int) -> float:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            "max.partition.fetch.bytes": 8 * 1024 * 1024,
+            "queued.max.messages.kbytes": 256 * 1024,
+        }
+    )
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    seen = eofs = 0
+    started = time.perf_counter()
+    while eofs < partitions:
+        for msg in consumer.consume(num_messages=10000, timeout=1.0):
+            if msg.error() is None:
+                seen += 1
+            else:
+                eofs += 1
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    assert seen == expected, (seen, expected)
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--value-size", type=int, default=1024)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--compression", default="zstd", choices=["zstd", "lz4", "none"])
+    args = parser.parse_args()
+    mb = args.records * args.value_size / 1e6
+    with tempfile.TemporaryDirectory(prefix="kafka-dr-bench-") as tmp:
+        lab = Lab(Path(tmp) / "lab")
+        lab.up(LabOptions(primary_brokers=1, dr_brokers=1, mirror=False))
+        try:
+            settings = load_config(lab.config_path).settings
+            primary = settings.clusters["primary"].bootstrap_servers
+            dr = settings.clusters["dr"].bootstrap_servers
+            create_topic(primary, TOPIC, partitions=args.partitions, replication=1)
+            seconds = produce(primary, TOPIC, args.records, args.value_size, args.partitions)
+            print(
+                f"dataset: {args.records} records of {args.value_size} B over "
+                f"{args.partitions} partitions ({mb:.0f} MB), produced in {seconds:.1f}s"
+            )
+
+            text = lab.config_path.read_text() + (
+                f"backups:\n  bench:\n    cluster: primary\n    topics: ['{TOPIC}']\n"
+                f"    storage: lab\n    compression: {args.compression}\n"
+            )
+            settings = parse_config(text, source="bench", base_dir=lab.config_path.parent)
+
+            # Baselines are measured before and after, and the faster taken: the first read of
+            # a fresh log pays for warming the broker, and that must not count against kafka-dr.
+            consume_first = raw_consume(primary, TOPIC, args.partitions, args.records)
+            started = time.perf_counter()
+            result = run_backup(settings, "bench")
+            backup_s = time.perf_counter() - started
+            assert result.records == args.records
+            consume_s = min(
+                consume_first, raw_consume(primary, TOPIC, args.partitions, args.records)
+            )
+
+            create_topic(dr, "bench.raw", partitions=args.partitions, replication=1)
+            raw_produce_s = produce(dr, "bench.raw", args.records, args.value_size, args.partitions)
+            store, manifest = find_backup(settings, result.backup_id)
+            metadata = load_metadata(store, manifest)
+            state = StateStore(Path(tmp) / "state.db")
+            plan = plan_restore(
+                settings,
+                manifest,
+                metadata,
+                to="dr",
+                state=state,
+                renames={TOPIC: "bench.restored"},
+            )
+            started = time.perf_counter()
+            restored = run_restore(settings, store, manifest, metadata, plan, state=state)
+            restore_s = time.perf_counter() - started
+            assert restored.records == args.records
+        finally:
+            lab.down()
+    rows = [
+        ("raw consume", consume_s),
+        ("backup", backup_s),
+        ("raw produce", raw_produce_s),
+        ("restore", restore_s),
+    ]
+    for name, secs in rows:
+        print(
+            f"{name:12} {mb / secs:8.1f} MB/s {args.records / secs:10.0f} records/s ({secs:.1f}s)"
+        )
+    print(f"ratio backup/raw-consume  = {consume_s / backup_s:.2f} (target >= 0.70)")
+    print(f"ratio restore/raw-produce = {raw_produce_s / restore_s:.2f} (target >= 0.70)")
+    print(f"stored {result.bytes / 1e6:.0f} MB ({args.compression})")
+
+
+if __name__ == "__main__":
+    main()
