@@ -75,11 +75,42 @@ def test_a_run_killed_at_any_point_loses_and_doubles_nothing(
     assert verify.returncode == 0, verify.stdout
     assert json.loads(verify.stdout)["records"] == 120_000
 
-    restored = run(
-        config, "restore", "latest", "--to", "dr", "--rename", "faults.kill=kill.restored", "--yes"
+    # A restore killed half-way resumes where it stopped: every record once.
+    dr = lab.bootstrap("dr")
+    restore_args = [
+        "restore",
+        "latest",
+        "--to",
+        "dr",
+        "--rename",
+        "faults.kill=kill.restored",
+        "--yes",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dr", "--config", str(config), *restore_args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    assert restored.returncode == 0, restored.stderr
-    assert count_records(lab.bootstrap("dr"), "kill.restored") == 120_000
+    deadline = time.monotonic() + 120
+    while count_records(dr, "kill.restored") == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = count_records(dr, "kill.restored")
+    assert 0 < partial < 120_000, "the restore was not caught half-way"
+
+    resumed = run(config, *restore_args, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["already_present"] > 0
+    assert count_records(dr, "kill.restored") == 120_000
+    assert distinct_keys(dr, "kill.restored") == 120_000
+
+
+def distinct_keys(bootstrap: str, topic: str) -> int:
+    from integration.backup_dataset import read_partition
+
+    keys = {rec.key for p in range(4) for _, rec in read_partition(bootstrap, topic, p)}
+    return len(keys)
 
 
 def test_damaged_objects_fail_verify_by_name_and_restore_refuses(
