@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from dr.cron import crontab_trigger
 from dr.log import is_secret_key
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -367,8 +368,11 @@ class BackupJob(Model):
     @field_validator("schedule")
     @classmethod
     def _check_schedule(cls, value: str | None) -> str | None:
-        if value is not None and len(value.split()) != 5:
-            raise ValueError(f"'{value}' is not a 5-field cron expression")
+        if value is not None:
+            try:
+                crontab_trigger(value)
+            except ValueError as exc:
+                raise ValueError(f"'{value}' is not a cron expression: {exc}") from None
         return value
 
 

@@ -1,6 +1,6 @@
 """The daemon: scheduled backups, /metrics and /healthz (``kafka-dr daemon``)."""
 
-from dr.daemon.cron import crontab_trigger
+from dr.cron import crontab_trigger
 from dr.daemon.http import DaemonError
 from dr.daemon.scheduler import (
     Daemon,

@@ -24,7 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from dr.backup.runner import BackupCancelled, run_backup
 from dr.config.schema import Settings
-from dr.daemon.cron import crontab_trigger
+from dr.cron import crontab_trigger
 from dr.daemon.http import DaemonError, HttpEndpoint, Response
 from dr.errors import DrError
 from dr.log import get_logger, redact_text

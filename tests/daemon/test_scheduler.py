@@ -184,16 +184,26 @@ def test_schedules_run_in_utc() -> None:
 
 
 def test_an_invalid_schedule_is_refused_with_its_key(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, "orders", schedule="0 3 * * 8")
+    from dr.config.load import parse_config
+    from dr.errors import ConfigError
 
-    with pytest.raises(DaemonError, match=r"backups\.orders\.schedule '0 3 \* \* 8'"):
-        build_scheduler(
-            settings,
-            runner=FakeRunner(orders=fails),
-            state=StateStore(tmp_path / "state.db"),
-            cancel=threading.Event(),
-            metrics=Metrics(),
-        )
+    text = (
+        "clusters: {primary: {bootstrap_servers: 'k:9092'}}\n"
+        f"storage: {{local: {{url: '{(tmp_path / 'store').as_uri()}'}}}}\n"
+        "backups: {orders: {cluster: primary, topics: [o], storage: local,"
+        " schedule: '0 3 * * 8'}}\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, source="test", base_dir=tmp_path)
+
+    assert raised.value.problems[0].startswith("at 'backups.orders.schedule': '0 3 * * 8'")
+
+
+def test_a_six_field_schedule_fires_on_seconds() -> None:
+    trigger = crontab_trigger("*/5 * * * * *")
+    after = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+
+    assert trigger.get_next_fire_time(None, after) == datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
 
 
 # -- one run ------------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Cron expressions as crontab(5) reads them, turned into APScheduler 3 triggers."""
+"""Cron expressions as crontab(5) reads them, turned into APScheduler 3 triggers.
+
+Five fields as in crontab; or six, with a leading seconds field (as Spring and Quartz write
+it) for schedules finer than a minute.
+"""
 
 from __future__ import annotations
 
@@ -20,14 +24,21 @@ def crontab_trigger(expr: str) -> Any:
     are restricted. Both are translated here.
     """
     fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"expected 5 fields, got {len(fields)}")
+    if len(fields) not in (5, 6):
+        raise ValueError(f"expected 5 fields (or 6 with seconds first), got {len(fields)}")
+    second = fields.pop(0) if len(fields) == 6 else "0"
     minute, hour, day, month, weekday = fields
     weekdays = _weekdays(weekday)
 
     def cron(day: str, day_of_week: str) -> Any:
         return CronTrigger(
-            minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week, timezone=UTC
+            second=second,
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=day_of_week,
+            timezone=UTC,
         )
 
     if not day.startswith("*") and not weekday.startswith("*"):

@@ -1,0 +1,141 @@
+"""The daemon on the real lab: jobs on short schedules, one failing, metrics, SIGTERM mid-run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dr.lab.nodes import free_ports
+from dr.lab.traffic import create_topic, produce_records
+from integration.conftest import RunningLab, run_cli, wait_until
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def metric(text: str, name: str, job: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(f'{name}{{job="{job}"}}'):
+            return float(line.split()[-1])
+    return None
+
+
+def test_the_daemon_runs_jobs_keeps_going_past_failures_and_stops_cleanly(
+    lab: RunningLab, tmp_path: Path
+) -> None:
+    primary = lab.bootstrap("primary")
+    create_topic(primary, "daemon.small", partitions=2, replication=3)
+    create_topic(primary, "daemon.big", partitions=4, replication=3)
+    produce_records(primary, "daemon.small", 500)
+    produce_records(primary, "daemon.big", 250_000, value_size=1000)
+    (port,) = free_ports(1)
+    config = yaml.safe_load(lab.config.read_text())
+    config["storage"] = {
+        "local": {"url": (tmp_path / "store").as_uri()},
+        "nowhere": {
+            "url": "s3://bucket/prefix",
+            "endpoint_url": "http://127.0.0.1:9",
+            "region": "us-east-1",
+            "access_key_id": "x",
+            "secret_access_key": "y",
+            "retry_deadline_s": 1,
+        },
+    }
+    config["backups"] = {
+        "small": {
+            "cluster": "primary",
+            "topics": [r"daemon\.small"],
+            "storage": "local",
+            "schedule": "*/2 * * * * *",
+        },
+        "notopic": {
+            "cluster": "primary",
+            "topics": [r"daemon\.missing"],
+            "storage": "local",
+            "schedule": "*/2 * * * * *",
+        },
+        "nostore": {
+            "cluster": "primary",
+            "topics": [r"daemon\.small"],
+            "storage": "nowhere",
+            "schedule": "*/2 * * * * *",
+        },
+        "big": {
+            "cluster": "primary",
+            "topics": [r"daemon\.big"],
+            "storage": "local",
+            "schedule": "*/3 * * * * *",
+            "segment_max_records": 5000,
+        },
+    }
+    config["daemon"] = {"listen": f"127.0.0.1:{port}"}
+    config["state"] = str(tmp_path / "state.db")
+    path = tmp_path / "kafka-dr.yaml"
+    path.write_text(yaml.safe_dump(config))
+    log = (tmp_path / "daemon.log").open("w")
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "dr", "--config", str(path), "daemon"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def small_succeeded_twice() -> bool:
+            _, text = get(f"{base}/metrics")
+            failures = [
+                metric(text, "kafka_dr_backup_failures_total", j) for j in ("notopic", "nostore")
+            ]
+            runs = len(list((tmp_path / "store" / "small" / "manifests").glob("*.json")))
+            return runs >= 2 and all(f is not None and f >= 2 for f in failures)
+
+        wait_until(small_succeeded_twice, timeout_s=90, what="small to succeed while others fail")
+        status, text = get(f"{base}/metrics")
+        assert status == 200
+        assert metric(text, "kafka_dr_backup_last_success_timestamp_seconds", "small")
+        assert (metric(text, "kafka_dr_backup_records_total", "small") or 0) >= 500
+        status, body = get(f"{base}/healthz")
+        health: dict[str, Any] = json.loads(body)
+        assert status == 200 and health["status"] == "ok"
+        assert health["jobs"]["notopic"]["last_status"] == "failed"
+        assert health["jobs"]["small"]["last_success_at"]
+
+        def big_running() -> bool:
+            _, body = get(f"{base}/healthz")
+            return bool(body) and json.loads(body)["jobs"]["big"]["running"]
+
+        wait_until(big_running, timeout_s=60, what="the big job to be running")
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        log.close()
+
+    events = [
+        json.loads(line)
+        for line in (tmp_path / "daemon.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
+    assert any(e["event"] == "daemon_stopped" for e in events)
+    assert any(e["event"] == "backup_failed" and e.get("job") == "nostore" for e in events)
+    for job in ("small", "big"):
+        listing = run_cli("--config", str(path), "backup", "list", job, "--json")
+        for backup in json.loads(listing.stdout)["backups"]:
+            proc = run_cli("--config", str(path), "backup", "verify", backup["backup_id"])
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert get(f"{base}/healthz")[0] == 0  # the endpoint is gone

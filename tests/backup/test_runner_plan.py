@@ -1,0 +1,291 @@
+"""Planning a backup run: which topics, where each partition continues, what retention drops."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from dr.backup.catalog import Gap, Manifest, PartitionEntry, SegmentRef
+from dr.backup.runner import (
+    BackupError,
+    PartitionPlan,
+    _entry,
+    apply_data_horizon,
+    plan_partitions,
+    select_topics,
+)
+from dr.config.schema import BackupJob, Retention
+from dr.kafka.admin import TopicInfo
+
+NOW = datetime(2024, 5, 31, 12, 0, tzinfo=UTC)
+BACKUP_ID = "orders-job-20240531T120000000000Z"
+RETENTION_GAP = "deleted by retention before backup"
+DAY_MS = 86_400_000
+
+
+def job(
+    topics: list[str], exclude: list[str] | None = None, keep_days: float | None = None
+) -> BackupJob:
+    return BackupJob(
+        cluster="primary",
+        topics=topics,
+        exclude=exclude or [],
+        storage="local",
+        retention=Retention(keep_days=keep_days),
+    )
+
+
+def cluster_topics(*names: str) -> dict[str, TopicInfo]:
+    return {name: TopicInfo(name, 3, 3, {}) for name in names}
+
+
+def ref(start: int, end: int, *, age_days: float | None = 0.0) -> SegmentRef:
+    """A segment whose newest record is age_days old at NOW (None: it holds no record)."""
+    stamp = None if age_days is None else int(NOW.timestamp() * 1000 - age_days * DAY_MS)
+    return SegmentRef(
+        key=f"orders-job/data/orders/0/{start:020d}.seg",
+        start_offset=start,
+        end_offset=end,
+        records=end - start if stamp is not None else 0,
+        bytes=100,
+        sha256="0" * 64,
+        first_timestamp=stamp,
+        last_timestamp=stamp,
+    )
+
+
+def gap(start: int, end: int) -> Gap:
+    return Gap(start, end, RETENTION_GAP, "2024-05-01T00:00:00+00:00", "orders-job-earlier")
+
+
+def manifest_with(*entries: PartitionEntry) -> Manifest:
+    return Manifest(
+        backup_id="orders-job-20240530T120000000000Z",
+        job="orders-job",
+        cluster="primary",
+        cluster_id="ZflW-T5aQTaqFkSg3E77RQ",
+        started_at="2024-05-30T12:00:00+00:00",
+        finished_at="2024-05-30T12:01:00+00:00",
+        parent=None,
+        compression="zstd",
+        records=0,
+        bytes=0,
+        metadata_key="orders-job/metadata/orders-job-20240530T120000000000Z.json",
+        metadata_sha256="0" * 64,
+        partitions=entries,
+    )
+
+
+def stored(start: int, end: int, partition: int = 0) -> PartitionEntry:
+    return PartitionEntry("orders", partition, start, end, (ref(start, end),))
+
+
+def plan_one(previous: Manifest | None, earliest: int, latest: int) -> PartitionPlan:
+    tp = ("orders", 0)
+    [plan] = plan_partitions(previous, [tp], {tp: earliest}, {tp: latest}, BACKUP_ID, NOW)
+    return plan
+
+
+# -- select_topics --------------------------------------------------------------------------
+
+
+def test_topic_patterns_must_match_the_whole_name() -> None:
+    topics = cluster_topics("orders", "orders-eu", "old-orders", "payments.eu", "payments")
+
+    chosen = select_topics(topics, job(["orders", r"payments\..*"]))
+
+    assert sorted(chosen) == ["orders", "payments.eu"]
+
+
+def test_excluded_topics_are_left_out_even_when_a_pattern_matches() -> None:
+    topics = cluster_topics("orders", "orders-tmp", "payments")
+
+    chosen = select_topics(topics, job([".*"], exclude=[".*-tmp"]))
+
+    assert sorted(chosen) == ["orders", "payments"]
+
+
+def test_an_exclusion_matches_the_whole_name_too() -> None:
+    topics = cluster_topics("orders", "orders-tmp-archive")
+
+    assert sorted(select_topics(topics, job([".*"], exclude=[".*-tmp"]))) == [
+        "orders",
+        "orders-tmp-archive",
+    ]
+
+
+def test_internal_topics_are_never_backed_up_even_when_named() -> None:
+    topics = cluster_topics("__consumer_offsets", "__transaction_state", "__cluster_metadata", "a")
+
+    chosen = select_topics(topics, job([".*", "__consumer_offsets", "__transaction_state"]))
+
+    assert list(chosen) == ["a"]
+
+
+def test_selected_topics_keep_their_shape() -> None:
+    topics = {"orders": TopicInfo("orders", 12, 3, {"cleanup.policy": "compact"})}
+
+    assert select_topics(topics, job(["orders"])) == topics
+
+
+# -- plan_partitions ------------------------------------------------------------------------
+
+
+def test_a_first_run_starts_at_the_log_start_without_a_gap() -> None:
+    plan = plan_one(None, earliest=500, latest=800)
+
+    assert (plan.start, plan.end, plan.gap, plan.carried) == (500, 800, None, None)
+
+
+def test_a_later_run_continues_where_the_previous_backup_ended() -> None:
+    previous = manifest_with(stored(0, 300))
+
+    plan = plan_one(previous, earliest=100, latest=450)
+
+    assert (plan.start, plan.end, plan.gap) == (300, 450, None)
+    assert plan.carried == previous.partitions[0]
+
+
+def test_a_run_with_nothing_new_plans_an_empty_range() -> None:
+    plan = plan_one(manifest_with(stored(0, 300)), earliest=0, latest=300)
+
+    assert plan.start == plan.end == 300
+
+
+def test_a_log_start_past_the_previous_end_is_a_gap_naming_the_missing_offsets() -> None:
+    plan = plan_one(manifest_with(stored(0, 300)), earliest=420, latest=500)
+
+    assert plan.gap == Gap(300, 420, RETENTION_GAP, NOW.isoformat(), BACKUP_ID)
+    assert (plan.start, plan.end) == (420, 500)
+
+
+def test_a_log_start_exactly_at_the_previous_end_is_no_gap() -> None:
+    plan = plan_one(manifest_with(stored(0, 300)), earliest=300, latest=500)
+
+    assert (plan.start, plan.gap) == (300, None)
+
+
+def test_a_log_end_below_what_was_stored_is_refused() -> None:
+    with pytest.raises(BackupError) as caught:
+        plan_one(manifest_with(stored(0, 300)), earliest=0, latest=120)
+
+    assert str(caught.value) == (
+        "orders-0: the log ends at offset 120 but offsets up to 300 are already backed up "
+        "(topic recreated or truncated?)"
+    )
+
+
+def test_a_partition_added_since_the_previous_backup_starts_at_its_log_start() -> None:
+    previous = manifest_with(stored(0, 300, partition=0))
+    tps = [("orders", 0), ("orders", 1)]
+
+    plans = plan_partitions(
+        previous, tps, {tps[0]: 0, tps[1]: 7}, {tps[0]: 310, tps[1]: 9}, BACKUP_ID, NOW
+    )
+
+    assert [(p.partition, p.start, p.end, p.carried is None) for p in plans] == [
+        (0, 300, 310, False),
+        (1, 7, 9, True),
+    ]
+
+
+# -- _entry: the manifest entry of a planned partition ---------------------------------------
+
+
+def test_a_first_run_entry_covers_its_own_segments_from_the_log_start() -> None:
+    plan = PartitionPlan("orders", 0, 500, 800, carried=None, segments=[ref(500, 800)])
+
+    assert _entry(plan) == PartitionEntry("orders", 0, 500, 800, (ref(500, 800),))
+
+
+def test_a_later_entry_is_cumulative_keeping_the_earlier_segments_and_gaps() -> None:
+    earlier = PartitionEntry("orders", 0, 0, 300, (ref(0, 300),), (gap(50, 60),))
+    new_gap = Gap(300, 420, RETENTION_GAP, NOW.isoformat(), BACKUP_ID)
+    plan = PartitionPlan("orders", 0, 420, 500, earlier, new_gap, [ref(420, 500)])
+
+    assert _entry(plan) == PartitionEntry(
+        "orders", 0, 0, 500, (ref(0, 300), ref(420, 500)), (gap(50, 60), new_gap)
+    )
+
+
+def test_an_entry_with_nothing_new_is_the_previous_one_unchanged() -> None:
+    earlier = PartitionEntry("orders", 0, 0, 300, (ref(0, 300),))
+
+    assert _entry(PartitionPlan("orders", 0, 300, 300, earlier)) == earlier
+
+
+# -- apply_data_horizon ---------------------------------------------------------------------
+
+
+def horizon(entry: PartitionEntry, keep_days: float | None = 7) -> PartitionEntry:
+    spec = job(["orders"], keep_days=keep_days)
+    return apply_data_horizon(manifest_with(entry), spec, NOW).partitions[0]
+
+
+def test_without_keep_days_no_data_is_dropped() -> None:
+    manifest = manifest_with(PartitionEntry("orders", 0, 0, 20, (ref(0, 10, age_days=900),)))
+
+    assert apply_data_horizon(manifest, job(["orders"]), NOW) == manifest
+
+
+def test_leading_segments_older_than_keep_days_are_dropped_and_the_start_moves() -> None:
+    segments = (ref(0, 10, age_days=30), ref(10, 20, age_days=8), ref(20, 30, age_days=1))
+
+    kept = horizon(PartitionEntry("orders", 0, 0, 30, segments))
+
+    assert kept.segments == (ref(20, 30, age_days=1),)
+    assert (kept.start_offset, kept.end_offset) == (20, 30)
+
+
+def test_an_old_segment_after_a_recent_one_stays_so_the_horizon_never_makes_a_hole() -> None:
+    segments = (ref(0, 10, age_days=1), ref(10, 20, age_days=30), ref(20, 30, age_days=1))
+
+    kept = horizon(PartitionEntry("orders", 0, 0, 30, segments))
+
+    assert kept.segments == segments
+    assert kept.start_offset == 0
+
+
+def test_a_segment_whose_newest_record_is_exactly_keep_days_old_is_kept() -> None:
+    segments = (ref(0, 10, age_days=7), ref(10, 20, age_days=1))
+
+    assert horizon(PartitionEntry("orders", 0, 0, 20, segments)).segments == segments
+
+
+def test_a_leading_segment_without_records_is_dropped_with_the_old_ones() -> None:
+    segments = (ref(0, 10, age_days=30), ref(10, 12, age_days=None), ref(12, 20, age_days=1))
+
+    kept = horizon(PartitionEntry("orders", 0, 0, 20, segments))
+
+    assert kept.segments == (ref(12, 20, age_days=1),)
+    assert kept.start_offset == 12
+
+
+def test_gaps_before_the_new_start_are_dropped_and_later_gaps_kept() -> None:
+    segments = (ref(0, 10, age_days=30), ref(20, 30, age_days=1), ref(40, 50, age_days=1))
+    entry = PartitionEntry("orders", 0, 0, 50, segments, (gap(10, 20), gap(30, 40)))
+
+    kept = horizon(entry)
+
+    assert kept.gaps == (gap(30, 40),)
+    assert kept.start_offset == 20
+
+
+def test_a_partition_whose_data_is_all_older_than_keep_days_keeps_no_segment() -> None:
+    entry = PartitionEntry("orders", 0, 0, 20, (ref(0, 10, age_days=9), ref(10, 20, age_days=8)))
+
+    kept = horizon(entry)
+
+    assert kept.segments == ()
+    assert kept.start_offset == kept.end_offset == 20
+
+
+def test_the_horizon_changes_only_partitions_and_keeps_the_rest_of_the_manifest() -> None:
+    manifest = manifest_with(PartitionEntry("orders", 0, 0, 10, (ref(0, 10, age_days=30),)))
+
+    after = apply_data_horizon(manifest, job(["orders"], keep_days=7), NOW)
+
+    assert replace(after, partitions=manifest.partitions) == manifest
+    assert after.partitions[0].segments == ()
