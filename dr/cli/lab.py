@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +107,12 @@ def start_node(lab_dir: Path, cluster: str, node_id: int, wipe: bool) -> None:
     click.echo(f"{cluster} node {node_id} started{' on a wiped disk' if wipe else ''}")
 
 
+def _register_demo() -> None:
+    from dr.cli.demo import demo
+
+    lab.add_command(demo)
+
+
 @lab.group()
 def mirror() -> None:
     """Stop or start the lab's MirrorMaker 2."""
@@ -194,48 +199,4 @@ def _print_lab(the_lab: Lab, state: LabState) -> None:
         )
 
 
-@lab.command()
-@dir_option
-@click.option(
-    "--kafka-version", default=None, help="Kafka version (default: newest 4.x that resolves)."
-)
-@click.option("--records", default=5000, show_default=True, type=click.IntRange(1, 10_000_000))
-@click.option("--keep", is_flag=True, help="Leave the lab running at the end.")
-def demo(lab_dir: Path, kafka_version: str | None, records: int, keep: bool) -> None:
-    """The whole job on the embedded default: a lab, status, traffic mirrored to dr."""
-    from dr.cli.status import print_report
-    from dr.config import load_config
-    from dr.kafka.health import check_health
-    from dr.lab.traffic import create_topic, produce_records, wait_for_records
-
-    the_lab = Lab(lab_dir)
-    if the_lab.is_up():
-        the_lab.down()
-    click.secho("== 1. Starting the lab: primary (3 nodes), dr (1 node), MirrorMaker 2", bold=True)
-    started = time.monotonic()
-    state = the_lab.up(LabOptions(kafka_version=kafka_version))
-    try:
-        click.echo(
-            f"   up in {time.monotonic() - started:.1f}s, Kafka {state.kafka_version}, "
-            f"config {the_lab.config_path}"
-        )
-        settings = load_config(the_lab.config_path).settings
-        click.secho("== 2. kafka-dr status", bold=True)
-        print_report(check_health(settings.clusters, tools=settings.tools), verbose=False)
-        primary = settings.clusters["primary"].bootstrap_servers
-        dr_bootstrap = settings.clusters["dr"].bootstrap_servers
-        click.secho(f"== 3. Producing {records} records to 'demo.orders' on primary", bold=True)
-        create_topic(primary, "demo.orders", partitions=3, replication=3)
-        sent = produce_records(primary, "demo.orders", records)
-        click.echo(f"   {sent.records} records acknowledged in {sent.seconds:.1f}s")
-        click.secho(
-            "== 4. Waiting for them on dr as 'primary.demo.orders' (MirrorMaker 2)", bold=True
-        )
-        waited = wait_for_records(dr_bootstrap, "primary.demo.orders", records)
-        click.echo(f"   all {records} records on dr {waited:.1f}s after the last ack")
-    finally:
-        if keep:
-            click.echo(f"lab left running: kafka-dr lab down --dir {lab_dir}")
-        else:
-            click.secho("== 5. Stopping the lab", bold=True)
-            the_lab.down()
+_register_demo()

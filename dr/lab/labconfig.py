@@ -32,6 +32,15 @@ def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any
         "clusters": clusters,
         "objectives": {"rpo_seconds": 60, "rto_seconds": 600},
         "storage": {"lab": {"url": (lab_dir / "store").as_uri()}},
+        "backups": {
+            "demo": {
+                "cluster": "primary",
+                "topics": [r"demo\..*"],
+                "storage": "lab",
+                "schedule": "*/15 * * * *",
+                "retention": {"keep_last": 96, "min_keep": 3},
+            }
+        },
     }
     if mirror:
         config["mirror"] = {

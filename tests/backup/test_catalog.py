@@ -210,8 +210,10 @@ def test_one_malformed_manifest_fails_the_listing_naming_it(
     made.backup([])
     store.put_bytes(manifest_key(JOB, "orders-job-2"), b"{}")
 
-    with pytest.raises(CatalogError, match="orders-job/manifests/orders-job-2.json"):
+    with pytest.raises(CatalogError) as caught:
         list_manifests(store, JOB)
+
+    assert "'orders-job/manifests/orders-job-2.json'" in str(caught.value)
 
 
 def test_a_backup_references_every_segment_of_every_partition_and_its_metadata(

@@ -334,4 +334,6 @@ def test_a_payload_size_that_disagrees_with_the_header_is_reported() -> None:
     header = header_for(AWKWARD, payload, start=100, end=110, compression="none")
     data = encode_segment(header, payload + b"\x00\x00")
 
-    assert corrupt_message(data) == f"payload is {len(payload) + 2} bytes, header says {len(payload)}"
+    assert (
+        corrupt_message(data) == f"payload is {len(payload) + 2} bytes, header says {len(payload)}"
+    )
