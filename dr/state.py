@@ -10,6 +10,7 @@ Nothing secret is stored: error texts are passed through ``redact_text`` and cut
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -72,6 +73,10 @@ _MIGRATIONS: list[str] = [
 
 class StateError(DrError):
     """The state store could not be opened, read or written."""
+
+
+class LockHeld(DrError):
+    """Another run of the same procedure holds its lock."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +249,29 @@ class StateStore:
                 "SELECT data FROM journals WHERE kind = ? AND key = ?", (kind, key)
             ).fetchone()
         return None if row is None else cast(dict[str, Any], json.loads(row[0]))
+
+    @contextmanager
+    def exclusive(self, name: str, *, what: str) -> Iterator[None]:
+        """Hold the lock `name` for this host while the block runs (patroni-style: one run of
+        a procedure at a time). Raises LockHeld naming `what` and the holder's pid."""
+        folder = self.path.parent / f"{self.path.name}.locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / f"{name}.lock").open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "?"
+                raise LockHeld(f"{what} is already running (pid {holder}); wait for it") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.truncate(0)
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def delete_journal(self, kind: str, key: str) -> bool:
         """Forget the journal ``kind``/``key``; returns whether there was one."""

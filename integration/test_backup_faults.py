@@ -188,3 +188,58 @@ def test_the_job_fails_clearly_when_no_topic_matches(lab: RunningLab, tmp_path: 
     assert "no topic" in proc.stderr and "no\\\\.such" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not os.path.exists(tmp_path / "store" / "job" / "manifests")
+
+
+def test_records_deleted_before_backup_are_reported_as_a_gap(
+    lab: RunningLab, tmp_path: Path
+) -> None:
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    primary = lab.bootstrap("primary")
+    create_topic(primary, "faults.gap", partitions=1, replication=3)
+    produce_records(primary, "faults.gap", 1000)
+    config = job_config(lab, tmp_path, "faults\\.gap", segment_max_records=300)
+    assert run(config, "backup", "run", "job").returncode == 0
+    produce_records(primary, "faults.gap", 1000)
+    # What retention does: the log start moves past records no backup has stored yet.
+    admin = AdminClient({"bootstrap.servers": primary})
+    admin.delete_records([TopicPartition("faults.gap", 0, 1500)])[
+        TopicPartition("faults.gap", 0, 1500)
+    ].result(30)
+
+    second = run(config, "backup", "run", "job", "--json")
+    assert second.returncode == 0, second.stderr
+    result = json.loads(second.stdout)
+    assert result["records"] == 500
+    assert [(g["start_offset"], g["end_offset"]) for g in result["gaps"]] == [(1000, 1500)]
+    assert "backup_gap" in second.stderr  # logged at error level, whatever the log level
+    human = run(config, "backup", "show", "latest")
+    assert "GAP 1000..1499" in human.stdout
+    verify = run(config, "backup", "verify", "latest", "--json")
+    assert verify.returncode == 0
+    assert json.loads(verify.stdout)["gaps"]
+
+
+def test_prune_keeps_the_newest_and_what_they_need(lab: RunningLab, tmp_path: Path) -> None:
+    primary = lab.bootstrap("primary")
+    create_topic(primary, "faults.prune", partitions=1, replication=3)
+    config = job_config(
+        lab,
+        tmp_path,
+        "faults\\.prune",
+        segment_max_records=100,
+        retention={"keep_last": 2, "min_keep": 1},
+    )
+    for _ in range(4):
+        produce_records(primary, "faults.prune", 150)
+        assert run(config, "backup", "run", "job").returncode == 0
+    dry = run(config, "backup", "prune", "job", "--dry-run", "--json")
+    assert len(json.loads(dry.stdout)["prune"]) == 2
+    assert len(manifests(tmp_path)) == 4
+    refused = run(config, "backup", "prune", "job")
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert run(config, "backup", "prune", "job", "--yes").returncode == 0
+    assert len(manifests(tmp_path)) == 2
+    for backup in json.loads(run(config, "backup", "list", "--json").stdout)["backups"]:
+        assert run(config, "backup", "verify", backup["backup_id"], "--deep").returncode == 0

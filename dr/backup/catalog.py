@@ -175,6 +175,8 @@ def _read(store: ObjectStore, key: str) -> Manifest:
 
 
 def manifest_from_dict(raw: dict[str, Any]) -> Manifest:
+    if not isinstance(raw, dict):
+        raise TypeError("a manifest is a JSON object")
     if raw.get("format") != FORMAT:
         raise TypeError(f"format {raw.get('format')} is not supported")
     partitions = tuple(

@@ -117,9 +117,9 @@ def encode_segment(header: SegmentHeader, payload: bytes | bytearray) -> bytes:
     """The object bytes for a segment: magic, header, compressed payload."""
     head = json.dumps(_header_dict(header), separators=(",", ":")).encode()
     if header.compression == "zstd":
-        body = zstandard.ZstdCompressor(level=3).compress(bytes(payload))
+        body = zstandard.ZstdCompressor(level=3, write_checksum=True).compress(bytes(payload))
     elif header.compression == "lz4":
-        body = lz4.frame.compress(bytes(payload))
+        body = lz4.frame.compress(bytes(payload), content_checksum=True)
     else:
         body = bytes(payload)
     return _PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)) + head + body

@@ -8,6 +8,7 @@ backup's stream for that partition. The journal in the state store keeps the bas
 from __future__ import annotations
 
 import bisect
+import hashlib
 import re
 import threading
 import time
@@ -20,7 +21,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from dr.backup.catalog import Manifest, PartitionEntry
+from dr.backup.catalog import Manifest, PartitionEntry, SegmentRef
 from dr.backup.format import SegmentHeader, decompress_segment, iter_raw
 from dr.backup.metadata import group_offsets_of
 from dr.config.schema import Settings
@@ -208,7 +209,15 @@ def run_restore(
     for topic in plan.topics:
         if topic.target not in bases:
             bases[topic.target] = {str(p): ends[(topic.target, p)] for p in range(topic.partitions)}
-    state.save_journal(JOURNAL, plan.journal_key, {"status": "running", "bases": bases})
+    options = _options(plan)
+    if journal is not None and journal.get("options", options) != options:
+        raise RestoreError(
+            f"an interrupted restore of {plan.backup_id} onto '{plan.cluster}' used other options "
+            f"({journal.get('options')}); resume it with the same --topics/--rename/--until"
+        )
+    state.save_journal(
+        JOURNAL, plan.journal_key, {"status": "running", "bases": bases, "options": options}
+    )
     log.info(
         "restore_started",
         backup_id=plan.backup_id,
@@ -293,7 +302,9 @@ def run_restore(
             f"{': ' + failures[0] if failures else ''}; run the restore again to resume"
         )
     group_result = _restore_groups(admin, plan, metadata, bases, restored_offsets)
-    state.save_journal(JOURNAL, plan.journal_key, {"status": "done", "bases": bases})
+    state.save_journal(
+        JOURNAL, plan.journal_key, {"status": "done", "bases": bases, "options": options}
+    )
     seconds = time.monotonic() - started
     log.info(
         "restore_done",
@@ -307,6 +318,13 @@ def run_restore(
     return RestoreResult(
         plan.backup_id, plan.cluster, sent, already, topic_counts, group_result, seconds
     )
+
+
+def _options(plan: RestorePlan) -> dict[str, Any]:
+    return {
+        "topics": {t.source: t.target for t in plan.topics},
+        "until_ms": plan.until_ms,
+    }
 
 
 def mapped_offset(originals: array[int], base: int, committed: int) -> int:
@@ -348,12 +366,12 @@ def _payloads(
 ) -> Iterator[tuple[bytes, str]]:
     """Each segment's decompressed payload, the next one fetched while this one is written."""
     segments = list(entry.segments)
-    pending = prefetch.submit(_load, store, segments[0].key) if segments else None
+    pending = prefetch.submit(_load, store, segments[0]) if segments else None
     for i, seg in enumerate(segments):
         assert pending is not None
         header, payload = pending.result()
         if i + 1 < len(segments):
-            pending = prefetch.submit(_load, store, segments[i + 1].key)
+            pending = prefetch.submit(_load, store, segments[i + 1])
         if (header.start_offset, header.end_offset, header.records) != (
             seg.start_offset,
             seg.end_offset,
@@ -363,8 +381,11 @@ def _payloads(
         yield payload, seg.key
 
 
-def _load(store: ObjectStore, key: str) -> tuple[SegmentHeader, bytes]:
-    return decompress_segment(store.get_bytes(key), name=key)
+def _load(store: ObjectStore, seg: SegmentRef) -> tuple[SegmentHeader, bytes]:
+    data = store.get_bytes(seg.key)
+    if hashlib.sha256(data).hexdigest() != seg.sha256:
+        raise RestoreError(f"segment {seg.key} fails its checksum: the backup is damaged")
+    return decompress_segment(data, name=seg.key)
 
 
 def _records_in(admin: Any, topic: str, partitions: int) -> int:

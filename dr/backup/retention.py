@@ -31,16 +31,21 @@ class PrunePlan:
 
 
 def choose_pruned(manifests: list[Manifest], retention: Retention, now: datetime) -> list[Manifest]:
-    """The backups retention allows to prune; the newest `min_keep` are always kept."""
+    """The backups retention allows to prune: those that every rule set (keep_last,
+    keep_days) lets go; the newest `min_keep` are always kept, and with no rule set none is
+    pruned."""
     newest_first = sorted(manifests, key=lambda m: (m.started_at, m.backup_id), reverse=True)
     pruned = []
     for index, manifest in enumerate(newest_first):
         if index < retention.min_keep:
             continue
-        too_many = retention.keep_last is not None and index >= retention.keep_last
-        age_days = (now - datetime.fromisoformat(manifest.started_at)).total_seconds() / 86400
-        too_old = retention.keep_days is not None and age_days > retention.keep_days
-        if too_many or too_old:
+        rules: list[bool] = []
+        if retention.keep_last is not None:
+            rules.append(index >= retention.keep_last)
+        if retention.keep_days is not None:
+            age_days = (now - datetime.fromisoformat(manifest.started_at)).total_seconds() / 86400
+            rules.append(age_days > retention.keep_days)
+        if rules and all(rules):
             pruned.append(manifest)
     return pruned
 

@@ -39,6 +39,7 @@ from dr.errors import DrError, KafkaError, UsageError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client, confluent_config, librdkafka_logger
 from dr.log import get_logger
+from dr.state import StateStore
 from dr.storage import ObjectStore, open_store
 
 log = get_logger(__name__)
@@ -126,6 +127,18 @@ def run_backup(
         raise UsageError(
             f"no backup job named '{job}' (jobs: {', '.join(settings.backups) or 'none'})"
         )
+    assert settings.state is not None  # set by the config loader
+    with StateStore(settings.state).exclusive(f"backup-{job}", what=f"backup job '{job}'"):
+        return _run(settings, job, cancel=cancel, progress=progress)
+
+
+def _run(
+    settings: Settings,
+    job: str,
+    *,
+    cancel: threading.Event | None,
+    progress: Callable[[ProgressEvent], None] | None,
+) -> BackupResult:
     spec = settings.backups[job]
     cluster = settings.clusters[spec.cluster]
     store = open_store(settings.storage[spec.storage])
@@ -180,7 +193,7 @@ def run_backup(
         bytes=stored,
         metadata_key=meta_key,
         metadata_sha256=hashlib.sha256(metadata).hexdigest(),
-        partitions=tuple(_entry(p) for p in plans),
+        partitions=tuple(_entry(p) for p in plans) + _vanished(previous, plans, job),
         gaps_found=sum(1 for p in plans if p.gap is not None),
     )
     manifest = apply_data_horizon(manifest, spec, finished)
@@ -272,6 +285,21 @@ def apply_data_horizon(manifest: Manifest, spec: BackupJob, now: datetime) -> Ma
         gaps = tuple(g for g in entry.gaps if g.end_offset > start)
         entries.append(replace(entry, segments=tuple(segments), start_offset=start, gaps=gaps))
     return replace(manifest, partitions=tuple(entries))
+
+
+def _vanished(
+    previous: Manifest | None, plans: list[PartitionPlan], job: str
+) -> tuple[PartitionEntry, ...]:
+    """Partitions the last backup held that the cluster no longer shows (a deleted topic is a
+    classic disaster): carried forward unchanged, so their data stays restorable until the data
+    horizon or a prune lets it go."""
+    if previous is None:
+        return ()
+    current = {(p.topic, p.partition) for p in plans}
+    kept = tuple(e for e in previous.partitions if (e.topic, e.partition) not in current)
+    for topic in sorted({e.topic for e in kept}):
+        log.warning("backup_topic_missing_carried", job=job, topic=topic)
+    return kept
 
 
 def _entry(plan: PartitionPlan) -> PartitionEntry:

@@ -83,7 +83,10 @@ def _continuity(entry: PartitionEntry) -> list[Problem]:
     where = f"{entry.topic}-{entry.partition}"
     problems: list[Problem] = []
     expected = entry.start_offset
+    explained = {(g.start_offset, g.end_offset) for g in entry.gaps}
     for seg in entry.segments:
+        if seg.start_offset != expected and (expected, seg.start_offset) in explained:
+            expected = seg.start_offset  # a recorded gap: reported as such, not a hole
         if seg.start_offset != expected:
             problems.append(
                 Problem(
@@ -93,6 +96,8 @@ def _continuity(entry: PartitionEntry) -> list[Problem]:
                 )
             )
         expected = seg.end_offset
+    if expected != entry.end_offset and (expected, entry.end_offset) in explained:
+        expected = entry.end_offset
     if expected != entry.end_offset and (entry.segments or entry.start_offset != entry.end_offset):
         problems.append(
             Problem(where, f"segments end at offset {expected}, the backup says {entry.end_offset}")

@@ -341,7 +341,7 @@ class BackupJob(Model):
     storage: Name = Field(description="Store to write to (a key of storage).", examples=["s3-prod"])
     schedule: str | None = Field(
         default=None,
-        description="Cron expression (5 fields, UTC) for the daemon.",
+        description="Cron expression (UTC) for the daemon: 5 fields, or 6 with seconds first.",
         examples=["*/15 * * * *"],
     )
     retention: Retention = Field(default_factory=Retention, description="Backup retention.")

@@ -185,16 +185,6 @@ def test_a_malformed_manifest_is_a_catalog_error_naming_its_key(
     assert str(caught.value).startswith(f"backup manifest '{key}' {says}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason=(
-        "bug: dr/backup/catalog.py:178 manifest_from_dict calls raw.get() on whatever JSON "
-        "was stored, and _read (catalog.py:173) catches only KeyError/TypeError, so a manifest "
-        "holding a JSON list or string escapes as AttributeError; fix: raise TypeError when "
-        "raw is not a dict (or catch AttributeError too)"
-    ),
-)
 def test_a_manifest_that_is_valid_json_but_not_an_object_is_a_catalog_error(
     store: LocalStore,
 ) -> None:

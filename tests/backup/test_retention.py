@@ -106,16 +106,6 @@ def test_a_backup_both_rules_allow_to_prune_is_pruned() -> None:
     assert ages_of(pruned, NOW) == [40]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: dr/backup/retention.py:43 prunes when ANY rule allows it (too_many or too_old), "
-        "but Retention's docstring (config/schema.py:313) says 'pruned only when every rule "
-        "allows it', and the sample config (config/example.py:87) relies on keep_days 30 "
-        "keeping a month despite keep_last 96; fix: prune only when every rule that is set "
-        "allows it"
-    ),
-)
 def test_a_backup_within_keep_days_is_kept_even_beyond_keep_last() -> None:
     manifests = backups_aged(1, 2, 3, 4, 5, now=NOW)
 

@@ -177,6 +177,11 @@ def test_a_log_end_below_what_was_stored_is_refused() -> None:
     )
 
 
+def test_a_log_end_one_offset_short_of_what_was_stored_is_refused_too() -> None:
+    with pytest.raises(BackupError, match="ends at offset 299 "):
+        plan_one(manifest_with(stored(0, 300)), earliest=0, latest=299)
+
+
 def test_a_partition_added_since_the_previous_backup_starts_at_its_log_start() -> None:
     previous = manifest_with(stored(0, 300, partition=0))
     tps = [("orders", 0), ("orders", 1)]

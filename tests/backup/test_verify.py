@@ -242,15 +242,6 @@ def test_a_recorded_gap_is_listed_as_explained(gapped: tuple[HandmadeBackups, Ma
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: dr/backup/verify.py:82-100 (_continuity) ignores entry.gaps, so every backup "
-        "holding a recorded gap fails verify, and `restore` (cli/restore.py:59) refuses it; "
-        "fix: when a segment starts after `expected`, accept it if entry.gaps cover "
-        "[expected, seg.start_offset) (advance expected over a gap starting at it)"
-    ),
-)
 def test_a_recorded_gap_is_not_a_problem(gapped: tuple[HandmadeBackups, Manifest]) -> None:
     made, manifest = gapped
 
