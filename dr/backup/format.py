@@ -42,6 +42,11 @@ _RECORD = struct.Struct(">qqb")
 _I32 = struct.Struct(">i")
 _NULL = _I32.pack(-1)
 _ZERO = _I32.pack(0)
+# The common record (non-null key and value, no headers) in three appends: these pack its
+# fixed fields exactly as append_record does.
+RECORD_HEAD = struct.Struct(">qqbi")  # offset, timestamp, timestamp_type, key_len
+VALUE_LEN = _I32
+NO_HEADERS = _ZERO
 
 
 class SegmentCorrupt(DrError):
