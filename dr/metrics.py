@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -100,6 +100,28 @@ class Metrics:
             ["flow"],
             registry=r,
         )
+
+        self.backup_rpo = Gauge(
+            "kafka_dr_backup_rpo_seconds",
+            "Age of the oldest record of the job's topics not yet in the store.",
+            ["job"],
+            registry=r,
+        )
+
+    def record_rpo(self, report: Any) -> None:
+        """Set the RPO gauges from an RpoReport (flows per topic, jobs)."""
+        for flow in report.flows:
+            per_topic: dict[str, tuple[float, int]] = {}
+            for part in flow.partitions:
+                rpo, lag = per_topic.get(part.topic, (0.0, 0))
+                per_topic[part.topic] = (max(rpo, part.rpo_seconds), lag + part.lag_messages)
+            for topic, (rpo, lag) in per_topic.items():
+                self.rpo.labels(flow=flow.flow, topic=topic).set(rpo)
+                self.replication_lag.labels(flow=flow.flow, topic=topic).set(lag)
+            if flow.heartbeat_age_seconds is not None:
+                self.heartbeat_age.labels(flow=flow.flow).set(flow.heartbeat_age_seconds)
+        for job in report.backups:
+            self.backup_rpo.labels(job=job.job).set(job.rpo_seconds)
 
     def declare_backup_job(self, job: str, *, last_success: datetime | None = None) -> None:
         """Make the job's series exist before its first run (0 failures, not running).

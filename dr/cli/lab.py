@@ -107,6 +107,26 @@ def start_node(lab_dir: Path, cluster: str, node_id: int, wipe: bool) -> None:
     click.echo(f"{cluster} node {node_id} started{' on a wiped disk' if wipe else ''}")
 
 
+@lab.group()
+def connect() -> None:
+    """Start or stop the lab's Kafka Connect worker (for mirror.deploy: connect)."""
+
+
+@connect.command("start")
+@dir_option
+def connect_start(lab_dir: Path) -> None:
+    """Start the Kafka Connect worker; prints its REST URL."""
+    click.echo(Lab(lab_dir).connect_start())
+
+
+@connect.command("stop")
+@dir_option
+def connect_stop(lab_dir: Path) -> None:
+    """Stop the Kafka Connect worker."""
+    stopped = Lab(lab_dir).connect_stop()
+    click.echo("Kafka Connect stopped" if stopped else "Kafka Connect was not running")
+
+
 def _register_demo() -> None:
     from dr.cli.demo import demo
 

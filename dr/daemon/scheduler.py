@@ -21,6 +21,7 @@ import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from dr.backup.runner import BackupCancelled, run_backup
 from dr.config.schema import Settings
@@ -29,11 +30,13 @@ from dr.daemon.http import DaemonError, HttpEndpoint, Response
 from dr.errors import DrError
 from dr.log import get_logger, redact_text
 from dr.metrics import CONTENT_TYPE, BackupFigures, Metrics, default_metrics
+from dr.objectives.history import sample_rpo
 from dr.state import StateError, StateStore
 
 log = get_logger(__name__)
 
 MISFIRE_GRACE_S = 60
+RPO_SAMPLER = "rpo-sampler"
 _JSON = "application/json"
 
 
@@ -156,7 +159,7 @@ def build_scheduler(
     scheduler = BackgroundScheduler(
         timezone=UTC,
         # A thread per job: a long backup of one never delays the others.
-        executors={"default": ThreadPoolExecutor(max_workers=max(1, len(jobs)))},
+        executors={"default": ThreadPoolExecutor(max_workers=len(jobs) + 1)},
         job_defaults={
             "max_instances": 1,
             "coalesce": True,
@@ -185,7 +188,22 @@ def build_scheduler(
                 "metrics": metrics,
             },
         )
+    if settings.backups or (settings.mirror and settings.mirror.flows):
+        scheduler.add_job(
+            _sample_rpo,
+            trigger=IntervalTrigger(seconds=settings.daemon.rpo_sample_interval_s, timezone=UTC),
+            id=RPO_SAMPLER,
+            name="RPO sampler",
+            kwargs={"settings": settings, "state": state, "metrics": metrics},
+        )
     return scheduler
+
+
+def _sample_rpo(*, settings: Settings, state: StateStore, metrics: Metrics) -> None:
+    try:
+        sample_rpo(settings, state, metrics)
+    except Exception as exc:  # sampling must never stop the daemon
+        log.warning("rpo_sample_failed", error=str(exc))
 
 
 def _log_skipped_run(event: Any) -> None:

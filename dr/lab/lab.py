@@ -20,6 +20,7 @@ from dr.kafka.client import admin_client
 from dr.kafka.jars import KafkaJars, kafka_jars
 from dr.kafka.java import java_command, logging_options
 from dr.lab import processes
+from dr.lab.connect import start_connect, stop_connect
 from dr.lab.labconfig import write_lab_config
 from dr.lab.nodes import (
     NodeSpec,
@@ -124,6 +125,7 @@ class Lab:
         if state is not None:
             if state.mirror:
                 processes.stop(state.mirror.pid, state.mirror.config, grace_s=15)
+            stop_connect(state)
             nodes = [(n, n.spec(c)) for c, rec in state.clusters.items() for n in rec.nodes]
             with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
                 list(
@@ -179,6 +181,17 @@ class Lab:
         self._start_mirror(state, _jars_of(state), wait=False)
         return True
 
+    def connect_start(self) -> str:
+        """Start the lab's Kafka Connect worker; returns its REST URL."""
+        state = self.state()
+        state = start_connect(self.dir, self.logging_dir, state, _jars_of(state))
+        assert state.connect is not None
+        return state.connect.url
+
+    def connect_stop(self) -> bool:
+        """Stop the Kafka Connect worker; False when it was not running."""
+        return stop_connect(self.state())
+
     def _mirror_record(self) -> MirrorRecord:
         mirror = self.state().mirror
         if mirror is None:
@@ -188,7 +201,7 @@ class Lab:
     # -- internals -----------------------------------------------------------------------
 
     def _clean(self) -> None:
-        for sub in (PRIMARY, DR, "mirror", "logging"):
+        for sub in (PRIMARY, DR, "mirror", "connect", "logging"):
             shutil.rmtree(self.dir / sub, ignore_errors=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logging_dir.mkdir(parents=True, exist_ok=True)
@@ -363,4 +376,5 @@ def _without_pids(state: LabState) -> LabState:
         for name, rec in state.clusters.items()
     }
     mirror = replace(state.mirror, pid=None) if state.mirror else None
-    return replace(state, clusters=clusters, mirror=mirror)
+    connect = replace(state.connect, pid=None) if state.connect else None
+    return replace(state, clusters=clusters, mirror=mirror, connect=connect)

@@ -64,6 +64,20 @@ class MirrorRecord:
 
 
 @dataclass(frozen=True)
+class ConnectRecord:
+    """The lab's Kafka Connect worker (distributed mode, Mirror connectors on its classpath)."""
+
+    config: str
+    home: str
+    port: int
+    pid: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
 class LabState:
     """Everything the lab started in one directory."""
 
@@ -71,6 +85,7 @@ class LabState:
     libs: str
     clusters: dict[str, ClusterRecord] = field(default_factory=dict)
     mirror: MirrorRecord | None = None
+    connect: ConnectRecord | None = None
 
     def cluster(self, name: str) -> ClusterRecord:
         if name not in self.clusters:
@@ -109,6 +124,11 @@ def _decode(raw: dict[str, Any]) -> LabState:
         for name, c in raw["clusters"].items()
     }
     mirror = MirrorRecord(**raw["mirror"]) if raw.get("mirror") else None
+    connect = ConnectRecord(**raw["connect"]) if raw.get("connect") else None
     return LabState(
-        kafka_version=raw["kafka_version"], libs=raw["libs"], clusters=clusters, mirror=mirror
+        kafka_version=raw["kafka_version"],
+        libs=raw["libs"],
+        clusters=clusters,
+        mirror=mirror,
+        connect=connect,
     )

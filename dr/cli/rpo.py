@@ -1,0 +1,129 @@
+"""kafka-dr rpo: how much data a failover or a restore would lose now, and over time."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+
+from dr.cli.common import AppContext, echo_json, pass_app
+from dr.errors import UsageError
+from dr.objectives.history import rpo_history
+from dr.objectives.rpo import BackupRpo, FlowRpo, PartitionRpo, RpoReport, measure_rpo
+from dr.state import StateStore
+
+
+@click.group()
+def rpo() -> None:
+    """Recovery point: lag of each mirror flow and backup job against the RPO objective."""
+
+
+@rpo.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_app
+def status(app: AppContext, as_json: bool) -> None:
+    """RPO now. Exit 0 within objective, 1 when any flow or job is breached or unmeasured."""
+    report = measure_rpo(app.config().settings)
+    if as_json:
+        echo_json(report_json(report))
+    else:
+        _print(report)
+    if report.breached or report.errors:
+        raise click.exceptions.Exit(1)
+
+
+@rpo.command()
+@click.option("--since", default="24h", show_default=True, help="Window: 90m, 24h, 7d...")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_app
+def history(app: AppContext, since: str, as_json: bool) -> None:
+    """min, mean, max, p99 and breaches of the RPO samples the daemon took."""
+    settings = app.config().settings
+    start = datetime.now(UTC) - parse_window(since)
+    summaries = rpo_history(settings, StateStore(settings.state), start)  # type: ignore[arg-type]
+    if as_json:
+        echo_json({"since": start.isoformat(), "series": [s.__dict__ for s in summaries]})
+        return
+    if not summaries:
+        click.echo(f"no RPO samples since {start:%Y-%m-%d %H:%M} (the daemon takes them)")
+    for s in summaries:
+        click.echo(
+            f"{s.kind} {s.name}: {s.samples} samples, min {s.min:.1f}s mean {s.mean:.1f}s "
+            f"max {s.max:.1f}s p99 {s.p99:.1f}s, {s.breaches} above {s.target_seconds:.0f}s"
+        )
+
+
+def parse_window(text: str) -> timedelta:
+    match = re.fullmatch(r"(\d+)([smhd])", text.strip())
+    if not match:
+        raise UsageError(f"--since '{text}' is not a window like 90m, 24h or 7d")
+    amount, unit = int(match.group(1)), match.group(2)
+    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: amount})
+
+
+def report_json(report: RpoReport) -> dict[str, Any]:
+    """The documented --json shape."""
+    return {
+        "measured_at": datetime.fromtimestamp(report.measured_at, UTC).isoformat(),
+        "flows": {f.flow: _flow(f) for f in report.flows},
+        "backups": {b.job: _backup(b) for b in report.backups},
+        "errors": report.errors,
+    }
+
+
+def _flow(f: FlowRpo) -> dict[str, Any]:
+    return {
+        "rpo_seconds": round(f.rpo_seconds, 3),
+        "lag_messages": f.lag_messages,
+        "heartbeat_age_seconds": f.heartbeat_age_seconds,
+        "target_seconds": f.target_seconds,
+        "breached": f.breached,
+        "missing_topics": list(f.missing_topics),
+        "partitions": [_partition(p) for p in f.partitions],
+    }
+
+
+def _backup(b: BackupRpo) -> dict[str, Any]:
+    return {
+        "rpo_seconds": round(b.rpo_seconds, 3),
+        "lag_messages": b.lag_messages,
+        "target_seconds": b.target_seconds,
+        "breached": b.breached,
+        "last_backup_at": b.last_backup_at,
+        "partitions": [_partition(p) for p in b.partitions],
+    }
+
+
+def _partition(p: PartitionRpo) -> dict[str, Any]:
+    return {
+        "topic": p.topic,
+        "partition": p.partition,
+        "target_topic": p.target_topic,
+        "lag_messages": p.lag_messages,
+        "rpo_seconds": round(p.rpo_seconds, 3),
+    }
+
+
+def _print(report: RpoReport) -> None:
+    for f in report.flows:
+        verdict = click.style("BREACHED", fg="red", bold=True) if f.breached else "ok"
+        beat = f"{f.heartbeat_age_seconds:.1f}s" if f.heartbeat_age_seconds is not None else "none"
+        click.echo(
+            f"flow {f.flow}: RPO {f.rpo_seconds:.1f}s (target {f.target_seconds:.0f}s) "
+            f"{verdict}; lag {f.lag_messages} messages; heartbeat age {beat}"
+        )
+        for topic in f.missing_topics:
+            click.secho(f"  not on the target yet: {topic}", fg="yellow")
+    for b in report.backups:
+        verdict = click.style("BREACHED", fg="red", bold=True) if b.breached else "ok"
+        click.echo(
+            f"backup {b.job}: RPO {b.rpo_seconds:.1f}s (target {b.target_seconds:.0f}s) "
+            f"{verdict}; {b.lag_messages} records not in the store; "
+            f"last backup {b.last_backup_at or 'never'}"
+        )
+    for name, error in report.errors.items():
+        click.secho(f"{name}: UNMEASURED: {error}", fg="red")
+    if not (report.flows or report.backups or report.errors):
+        click.echo("no mirror flows or backup jobs configured")

@@ -1,0 +1,127 @@
+"""Reading single records at known positions: the last record of a partition, or the record
+at an offset (its timestamp is what RPO is measured from)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import KafkaError as RdKafkaError
+
+from dr.config.schema import ClusterSettings
+from dr.kafka.client import confluent_config, librdkafka_logger
+
+TP = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class RecordAt:
+    """The first record found at or after a position."""
+
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+
+
+def consumer_for(cluster: ClusterSettings, **overrides: Any) -> Consumer:
+    """A consumer that joins no group and commits nothing."""
+    conf = confluent_config(
+        cluster,
+        **{
+            "group.id": f"kafka-dr-reader-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "latest",
+            "fetch.wait.max.ms": 50,
+            **overrides,
+        },
+    )
+    return Consumer(conf, logger=librdkafka_logger())
+
+
+def first_records(
+    cluster: ClusterSettings,
+    positions: Mapping[TP, int],
+    *,
+    timeout_s: float = 10.0,
+    isolation: str = "read_uncommitted",
+) -> dict[TP, RecordAt]:
+    """The first record at or after each position; partitions with none are left out."""
+    wanted = {tp: off for tp, off in positions.items() if off >= 0}
+    if not wanted:
+        return {}
+    consumer = consumer_for(cluster, **{"isolation.level": isolation})
+    found: dict[TP, RecordAt] = {}
+    try:
+        consumer.assign([TopicPartition(t, p, o) for (t, p), o in wanted.items()])
+        open_tps = set(wanted)
+        deadline = time.monotonic() + timeout_s
+        while open_tps and time.monotonic() < deadline:
+            batch: list[Any] = consumer.consume(num_messages=1000, timeout=0.2)
+            for msg in batch:
+                tp = (msg.topic(), msg.partition())
+                if tp not in open_tps:
+                    continue
+                err = msg.error()
+                if err is None:
+                    found[tp] = RecordAt(msg.offset(), msg.timestamp()[1], msg.key(), msg.value())
+                elif err.code() != RdKafkaError._PARTITION_EOF:
+                    continue
+                open_tps.discard(tp)
+                consumer.incremental_unassign([TopicPartition(*tp)])
+    finally:
+        consumer.close()
+    return found
+
+
+def offsets_for_times(
+    cluster: ClusterSettings, times: Mapping[TP, int], *, timeout_s: float = 10.0
+) -> dict[TP, int]:
+    """The first offset whose timestamp is at or after the given time (-1 when none)."""
+    if not times:
+        return {}
+    consumer = consumer_for(cluster)
+    try:
+        result = consumer.offsets_for_times(
+            [TopicPartition(t, p, ts) for (t, p), ts in times.items()], timeout=timeout_s
+        )
+    finally:
+        consumer.close()
+    return {(tp.topic, tp.partition): tp.offset for tp in result}
+
+
+def read_range(
+    cluster: ClusterSettings, tp: TP, start: int, end: int, *, timeout_s: float = 10.0
+) -> list[RecordAt]:
+    """Every record of one partition with start <= offset < end."""
+    if start >= end:
+        return []
+    consumer = consumer_for(cluster)
+    out: list[RecordAt] = []
+    try:
+        consumer.assign([TopicPartition(tp[0], tp[1], start)])
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            batch: list[Any] = consumer.consume(num_messages=1000, timeout=0.2)
+            done = False
+            for msg in batch:
+                err = msg.error()
+                if err is not None:
+                    done = err.code() == RdKafkaError._PARTITION_EOF
+                    continue
+                if msg.offset() >= end:
+                    done = True
+                    break
+                out.append(RecordAt(msg.offset(), msg.timestamp()[1], msg.key(), msg.value()))
+                done = msg.offset() >= end - 1
+            if done:
+                break
+    finally:
+        consumer.close()
+    return out

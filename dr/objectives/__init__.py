@@ -1,0 +1,1 @@
+"""RPO and RTO: measurement against the objectives, breaches, history."""
