@@ -48,6 +48,7 @@ def _register() -> None:
     from dr.cli import config as config_cmd
     from dr.cli import daemon as daemon_cmd
     from dr.cli import lab as lab_cmd
+    from dr.cli import mirror as mirror_cmd
     from dr.cli import offsets as offsets_cmd
     from dr.cli import restore as restore_cmd
     from dr.cli import rpo as rpo_cmd
@@ -57,6 +58,7 @@ def _register() -> None:
     cli.add_command(config_cmd.config)
     cli.add_command(daemon_cmd.daemon)
     cli.add_command(lab_cmd.lab)
+    cli.add_command(mirror_cmd.mirror)
     cli.add_command(offsets_cmd.offsets)
     cli.add_command(restore_cmd.restore)
     cli.add_command(rpo_cmd.rpo)

@@ -146,6 +146,14 @@ def mirror_stop(lab_dir: Path) -> None:
     click.echo("MirrorMaker 2 stopped" if stopped else "MirrorMaker 2 was not running")
 
 
+@mirror.command("restart")
+@dir_option
+def mirror_restart(lab_dir: Path) -> None:
+    """Restart MirrorMaker 2 (picks up a changed mm2.properties)."""
+    Lab(lab_dir).mirror_restart()
+    click.echo("MirrorMaker 2 restarted")
+
+
 @mirror.command("start")
 @dir_option
 def mirror_start(lab_dir: Path) -> None:

@@ -226,8 +226,8 @@ class MirrorFlow(Model):
     sync_group_offsets: bool = Field(
         default=False, description="Let MirrorMaker write translated group offsets on the target."
     )
-    checkpoint_interval_s: float = Field(
-        default=60.0, gt=0, description="How often checkpoints are emitted."
+    checkpoint_interval_s: int = Field(
+        default=60, gt=0, description="How often checkpoints are emitted, in whole seconds."
     )
     heartbeats: bool = Field(default=True, description="Run the heartbeat connector.")
     exactly_once: bool = Field(
@@ -282,6 +282,21 @@ class MirrorSettings(Model):
         examples=["http://connect.prod:8083"],
     )
     flows: list[MirrorFlow] = Field(default_factory=list, description="Replication flows.")
+    properties: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra mm2.properties lines for dedicated mode (worker settings).",
+    )
+    properties_file: Path | None = Field(
+        default=None,
+        description="Where 'mirror apply' writes mm2.properties in dedicated mode.",
+        examples=["/etc/kafka/mm2.properties"],
+    )
+    restart_command: list[str] | None = Field(
+        default=None,
+        description="Command 'mirror apply' and 'mirror restart' run to restart a dedicated "
+        "MirrorMaker after its properties changed.",
+        examples=[["systemctl", "restart", "kafka-mirror-maker"]],
+    )
 
     @model_validator(mode="after")
     def _check_connect(self) -> MirrorSettings:

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException
 
-from dr.config.schema import ClusterSettings, MirrorFlow
+from dr.config.schema import ClusterSettings
 from dr.errors import LabError
 from dr.kafka.client import admin_client
 from dr.kafka.jars import KafkaJars, kafka_jars
 from dr.kafka.java import java_command, logging_options
 from dr.lab import processes
 from dr.lab.connect import start_connect, stop_connect
-from dr.lab.labconfig import write_lab_config
+from dr.lab.labconfig import lab_flow, lab_mirror_overrides, write_lab_config
 from dr.lab.nodes import (
     NodeSpec,
     format_storage,
@@ -172,6 +172,11 @@ class Lab:
         processes.stop(mirror.pid, mirror.config, grace_s=15)
         return running
 
+    def mirror_restart(self) -> None:
+        """Stop and start MirrorMaker 2 (after its properties changed)."""
+        self.mirror_stop()
+        self.mirror_start()
+
     def mirror_start(self) -> bool:
         """Start MirrorMaker 2 again; False when it was already running."""
         mirror = self._mirror_record()
@@ -289,7 +294,8 @@ class Lab:
         home = self.dir / "mirror"
         (home / "logs").mkdir(parents=True, exist_ok=True)
         config = home / "mm2.properties"
-        config.write_text(mirror_properties(state))
+        if not config.exists():  # `kafka-dr mirror apply` may have written it since
+            config.write_text(mirror_properties(state))
         cmd = java_command(
             jars,
             MIRROR_MAIN,
@@ -336,34 +342,13 @@ class Lab:
         return record
 
 
-def lab_flow() -> MirrorFlow:
-    """The lab's replication flow: everything from primary to dr, checkpoints every 5 s."""
-    return MirrorFlow(source=PRIMARY, target=DR, checkpoint_interval_s=5)
-
-
 def mirror_properties(state: LabState) -> str:
-    """mm2.properties for the lab: short refresh intervals, replication factors that fit."""
+    """mm2.properties for the lab, rendered as `kafka-dr mirror render` renders the lab config."""
     clusters = {
         name: ClusterSettings(bootstrap_servers=rec.bootstrap_servers)
         for name, rec in state.clusters.items()
     }
-    target_rf = str(min(3, len(state.cluster(DR).nodes)))
-    source_rf = str(min(3, len(state.cluster(PRIMARY).nodes)))
-    overrides = {
-        "replication.factor": target_rf,
-        "checkpoints.topic.replication.factor": target_rf,
-        "heartbeats.topic.replication.factor": target_rf,
-        "offset-syncs.topic.replication.factor": source_rf,
-        "offset.storage.replication.factor": target_rf,
-        "config.storage.replication.factor": target_rf,
-        "status.storage.replication.factor": target_rf,
-        "refresh.topics.interval.seconds": "5",
-        "refresh.groups.interval.seconds": "5",
-        "sync.topic.configs.interval.seconds": "10",
-        "emit.heartbeats.interval.seconds": "1",
-        "tasks.max": "2",
-    }
-    return render_dedicated(clusters, [lab_flow()], overrides=overrides)
+    return render_dedicated(clusters, [lab_flow()], overrides=lab_mirror_overrides(state))
 
 
 def _jars_of(state: LabState) -> KafkaJars:

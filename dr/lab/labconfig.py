@@ -3,17 +3,44 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from dr.config.load import parse_config
+from dr.config.schema import MirrorFlow
 from dr.lab.state import LabState
 
 HEADER = """# Written by 'kafka-dr lab up': a kafka-dr config for the local lab in this directory.
 # Use it with: kafka-dr --config {path} status
 """
+
+
+def lab_flow() -> MirrorFlow:
+    """The lab's replication flow: everything from primary to dr, checkpoints every 5 s."""
+    return MirrorFlow(source="primary", target="dr", checkpoint_interval_s=5)
+
+
+def lab_mirror_overrides(state: LabState) -> dict[str, str]:
+    """MirrorMaker settings for the lab: short refresh intervals, replication factors that fit."""
+    target_rf = str(min(3, len(state.cluster("dr").nodes)))
+    source_rf = str(min(3, len(state.cluster("primary").nodes)))
+    return {
+        "replication.factor": target_rf,
+        "checkpoints.topic.replication.factor": target_rf,
+        "heartbeats.topic.replication.factor": target_rf,
+        "offset-syncs.topic.replication.factor": source_rf,
+        "offset.storage.replication.factor": target_rf,
+        "config.storage.replication.factor": target_rf,
+        "status.storage.replication.factor": target_rf,
+        "refresh.topics.interval.seconds": "5",
+        "refresh.groups.interval.seconds": "5",
+        "sync.topic.configs.interval.seconds": "10",
+        "emit.heartbeats.interval.seconds": "1",
+        "tasks.max": "2",
+    }
 
 
 def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any]:
@@ -45,6 +72,18 @@ def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any
     if mirror:
         config["mirror"] = {
             "deploy": "dedicated",
+            "properties": lab_mirror_overrides(state),
+            "properties_file": str(lab_dir / "mirror" / "mm2.properties"),
+            "restart_command": [
+                sys.executable,
+                "-m",
+                "dr",
+                "lab",
+                "mirror",
+                "restart",
+                "--dir",
+                str(lab_dir),
+            ],
             "flows": [
                 {
                     "source": "primary",

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dr.config.schema import ClusterSettings, MirrorFlow
 from dr.errors import ConfigError
 from dr.kafka.client import java_properties
-from dr.mirror.properties import DEFAULT_TOPICS_EXCLUDE, IDENTITY_POLICY
+from dr.mirror.properties import DEFAULT_GROUPS_EXCLUDE, DEFAULT_TOPICS_EXCLUDE, IDENTITY_POLICY
 
 MIRROR_PACKAGE = "org.apache.kafka.connect.mirror"
 SOURCE_CONNECTOR = "MirrorSourceConnector"
@@ -24,7 +24,6 @@ CHECKPOINT_CONNECTOR = "MirrorCheckpointConnector"
 HEARTBEAT_CONNECTOR = "MirrorHeartbeatConnector"
 BYTE_ARRAY_CONVERTER = "org.apache.kafka.connect.converters.ByteArrayConverter"
 # MirrorMaker's own default group exclusions (DefaultGroupFilter), kept when the user adds some.
-DEFAULT_GROUPS_EXCLUDE = ("console-consumer-.*", "connect-.*", "__.*")
 
 
 def connector_name(flow: MirrorFlow, connector: str) -> str:

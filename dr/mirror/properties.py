@@ -9,6 +9,7 @@ from dr.kafka.client import escape_property, java_properties
 
 # MirrorMaker's own default topic exclusions, kept when the user adds exclusions of their own.
 DEFAULT_TOPICS_EXCLUDE = (r".*[\-\.]internal", r".*\.replica", r"__.*")
+DEFAULT_GROUPS_EXCLUDE = ("console-consumer-.*", "connect-.*", "__.*")
 IDENTITY_POLICY = "org.apache.kafka.connect.mirror.IdentityReplicationPolicy"
 
 
@@ -63,7 +64,8 @@ def _flow_pairs(flow: MirrorFlow) -> list[tuple[str, str]]:
             (f"{p}.topics.exclude", ", ".join((*DEFAULT_TOPICS_EXCLUDE, *flow.topics_exclude)))
         )
     if flow.groups_exclude:
-        pairs.append((f"{p}.groups.exclude", ", ".join(flow.groups_exclude)))
+        excluded = (*DEFAULT_GROUPS_EXCLUDE, *flow.groups_exclude)
+        pairs.append((f"{p}.groups.exclude", ", ".join(excluded)))
     pairs += [(f"{p}.{k}", v) for k, v in sorted(flow.properties.items())]
     return pairs
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from dr.config.schema import ClusterSettings, MirrorFlow
 from dr.errors import ConfigError
@@ -92,7 +93,7 @@ def test_the_checkpoint_connector_gets_its_interval_and_offset_sync_setting() ->
 
 
 def test_a_fractional_checkpoint_interval_is_refused_as_mirrormaker_takes_whole_seconds() -> None:
-    with pytest.raises(ConfigError, match=r"primary->dr.*checkpoint_interval_s 2\.5"):
+    with pytest.raises(ValidationError, match="checkpoint_interval_s"):
         render(checkpoint_interval_s=2.5)
 
 

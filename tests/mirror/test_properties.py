@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from dr.config.schema import ClusterSettings, MirrorFlow
 from dr.mirror.properties import IDENTITY_POLICY, render_dedicated
 
@@ -96,10 +99,10 @@ def test_the_flow_is_enabled_with_its_topics_groups_and_checkpoint_interval() ->
     assert props["primary->dr.emit.heartbeats.enabled"] == "true"
 
 
-def test_a_fractional_checkpoint_interval_is_kept() -> None:
-    props = properties(render([flow(checkpoint_interval_s=2.5)]))
-
-    assert props["primary->dr.emit.checkpoints.interval.seconds"] == "2.5"
+def test_a_fractional_checkpoint_interval_is_refused_by_the_config() -> None:
+    # MirrorMaker reads emit.checkpoints.interval.seconds as a whole number.
+    with pytest.raises(ValidationError, match="checkpoint_interval_s"):
+        flow(checkpoint_interval_s=2.5)
 
 
 def test_the_reverse_pair_is_disabled_heartbeats_included() -> None:
@@ -140,7 +143,12 @@ def test_user_topic_exclusions_are_added_to_mirrormakers_defaults() -> None:
         *MM2_DEFAULT_TOPICS_EXCLUDE,
         "scratch-.*",
     ]
-    assert props["primary->dr.groups.exclude"] == "tmp-.*"
+    assert java_load(props["primary->dr.groups.exclude"]).split(", ") == [
+        "console-consumer-.*",
+        "connect-.*",
+        "__.*",
+        "tmp-.*",
+    ]
 
 
 def test_flow_properties_are_written_under_the_flow_prefix() -> None:

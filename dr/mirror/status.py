@@ -1,0 +1,79 @@
+"""What `kafka-dr mirror status` reports per flow: topics missing on the target, partition
+and config drift between a source topic and its replica, the groups being checkpointed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dr.config.schema import MirrorFlow, Settings
+from dr.kafka import admin as kadmin
+from dr.kafka.client import admin_client
+from dr.mirror.offsets import read_checkpoints
+from dr.mirror.records import remote_topic
+
+TIMEOUT_S = 30.0
+_MM2_EXCLUDED = (r".*[\-\.]internal", r".*\.replica", r"__.*", r"heartbeats", r".*\.heartbeats")
+# Configs MirrorMaker does not copy by default (DefaultConfigPropertyFilter), so they are no drift.
+_NOT_SYNCED = re.compile(
+    r"follower\.replication\.throttled\.replicas|leader\.replication\.throttled\.replicas|"
+    r"message\.timestamp\.difference\.max\.ms|message\.timestamp\.type|"
+    r"unclean\.leader\.election\.enable|min\.insync\.replicas"
+)
+
+
+@dataclass(frozen=True)
+class Drift:
+    topic: str
+    target_topic: str
+    what: str  # "partitions" or "config:<name>"
+    source: str | None
+    target: str | None
+
+
+@dataclass(frozen=True)
+class FlowStatus:
+    flow: str
+    topics: int
+    missing_topics: tuple[str, ...]
+    drift: tuple[Drift, ...]
+    groups: tuple[str, ...]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.missing_topics and not self.drift
+
+
+def flow_status(settings: Settings, flow: MirrorFlow) -> FlowStatus:
+    """Compare the flow's source topics with their replicas on the target."""
+    src_admin = admin_client(settings.clusters[flow.source])
+    dst_admin = admin_client(settings.clusters[flow.target])
+    source_topics = kadmin.list_topic_partitions(src_admin, TIMEOUT_S)
+    target_topics = kadmin.list_topic_partitions(dst_admin, TIMEOUT_S)
+    include = [re.compile(p) for p in flow.topics]
+    exclude = [re.compile(p) for p in (*_MM2_EXCLUDED, *flow.topics_exclude)]
+    matched = sorted(
+        t
+        for t in source_topics
+        if any(r.fullmatch(t) for r in include) and not any(r.fullmatch(t) for r in exclude)
+    )
+    remote = {t: remote_topic(flow.source, t, flow.replication_policy) for t in matched}
+    missing = tuple(t for t in matched if remote[t] not in target_topics)
+    present = [t for t in matched if remote[t] in target_topics]
+    drift: list[Drift] = []
+    for t in present:
+        src_n, dst_n = source_topics[t].partitions, target_topics[remote[t]].partitions
+        if src_n != dst_n:
+            drift.append(Drift(t, remote[t], "partitions", str(src_n), str(dst_n)))
+    src_configs = kadmin.topic_configs(src_admin, present, TIMEOUT_S)
+    dst_configs = kadmin.topic_configs(dst_admin, [remote[t] for t in present], TIMEOUT_S)
+    for t in present:
+        ours, theirs = src_configs.get(t, {}), dst_configs.get(remote[t], {})
+        for name in sorted(set(ours) | set(theirs)):
+            if _NOT_SYNCED.fullmatch(name) or ours.get(name) == theirs.get(name):
+                continue
+            drift.append(Drift(t, remote[t], f"config:{name}", ours.get(name), theirs.get(name)))
+    groups = tuple(
+        sorted({c.group for c, _ in read_checkpoints(settings, flow.source, flow.target)})
+    )
+    return FlowStatus(flow.name, len(matched), missing, tuple(drift), groups)
