@@ -36,6 +36,13 @@ class RunningLab:
     def config(self) -> Path:
         return self.lab.config_path
 
+    def load_settings(self) -> tuple[Any, Any]:
+        """The primary and dr ClusterSettings from the lab's config."""
+        from dr.config import load_config
+
+        settings = load_config(self.config).settings
+        return settings.clusters["primary"], settings.clusters["dr"]
+
     def bootstrap(self, cluster: str) -> str:
         return self.lab.state().cluster(cluster).bootstrap_servers
 
