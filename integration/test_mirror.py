@@ -132,17 +132,9 @@ def consume_and_commit(bootstrap: str, topic: str, group: str, count: int) -> di
 
 
 def values(bootstrap: str, topic: str, partition: int, start: int) -> list[bytes]:
-    cluster = load_config_cluster(bootstrap)
-    end = 10**9
-    return [
-        r.value or b"" for r in read_range(cluster, (topic, partition), start, end, timeout_s=8)
-    ]
-
-
-def load_config_cluster(bootstrap: str) -> Any:
-    from dr.config.schema import ClusterSettings
-
-    return ClusterSettings(bootstrap_servers=bootstrap)
+    cluster = ClusterSettings(bootstrap_servers=bootstrap)
+    records = read_range(cluster, (topic, partition), start, 10**9, timeout_s=8)
+    return [r.value or b"" for r in records]
 
 
 def test_decoders_read_real_internal_topic_records(lab: RunningLab) -> None:
