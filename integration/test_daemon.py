@@ -82,7 +82,7 @@ def test_the_daemon_runs_jobs_keeps_going_past_failures_and_stops_cleanly(
             "segment_max_records": 5000,
         },
     }
-    config["daemon"] = {"listen": f"127.0.0.1:{port}"}
+    config["daemon"] = {"listen": f"127.0.0.1:{port}", "rpo_sample_interval_s": 2}
     config["state"] = str(tmp_path / "state.db")
     path = tmp_path / "kafka-dr.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -108,10 +108,20 @@ def test_the_daemon_runs_jobs_keeps_going_past_failures_and_stops_cleanly(
         assert status == 200
         assert metric(text, "kafka_dr_backup_last_success_timestamp_seconds", "small")
         assert (metric(text, "kafka_dr_backup_records_total", "small") or 0) >= 500
+
+        def rpo_sampled() -> bool:
+            _, text = get(f"{base}/metrics")
+            return metric(text, "kafka_dr_backup_rpo_seconds", "small") is not None
+
+        wait_until(rpo_sampled, timeout_s=30, what="the daemon to sample RPO")
+        history = run_cli("--config", str(path), "rpo", "history", "--since", "1h", "--json")
+        series = {s["name"]: s for s in json.loads(history.stdout)["series"]}
+        assert series["small"]["samples"] >= 1 and series["small"]["kind"] == "job"
         status, body = get(f"{base}/healthz")
         health: dict[str, Any] = json.loads(body)
         assert status == 200 and health["status"] == "ok"
-        assert health["jobs"]["notopic"]["last_status"] == "failed"
+        assert health["jobs"]["notopic"]["last_status"] in ("failed", "running")
+        assert health["jobs"]["notopic"]["last_success_at"] is None
         assert health["jobs"]["small"]["last_success_at"]
 
         def big_running() -> bool:

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import dr.metrics
 from dr.metrics import Metrics
+from dr.objectives.rpo import BackupRpo, FlowRpo, PartitionRpo, RpoReport
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -107,3 +108,84 @@ def test_kafka_dr_metrics_stay_off_the_global_registry() -> None:
         None
     )
     assert b'kafka_dr_backup_failures_total{job="global-check"} 1.0' in dr.metrics.render()
+
+
+def part(topic: str, partition: int, *, rpo: float, lag: int) -> PartitionRpo:
+    return PartitionRpo(topic, partition, f"primary.{topic}", lag, rpo, source_end=1000)
+
+
+def flow_rpo(partitions: tuple[PartitionRpo, ...], heartbeat_age: float | None = 1.5) -> FlowRpo:
+    return FlowRpo(
+        flow="primary->dr",
+        rpo_seconds=max((p.rpo_seconds for p in partitions), default=0.0),
+        lag_messages=sum(p.lag_messages for p in partitions),
+        heartbeat_age_seconds=heartbeat_age,
+        target_seconds=60.0,
+        partitions=partitions,
+    )
+
+
+def topic(name: str) -> tuple[tuple[str, str], ...]:
+    return (("flow", "primary->dr"), ("topic", name))
+
+
+def test_an_rpo_report_sets_each_topics_worst_partition_and_total_lag() -> None:
+    metrics = Metrics()
+    partitions = (
+        part("orders", 0, rpo=3.0, lag=40),
+        part("orders", 1, rpo=42.5, lag=900),
+        part("orders", 2, rpo=0.0, lag=0),
+        part("payments", 0, rpo=0.0, lag=0),
+    )
+
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp(), flows=(flow_rpo(partitions),)))
+
+    samples = scrape(metrics)
+    assert samples["kafka_dr_rpo_seconds", topic("orders")] == 42.5
+    assert samples["kafka_dr_replication_lag_messages", topic("orders")] == 940
+    assert samples["kafka_dr_rpo_seconds", topic("payments")] == 0
+    assert samples["kafka_dr_replication_lag_messages", topic("payments")] == 0
+    assert samples["kafka_dr_heartbeat_age_seconds", (("flow", "primary->dr"),)] == 1.5
+
+
+def test_an_rpo_report_sets_each_backup_jobs_rpo() -> None:
+    metrics = Metrics()
+    report = RpoReport(
+        measured_at=T0.timestamp(),
+        backups=(
+            BackupRpo("orders", 4000.0, 9000, target_seconds=3600.0, last_backup_at=None),
+            BackupRpo("audit", 12.0, 3, target_seconds=3600.0, last_backup_at=None),
+        ),
+    )
+
+    metrics.record_rpo(report)
+
+    text = metrics.render().decode()
+    assert 'kafka_dr_backup_rpo_seconds{job="orders"} 4000.0' in text
+    assert 'kafka_dr_backup_rpo_seconds{job="audit"} 12.0' in text
+
+
+def test_a_later_rpo_report_replaces_the_figures_rather_than_adding_to_them() -> None:
+    metrics = Metrics()
+    behind = (part("orders", 0, rpo=30.0, lag=500),)
+    caught_up = (part("orders", 0, rpo=0.0, lag=0),)
+
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp(), flows=(flow_rpo(behind),)))
+    metrics.record_rpo(
+        RpoReport(measured_at=T0.timestamp() + 60, flows=(flow_rpo(caught_up, 0.4),))
+    )
+
+    samples = scrape(metrics)
+    assert samples["kafka_dr_rpo_seconds", topic("orders")] == 0
+    assert samples["kafka_dr_replication_lag_messages", topic("orders")] == 0
+    assert samples["kafka_dr_heartbeat_age_seconds", (("flow", "primary->dr"),)] == 0.4
+
+
+def test_a_flow_never_heard_from_has_no_heartbeat_age_series() -> None:
+    metrics = Metrics()
+    partitions = (part("orders", 0, rpo=1.0, lag=1),)
+
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp(), flows=(flow_rpo(partitions, None),)))
+
+    assert "kafka_dr_rpo_seconds{" in metrics.render().decode()
+    assert "kafka_dr_heartbeat_age_seconds{" not in metrics.render().decode()

@@ -1,0 +1,157 @@
+"""The documented ``kafka-dr rpo status --json`` form, and the ``--since`` windows."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dr.cli.rpo import parse_window, report_json
+from dr.errors import UsageError
+from dr.objectives.rpo import BackupRpo, FlowRpo, PartitionRpo, RpoReport
+
+MEASURED_AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+FLOW_KEYS = {
+    "rpo_seconds",
+    "lag_messages",
+    "heartbeat_age_seconds",
+    "target_seconds",
+    "breached",
+    "partitions",
+}
+PARTITION_KEYS = {"topic", "partition", "target_topic", "lag_messages", "rpo_seconds"}
+
+
+def partition(topic: str, number: int, *, lag: int, rpo: float) -> PartitionRpo:
+    return PartitionRpo(
+        topic=topic,
+        partition=number,
+        target_topic=f"primary.{topic}",
+        lag_messages=lag,
+        rpo_seconds=rpo,
+        source_end=10_000,
+    )
+
+
+def report(*, flow_rpo: float = 12.3456, heartbeat: float | None = 0.8) -> RpoReport:
+    return RpoReport(
+        measured_at=MEASURED_AT.timestamp(),
+        flows=(
+            FlowRpo(
+                flow="primary->dr",
+                rpo_seconds=flow_rpo,
+                lag_messages=150,
+                heartbeat_age_seconds=heartbeat,
+                target_seconds=60.0,
+                partitions=(
+                    partition("orders", 0, lag=150, rpo=flow_rpo),
+                    partition("orders", 1, lag=0, rpo=0.0),
+                ),
+                missing_topics=("payments",),
+            ),
+        ),
+        backups=(
+            BackupRpo(
+                job="orders-hourly",
+                rpo_seconds=4000.0,
+                lag_messages=9000,
+                target_seconds=3600.0,
+                last_backup_at="2025-03-01T10:53:20+00:00",
+            ),
+        ),
+    )
+
+
+def test_a_flow_has_the_documented_keys_and_figures() -> None:
+    flow = report_json(report())["flows"]["primary->dr"]
+
+    assert flow.keys() >= FLOW_KEYS
+    assert flow["rpo_seconds"] == 12.346
+    assert flow["lag_messages"] == 150
+    assert flow["heartbeat_age_seconds"] == 0.8
+    assert flow["target_seconds"] == 60.0
+    assert flow["breached"] is False
+    assert flow["missing_topics"] == ["payments"]
+
+
+def test_each_partition_of_a_flow_names_its_source_and_target_topic() -> None:
+    partitions = report_json(report())["flows"]["primary->dr"]["partitions"]
+
+    assert all(p.keys() >= PARTITION_KEYS for p in partitions)
+    assert partitions == [
+        {
+            "topic": "orders",
+            "partition": 0,
+            "target_topic": "primary.orders",
+            "lag_messages": 150,
+            "rpo_seconds": 12.346,
+        },
+        {
+            "topic": "orders",
+            "partition": 1,
+            "target_topic": "primary.orders",
+            "lag_messages": 0,
+            "rpo_seconds": 0.0,
+        },
+    ]
+
+
+def test_a_flow_past_its_target_is_breached() -> None:
+    flow = report_json(report(flow_rpo=61.0))["flows"]["primary->dr"]
+
+    assert flow["breached"] is True
+
+
+def test_a_flow_without_heartbeats_shows_a_null_heartbeat_age() -> None:
+    text = json.dumps(report_json(report(heartbeat=None)))
+
+    assert json.loads(text)["flows"]["primary->dr"]["heartbeat_age_seconds"] is None
+
+
+def test_a_backup_job_shows_its_rpo_breach_and_last_backup() -> None:
+    job = report_json(report())["backups"]["orders-hourly"]
+
+    assert job["rpo_seconds"] == 4000.0
+    assert job["lag_messages"] == 9000
+    assert job["target_seconds"] == 3600.0
+    assert job["breached"] is True
+    assert job["last_backup_at"] == "2025-03-01T10:53:20+00:00"
+    assert job["partitions"] == []
+
+
+def test_the_report_says_when_it_was_measured_and_what_could_not_be_measured() -> None:
+    unmeasured = RpoReport(
+        measured_at=MEASURED_AT.timestamp(),
+        errors={"primary->dr": "cluster 'primary' did not answer within 15s"},
+    )
+
+    doc = json.loads(json.dumps(report_json(unmeasured)))
+
+    assert datetime.fromisoformat(doc["measured_at"]) == MEASURED_AT
+    assert doc["flows"] == {}
+    assert doc["backups"] == {}
+    assert doc["errors"] == {"primary->dr": "cluster 'primary' did not answer within 15s"}
+
+
+@pytest.mark.parametrize(
+    ("text", "window"),
+    [
+        ("90m", timedelta(minutes=90)),
+        ("24h", timedelta(hours=24)),
+        ("7d", timedelta(days=7)),
+        ("45s", timedelta(seconds=45)),
+        (" 24h ", timedelta(hours=24)),
+    ],
+)
+def test_a_window_is_a_whole_number_and_a_unit(text: str, window: timedelta) -> None:
+    assert parse_window(text) == window
+
+
+@pytest.mark.parametrize("text", ["24", "h", "1.5h", "-5m", "2w", "1d12h", ""])
+def test_a_window_that_is_not_a_number_and_a_unit_is_refused_naming_the_flag(text: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        parse_window(text)
+
+    assert "--since" in str(raised.value)
+    assert "24h" in str(raised.value)
