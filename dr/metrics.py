@@ -101,6 +101,12 @@ class Metrics:
             registry=r,
         )
 
+        self.rpo_unmeasured = Gauge(
+            "kafka_dr_rpo_unmeasured",
+            "1 when the last RPO sample of the flow or job failed (its RPO gauges are stale).",
+            ["name"],
+            registry=r,
+        )
         self.backup_rpo = Gauge(
             "kafka_dr_backup_rpo_seconds",
             "Age of the oldest record of the job's topics not yet in the store.",
@@ -109,7 +115,12 @@ class Metrics:
         )
 
     def record_rpo(self, report: Any) -> None:
-        """Set the RPO gauges from an RpoReport (flows per topic, jobs)."""
+        """Set the RPO gauges from an RpoReport (flows per topic, jobs). A flow or job that
+        could not be measured keeps its last values but is flagged kafka_dr_rpo_unmeasured=1."""
+        for name in [f.flow for f in report.flows] + [b.job for b in report.backups]:
+            self.rpo_unmeasured.labels(name=name).set(0)
+        for name in report.errors:
+            self.rpo_unmeasured.labels(name=name).set(1)
         for flow in report.flows:
             per_topic: dict[str, tuple[float, int]] = {}
             for part in flow.partitions:

@@ -147,7 +147,8 @@ def _state_json(s: deploy.MirrorState) -> dict[str, Any]:
         failed = any(c.state == "FAILED" or c.failed_tasks for c in s.connectors)
     f = s.flow
     return {
-        "healthy": f.healthy and not failed,
+        "healthy": f.healthy and not failed and not s.missing_connectors,
+        "missing_connectors": list(s.missing_connectors),
         "topics": f.topics,
         "missing_topics": list(f.missing_topics),
         "drift": [
@@ -167,7 +168,8 @@ def _state_json(s: deploy.MirrorState) -> dict[str, Any]:
 
 def _print_state(s: deploy.MirrorState) -> None:
     f = s.flow
-    verdict = "OK" if f.healthy else click.style("ATTENTION", fg="yellow", bold=True)
+    healthy = _state_json(s)["healthy"]
+    verdict = "OK" if healthy else click.style("ATTENTION", fg="yellow", bold=True)
     click.echo(
         f"flow {f.flow}: {verdict}; {f.topics} topics matched, {len(f.groups)} groups checkpointed"
     )
@@ -177,6 +179,8 @@ def _print_state(s: deploy.MirrorState) -> None:
             if t.state != "RUNNING":
                 first = (t.trace or "").splitlines()[0] if t.trace else ""
                 click.secho(f"    task {t.id}: {t.state} {first}", fg="red")
+    for name in s.missing_connectors:
+        click.secho(f"  connector not deployed: {name} (run 'kafka-dr mirror apply')", fg="red")
     for topic in f.missing_topics:
         click.secho(f"  missing on target: {topic}", fg="yellow")
     for d in f.drift:

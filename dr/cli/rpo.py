@@ -29,7 +29,7 @@ def status(app: AppContext, as_json: bool) -> None:
     if as_json:
         echo_json(report_json(report))
     else:
-        _print(report)
+        print_report(report)
     if report.breached or report.errors:
         raise click.exceptions.Exit(1)
 
@@ -106,7 +106,8 @@ def _partition(p: PartitionRpo) -> dict[str, Any]:
     }
 
 
-def _print(report: RpoReport) -> None:
+def print_report(report: RpoReport) -> None:
+    """The RPO report for people: one line per flow and job."""
     for f in report.flows:
         verdict = click.style("BREACHED", fg="red", bold=True) if f.breached else "ok"
         beat = f"{f.heartbeat_age_seconds:.1f}s" if f.heartbeat_age_seconds is not None else "none"

@@ -206,4 +206,10 @@ def _with_paths(settings: Settings, base_dir: Path) -> Settings:
     tools = settings.tools
     if tools.kafka_home is not None and not tools.kafka_home.is_absolute():
         tools = tools.model_copy(update={"kafka_home": base_dir / tools.kafka_home})
-    return settings.model_copy(update={"state": state, "tools": tools})
+    update: dict[str, Any] = {"state": state, "tools": tools}
+    mirror = settings.mirror
+    if mirror is not None and mirror.properties_file and not mirror.properties_file.is_absolute():
+        update["mirror"] = mirror.model_copy(
+            update={"properties_file": base_dir / mirror.properties_file}
+        )
+    return settings.model_copy(update=update)

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -37,6 +37,7 @@ log = get_logger(__name__)
 
 MISFIRE_GRACE_S = 60
 RPO_SAMPLER = "rpo-sampler"
+SAMPLE_RETENTION_DAYS = 90  # RPO history kept in the state store
 _JSON = "application/json"
 
 
@@ -202,6 +203,7 @@ def build_scheduler(
 def _sample_rpo(*, settings: Settings, state: StateStore, metrics: Metrics) -> None:
     try:
         sample_rpo(settings, state, metrics)
+        state.prune_samples(datetime.now(UTC) - timedelta(days=SAMPLE_RETENTION_DAYS))
     except Exception as exc:  # sampling must never stop the daemon
         log.warning("rpo_sample_failed", error=str(exc))
 

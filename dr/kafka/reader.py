@@ -80,6 +80,43 @@ def first_records(
     return found
 
 
+def last_records(
+    cluster: ClusterSettings, ends: Mapping[TP, int], *, window: int = 10, timeout_s: float = 10.0
+) -> dict[TP, RecordAt]:
+    """The last record before each end offset, looking back up to `window` offsets (the very
+    last offset may be a transaction marker, which is no record)."""
+    wanted = {tp: end for tp, end in ends.items() if end > 0}
+    if not wanted:
+        return {}
+    consumer = consumer_for(cluster)
+    found: dict[TP, RecordAt] = {}
+    try:
+        consumer.assign([TopicPartition(t, p, max(0, e - window)) for (t, p), e in wanted.items()])
+        open_tps = set(wanted)
+        deadline = time.monotonic() + timeout_s
+        while open_tps and time.monotonic() < deadline:
+            batch: list[Any] = consumer.consume(num_messages=5000, timeout=0.2)
+            for msg in batch:
+                tp = (msg.topic(), msg.partition())
+                if tp not in open_tps:
+                    continue
+                err = msg.error()
+                if err is None:
+                    if msg.offset() < wanted[tp]:
+                        found[tp] = RecordAt(
+                            msg.offset(), msg.timestamp()[1], msg.key(), msg.value()
+                        )
+                    if msg.offset() < wanted[tp] - 1:
+                        continue
+                elif err.code() != RdKafkaError._PARTITION_EOF:
+                    continue
+                open_tps.discard(tp)
+                consumer.incremental_unassign([TopicPartition(*tp)])
+    finally:
+        consumer.close()
+    return found
+
+
 def offsets_for_times(
     cluster: ClusterSettings, times: Mapping[TP, int], *, timeout_s: float = 10.0
 ) -> dict[TP, int]:

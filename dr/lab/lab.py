@@ -206,8 +206,11 @@ class Lab:
     # -- internals -----------------------------------------------------------------------
 
     def _clean(self) -> None:
-        for sub in (PRIMARY, DR, "mirror", "connect", "logging"):
+        # A new lab has new cluster ids: the old store and state belong to clusters now gone.
+        for sub in (PRIMARY, DR, "mirror", "connect", "logging", "store", "kafka-dr.db.locks"):
             shutil.rmtree(self.dir / sub, ignore_errors=True)
+        for name in ("kafka-dr.db", "kafka-dr.db-wal", "kafka-dr.db-shm"):
+            (self.dir / name).unlink(missing_ok=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logging_dir.mkdir(parents=True, exist_ok=True)
 

@@ -7,8 +7,10 @@ lab's own restart in the lab).
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from dr.config.schema import MirrorFlow, MirrorSettings, Settings
@@ -41,6 +43,7 @@ class DedicatedApply:
 class MirrorState:
     flow: FlowStatus
     connectors: tuple[ConnectorStatus, ...] | None  # None in dedicated mode
+    missing_connectors: tuple[str, ...] = ()
 
 
 def mirror_settings(settings: Settings) -> MirrorSettings:
@@ -98,17 +101,40 @@ def apply_dedicated(settings: Settings, *, dry_run: bool = False) -> DedicatedAp
     assert isinstance(text, str)
     path = mirror.properties_file
     current = path.read_text() if path.exists() else None
+    pending = path.with_name(path.name + ".restart-pending")
     changed = current != text
-    if dry_run or not changed:
+    if dry_run or not (changed or pending.exists()):
         return DedicatedApply(str(path), changed, False)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(text)
-    tmp.chmod(0o600)  # it holds the clusters' credentials
-    tmp.replace(path)
+    if changed:
+        # The marker survives a failed restart, so that the next apply restarts even though
+        # the file is then already up to date.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pending.touch()
+        _write_private(path, text)
     restarted = _restart_dedicated(mirror)
-    log.info("mirror_applied", path=str(path), restarted=restarted)
-    return DedicatedApply(str(path), True, restarted)
+    if restarted or not mirror.restart_command:
+        pending.unlink(missing_ok=True)
+    log.info("mirror_applied", path=str(path), changed=changed, restarted=restarted)
+    return DedicatedApply(str(path), changed, restarted)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Atomic write, readable by the owner only from its first byte (it holds credentials)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def control(settings: Settings, action: Action, flow: str | None = None) -> list[str]:

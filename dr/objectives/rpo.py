@@ -20,7 +20,7 @@ from dr.backup.catalog import latest_manifest
 from dr.config.schema import ClusterSettings, MirrorFlow, Settings
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
-from dr.kafka.reader import first_records, offsets_for_times, read_range
+from dr.kafka.reader import first_records, last_records, offsets_for_times, read_range
 from dr.log import get_logger
 from dr.mirror.records import HEARTBEATS_TOPIC, RecordFormatError, decode_heartbeat, remote_topic
 from dr.storage import open_store
@@ -124,9 +124,7 @@ def measure_flow(settings: Settings, flow: MirrorFlow, *, now: float) -> FlowRpo
         if remote[t] in target_topics and p < target_topics[remote[t]].partitions
     ]
     dst_end = kadmin.offsets(dst_admin, dst_tps, "latest", TIMEOUT_S, committed=False)
-    last_on_target = first_records(
-        target, {tp: end - 1 for tp, end in dst_end.items() if end > 0}, timeout_s=TIMEOUT_S
-    )
+    last_on_target = last_records(target, dst_end, timeout_s=TIMEOUT_S)
     replicated_until = {
         (t, p): last_on_target[(remote[t], p)].timestamp_ms
         for t, p in tps
