@@ -6,7 +6,6 @@ object at fault; nothing here decides anything.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -33,6 +32,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from dr.errors import KafkaError
 from dr.log import get_logger
+from dr.retry import call_with_retries
 
 log = get_logger(__name__)
 
@@ -58,22 +58,22 @@ _TRANSIENT = {
 def with_retry(call: Callable[[], T], *, what: str, deadline_s: float = RETRY_DEADLINE_S) -> T:
     """Run call, retrying transient Kafka errors with backoff until deadline_s; each retry is
     logged. Raises the last KafkaException when the deadline passes or the error is final."""
-    deadline = time.monotonic() + deadline_s
-    delay = 0.2
-    attempt = 1
-    while True:
-        try:
-            return call()
-        except KafkaException as exc:
-            err: Any = exc.args[0] if exc.args else None
-            name = err.name() if err is not None and hasattr(err, "name") else ""
-            retriable = name in _TRANSIENT or (hasattr(err, "retriable") and err.retriable())
-            if not retriable or time.monotonic() + delay > deadline:
-                raise
-            log.info("kafka_retry", what=what, attempt=attempt, error=name)
-            time.sleep(delay)
-            delay = min(delay * 2, 3.0)
-            attempt += 1
+    return call_with_retries(
+        call,
+        deadline_s=deadline_s,
+        transient=_transient,
+        event="kafka_retry",
+        fields={"what": what},
+        describe=reason,
+    )
+
+
+def _transient(exc: BaseException) -> bool:
+    if not isinstance(exc, KafkaException):
+        return False
+    err: Any = exc.args[0] if exc.args else None
+    name = err.name() if err is not None and hasattr(err, "name") else ""
+    return name in _TRANSIENT or bool(hasattr(err, "retriable") and err.retriable())
 
 
 @dataclass(frozen=True)

@@ -11,24 +11,15 @@ import base64
 import http.client
 import json
 import ssl
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_before_delay,
-    wait_exponential,
-    wait_random,
-)
-
 from dr.errors import DrError
 from dr.log import get_logger, register_secrets
+from dr.retry import Attempts, call_with_retries
 
 log = get_logger(__name__)
 
@@ -178,48 +169,26 @@ class ConnectClient:
 
         With missing_ok, a 404 answers None (_MISSING for DELETE) instead of raising.
         """
-        attempts = 0
-
-        def attempt() -> Any:
-            nonlocal attempts
-            attempts += 1
-            return self._send(method, path, body, query)
-
-        def log_retry(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            log.warning(
-                "connect_retry",
-                method=method,
-                path=path,
-                worker=self.url,
-                attempt=state.attempt_number,
-                error=_describe(error) if error else "unknown",
-                retry_in_s=round(state.upcoming_sleep, 2),
-            )
-
-        retrying = Retrying(
-            stop=stop_before_delay(self._deadline_s),
-            wait=wait_exponential(multiplier=0.1, max=3.0) + wait_random(0, 0.2),
-            retry=retry_if_exception(_is_transient),
-            before_sleep=log_retry,
-            reraise=True,
-        )
-        started = time.monotonic()
+        attempts = Attempts()
         try:
-            return retrying(attempt)
+            return call_with_retries(
+                lambda: self._send(method, path, body, query),
+                deadline_s=self._deadline_s,
+                transient=_is_transient,
+                event="connect_retry",
+                fields={"method": method, "path": path, "worker": self.url},
+                describe=_describe,
+                attempts=attempts,
+            )
         except _HttpFailure as exc:
             if exc.status == 404 and missing_ok:
                 return _MISSING if method == "DELETE" else None
             error: BaseException = exc
         except (OSError, http.client.HTTPException, ValueError) as exc:
             error = exc
-        tried = (
-            f" after {attempts} attempts in {time.monotonic() - started:.1f}s"
-            if attempts > 1
-            else ""
-        )
         raise ConnectError(
-            f"Kafka Connect {method} {path} at {self.url} failed{tried}: {_describe(error)}"
+            f"Kafka Connect {method} {path} at {self.url} failed{attempts.summary()}: "
+            f"{_describe(error)}"
         ) from error
 
     def _send(

@@ -8,7 +8,6 @@ names the operation, the key and the store.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime
@@ -30,17 +29,10 @@ from botocore.exceptions import (
     SSLError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_before_delay,
-    wait_exponential,
-    wait_random,
-)
 
 from dr.config.schema import StorageSettings
 from dr.log import get_logger, register_secrets
+from dr.retry import Attempts, call_with_retries
 from dr.storage.base import (
     ObjectInfo,
     ObjectNotFound,
@@ -243,46 +235,25 @@ class S3Store:
 
     def _call(self, op: str, key: str, action: Callable[[], T]) -> T:
         """Run action, retrying transient failures until the deadline; errors become ours."""
-        attempts = 0
-
-        def attempt() -> T:
-            nonlocal attempts
-            attempts += 1
-            return action()
-
-        def log_retry(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            log.warning(
-                "s3_retry",
-                op=op,
-                key=key,
-                store=self.url,
-                attempt=state.attempt_number,
-                error=_describe(error) if error else "unknown",
-                retry_in_s=round(state.upcoming_sleep, 2),
-            )
-
-        retrying = Retrying(
-            stop=stop_before_delay(self._deadline_s),
-            wait=wait_exponential(multiplier=0.1, max=5.0) + wait_random(0, 0.5),
-            retry=retry_if_exception(is_transient),
-            before_sleep=log_retry,
-            reraise=True,
-        )
-        started = time.monotonic()
+        attempts = Attempts()
         try:
-            return retrying(attempt)
+            return call_with_retries(
+                action,
+                deadline_s=self._deadline_s,
+                transient=is_transient,
+                event="s3_retry",
+                fields={"op": op, "key": key, "store": self.url},
+                describe=_describe,
+                max_wait_s=5.0,
+                jitter_s=0.5,
+                attempts=attempts,
+            )
         except (BotoCoreError, ClientError, boto3.exceptions.Boto3Error, OSError) as exc:
             error = _unwrap(exc)
             if isinstance(error, ClientError) and _code(error) in _NOT_FOUND_CODES:
                 raise ObjectNotFound(key, self.url) from None
-            tried = (
-                f" after {attempts} attempts in {time.monotonic() - started:.1f}s"
-                if attempts > 1
-                else ""
-            )
             raise StorageError(
-                f"S3 {op} of '{key}' in {self.url} failed{tried}: {_describe(error)}"
+                f"S3 {op} of '{key}' in {self.url} failed{attempts.summary()}: {_describe(error)}"
             ) from exc
 
     def _make_client(
