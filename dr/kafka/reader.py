@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,30 +53,19 @@ def first_records(
     isolation: str = "read_uncommitted",
 ) -> dict[TP, RecordAt]:
     """The first record at or after each position; partitions with none are left out."""
-    wanted = {tp: off for tp, off in positions.items() if off >= 0}
-    if not wanted:
-        return {}
-    consumer = consumer_for(cluster, **{"isolation.level": isolation})
     found: dict[TP, RecordAt] = {}
-    try:
-        consumer.assign([TopicPartition(t, p, o) for (t, p), o in wanted.items()])
-        open_tps = set(wanted)
-        deadline = time.monotonic() + timeout_s
-        while open_tps and time.monotonic() < deadline:
-            batch: list[Any] = consumer.consume(num_messages=1000, timeout=0.2)
-            for msg in batch:
-                tp = (msg.topic(), msg.partition())
-                if tp not in open_tps:
-                    continue
-                err = msg.error()
-                if err is None:
-                    found[tp] = RecordAt(msg.offset(), msg.timestamp()[1], msg.key(), msg.value())
-                elif err.code() != RdKafkaError._PARTITION_EOF:
-                    continue
-                open_tps.discard(tp)
-                consumer.incremental_unassign([TopicPartition(*tp)])
-    finally:
-        consumer.close()
+
+    def take(tp: TP, rec: RecordAt) -> bool:
+        found[tp] = rec
+        return True
+
+    _scan(
+        cluster,
+        {tp: o for tp, o in positions.items() if o >= 0},
+        take,
+        timeout_s=timeout_s,
+        isolation=isolation,
+    )
     return found
 
 
@@ -86,13 +75,39 @@ def last_records(
     """The last record before each end offset, looking back up to `window` offsets (the very
     last offset may be a transaction marker, which is no record)."""
     wanted = {tp: end for tp, end in ends.items() if end > 0}
-    if not wanted:
-        return {}
-    consumer = consumer_for(cluster)
     found: dict[TP, RecordAt] = {}
+
+    def take(tp: TP, rec: RecordAt) -> bool:
+        if rec.offset < wanted[tp]:
+            found[tp] = rec
+        return rec.offset >= wanted[tp] - 1
+
+    _scan(
+        cluster,
+        {tp: max(0, e - window) for tp, e in wanted.items()},
+        take,
+        timeout_s=timeout_s,
+        isolation="read_uncommitted",
+    )
+    return found
+
+
+def _scan(
+    cluster: ClusterSettings,
+    starts: Mapping[TP, int],
+    take: Callable[[TP, RecordAt], bool],
+    *,
+    timeout_s: float,
+    isolation: str,
+) -> None:
+    """Read each partition from its start, handing records to `take` until it says the
+    partition is done (True), the partition ends, or the time is up."""
+    if not starts:
+        return
+    consumer = consumer_for(cluster, **{"isolation.level": isolation})
     try:
-        consumer.assign([TopicPartition(t, p, max(0, e - window)) for (t, p), e in wanted.items()])
-        open_tps = set(wanted)
+        consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
+        open_tps = set(starts)
         deadline = time.monotonic() + timeout_s
         while open_tps and time.monotonic() < deadline:
             batch: list[Any] = consumer.consume(num_messages=5000, timeout=0.2)
@@ -102,11 +117,8 @@ def last_records(
                     continue
                 err = msg.error()
                 if err is None:
-                    if msg.offset() < wanted[tp]:
-                        found[tp] = RecordAt(
-                            msg.offset(), msg.timestamp()[1], msg.key(), msg.value()
-                        )
-                    if msg.offset() < wanted[tp] - 1:
+                    rec = RecordAt(msg.offset(), msg.timestamp()[1], msg.key(), msg.value())
+                    if not take(tp, rec):
                         continue
                 elif err.code() != RdKafkaError._PARTITION_EOF:
                     continue
@@ -114,7 +126,6 @@ def last_records(
                 consumer.incremental_unassign([TopicPartition(*tp)])
     finally:
         consumer.close()
-    return found
 
 
 def offsets_for_times(
