@@ -75,7 +75,9 @@ def run_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str
     )
 
 
-def wait_until(predicate: Callable[[], Any], *, timeout_s: float, what: str) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 1.0
+) -> Any:
     """Poll predicate until it returns something truthy; fails the test after timeout_s."""
     deadline = time.monotonic() + timeout_s
     last: Any = None
@@ -83,7 +85,7 @@ def wait_until(predicate: Callable[[], Any], *, timeout_s: float, what: str) -> 
         last = predicate()
         if last:
             return last
-        time.sleep(1)
+        time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what} (last: {last!r})")
 
 

@@ -124,11 +124,14 @@ def test_the_daemon_runs_jobs_keeps_going_past_failures_and_stops_cleanly(
         assert health["jobs"]["notopic"]["last_success_at"] is None
         assert health["jobs"]["small"]["last_success_at"]
 
+        # New data makes the next run of 'big' last several seconds: long enough to catch it.
+        produce_records(primary, "daemon.big", 300_000, value_size=1000)
+
         def big_running() -> bool:
             _, body = get(f"{base}/healthz")
             return bool(body) and json.loads(body)["jobs"]["big"]["running"]
 
-        wait_until(big_running, timeout_s=60, what="the big job to be running")
+        wait_until(big_running, timeout_s=90, what="the big job to be running", interval_s=0.2)
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
     finally:

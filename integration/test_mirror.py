@@ -102,7 +102,9 @@ def test_translated_offsets_skip_no_record_the_group_had_not_read(lab: RunningLa
         unread = values(primary, topic, p, committed[p])
         on_dr = values(dr, f"primary.{topic}", p, part["offset"])
         assert set(unread) <= set(on_dr), "the translated offset skips records"
-        assert len(on_dr) - len(unread) <= OFFSET_LAG_MAX
+        # MirrorMaker syncs offsets every offset.lag.max records and translates one step past
+        # the last sync: a consumer re-reads at most offset.lag.max + 1 records.
+        assert len(on_dr) - len(unread) <= OFFSET_LAG_MAX + 1
 
 
 def consume_and_commit(bootstrap: str, topic: str, group: str, count: int) -> dict[int, int]:
