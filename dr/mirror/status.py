@@ -11,9 +11,9 @@ from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
 from dr.mirror.offsets import read_checkpoints
 from dr.mirror.records import remote_topic
+from dr.mirror.topics import flow_topics
 
 TIMEOUT_S = 30.0
-_MM2_EXCLUDED = (r".*[\-\.]internal", r".*\.replica", r"__.*", r"heartbeats", r".*\.heartbeats")
 # Configs MirrorMaker does not copy by default (DefaultConfigPropertyFilter), so they are no drift.
 _NOT_SYNCED = re.compile(
     r"follower\.replication\.throttled\.replicas|leader\.replication\.throttled\.replicas|"
@@ -50,13 +50,7 @@ def flow_status(settings: Settings, flow: MirrorFlow) -> FlowStatus:
     dst_admin = admin_client(settings.clusters[flow.target])
     source_topics = kadmin.list_topic_partitions(src_admin, TIMEOUT_S)
     target_topics = kadmin.list_topic_partitions(dst_admin, TIMEOUT_S)
-    include = [re.compile(p) for p in flow.topics]
-    exclude = [re.compile(p) for p in (*_MM2_EXCLUDED, *flow.topics_exclude)]
-    matched = sorted(
-        t
-        for t in source_topics
-        if any(r.fullmatch(t) for r in include) and not any(r.fullmatch(t) for r in exclude)
-    )
+    matched = flow_topics(source_topics, flow)
     remote = {t: remote_topic(flow.source, t, flow.replication_policy) for t in matched}
     missing = tuple(t for t in matched if remote[t] not in target_topics)
     present = [t for t in matched if remote[t] in target_topics]

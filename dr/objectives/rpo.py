@@ -23,13 +23,13 @@ from dr.kafka.client import admin_client
 from dr.kafka.reader import first_records, last_records, offsets_for_times, read_range
 from dr.log import get_logger
 from dr.mirror.records import HEARTBEATS_TOPIC, RecordFormatError, decode_heartbeat, remote_topic
+from dr.mirror.topics import flow_topics
 from dr.storage import open_store
 
 log = get_logger(__name__)
 
 TP = tuple[str, int]
 TIMEOUT_S = 15.0
-_MM2_EXCLUDED = (r".*[\-\.]internal", r".*\.replica", r"__.*", r"heartbeats", r".*\.heartbeats")
 
 
 @dataclass(frozen=True)
@@ -255,13 +255,7 @@ def _heartbeat_age(target: ClusterSettings, source_alias: str, now: float) -> fl
 
 
 def _flow_topics(topics: Mapping[str, kadmin.TopicInfo], flow: MirrorFlow) -> dict[str, int]:
-    include = [re.compile(p) for p in flow.topics]
-    exclude = [re.compile(p) for p in (*_MM2_EXCLUDED, *flow.topics_exclude)]
-    return {
-        name: info.partitions
-        for name, info in topics.items()
-        if any(r.fullmatch(name) for r in include) and not any(r.fullmatch(name) for r in exclude)
-    }
+    return {name: topics[name].partitions for name in flow_topics(topics, flow)}
 
 
 def _age(now: float, timestamp_ms: int) -> float:
