@@ -266,6 +266,7 @@ def test_connect_apply_twice_changes_nothing_and_connectors_run(
             "dry_run": False,
             "creates": [],
             "updates": [],
+            "deletes": [],
             "unchanged": [],
         }
 
@@ -280,5 +281,11 @@ def test_connect_apply_twice_changes_nothing_and_connectors_run(
         states = {c["state"] for c in json.loads(proc.stdout)["flows"]["primary->dr"]["connectors"]}
         assert states == {"PAUSED"}
         assert cli("mirror", "resume").returncode == 0
+
+        config["mirror"]["flows"][0]["heartbeats"] = False
+        path.write_text(yaml.safe_dump(config))
+        dropped = cli("mirror", "apply", "--yes", "--json")
+        assert json.loads(dropped.stdout)["deletes"] == ["primary->dr.MirrorHeartbeatConnector"]
+        assert json.loads(cli("mirror", "apply", "--json").stdout)["changed"] is False
     finally:
         lab.lab_cli("connect", "stop")

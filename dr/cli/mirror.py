@@ -70,6 +70,7 @@ def apply(app: AppContext, dry_run: bool, yes: bool, as_json: bool) -> None:
             "dry_run": dry_run,
             "creates": list(plan.creates),
             "updates": [u.name for u in plan.updates],
+            "deletes": list(plan.deletes),
             "unchanged": list(plan.unchanged),
         },
         as_json,

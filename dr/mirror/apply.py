@@ -27,6 +27,8 @@ class ConnectorConfigs(Protocol):
 
     def put_config(self, name: str, config: dict[str, str]) -> None: ...
 
+    def delete(self, name: str) -> bool: ...
+
 
 @dataclass(frozen=True)
 class ConfigChange:
@@ -75,11 +77,12 @@ class ApplyPlan:
     updates: tuple[ConnectorUpdate, ...]
     unchanged: tuple[str, ...]
     configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    deletes: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
-        """True when applying the plan creates or updates a connector."""
-        return bool(self.creates or self.updates)
+        """True when applying the plan creates, updates or deletes a connector."""
+        return bool(self.creates or self.updates or self.deletes)
 
     def describe(self) -> str:
         """The plan for a person, one connector a line, changed keys indented below."""
@@ -90,11 +93,17 @@ class ApplyPlan:
         for update in self.updates:
             lines.append(f"update {update.name}")
             lines += [f"    {change.describe()}" for change in update.changes]
+        lines += [f"delete {name} (no longer wanted)" for name in self.deletes]
         lines += [f"unchanged {name}" for name in self.unchanged]
         return "\n".join(lines)
 
 
-def plan_apply(client: ConnectorConfigs, desired: Mapping[str, Mapping[str, str]]) -> ApplyPlan:
+def plan_apply(
+    client: ConnectorConfigs,
+    desired: Mapping[str, Mapping[str, str]],
+    *,
+    unwanted: tuple[str, ...] = (),
+) -> ApplyPlan:
     """The plan that brings each desired connector to its config, from what Connect holds now.
 
     Keys that Connect adds by itself ("name") are not differences. Raises what the client
@@ -119,6 +128,7 @@ def plan_apply(client: ConnectorConfigs, desired: Mapping[str, Mapping[str, str]
         updates=tuple(updates),
         unchanged=tuple(unchanged),
         configs={name: dict(desired[name]) for name in desired if name in to_write},
+        deletes=tuple(n for n in unwanted if n not in desired),
     )
 
 
@@ -135,6 +145,9 @@ def apply(client: ConnectorConfigs, plan: ApplyPlan) -> ApplyPlan:
     for update in plan.updates:
         client.put_config(update.name, dict(plan.configs[update.name]))
         log.info("connector_updated", connector=update.name, keys=list(update.keys))
+    for name in plan.deletes:
+        client.delete(name)
+        log.info("connector_deleted", connector=name)
     log.info(
         "connectors_applied",
         created=len(plan.creates),

@@ -78,7 +78,11 @@ def plan_connect(settings: Settings) -> ApplyPlan:
     """What `mirror apply` would change on the Connect cluster."""
     desired = render(settings)
     assert isinstance(desired, dict)
-    return plan_apply(_client(settings), desired)
+    client = _client(settings)
+    # Connectors of a configured flow that the config no longer wants (heartbeats turned off).
+    prefixes = tuple(f"{f.name}.Mirror" for f in mirror_settings(settings).flows)
+    unwanted = tuple(n for n in client.connectors() if n.startswith(prefixes) and n not in desired)
+    return plan_apply(client, desired, unwanted=unwanted)
 
 
 def apply_connect(settings: Settings, plan: ApplyPlan) -> ApplyPlan:

@@ -30,6 +30,8 @@ log = get_logger(__name__)
 
 TP = tuple[str, int]
 TIMEOUT_S = 15.0
+# Heartbeats looked at per partition: enough for several flows into one target at 1/s each.
+HEARTBEAT_WINDOW = 300
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,7 @@ def _heartbeat_age(target: ClusterSettings, source_alias: str, now: float) -> fl
         rec
         for tp, e in ends.items()
         if e > 0
-        for rec in read_range(target, tp, max(0, e - 20), e, timeout_s=TIMEOUT_S)
+        for rec in read_range(target, tp, max(0, e - HEARTBEAT_WINDOW), e, timeout_s=TIMEOUT_S)
     ]
     newest: int | None = None
     for rec in found:

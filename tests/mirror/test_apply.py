@@ -29,6 +29,9 @@ class InMemoryConnect:
         self.writes.append(name)
         self.configs[name] = {**config, "name": name}
 
+    def delete(self, name: str) -> bool:
+        return self.configs.pop(name, None) is not None
+
 
 def clusters(password: str = "m1rr0r-pw") -> dict[str, ClusterSettings]:
     return {
@@ -133,3 +136,18 @@ def test_applying_writes_the_new_secret_although_the_plan_hides_it() -> None:
     applied(connect, desired(password="new-pa55word"))
 
     assert 'password="new-pa55word"' in connect.configs[SOURCE]["source.cluster.sasl.jaas.config"]
+
+
+def test_a_connector_no_longer_wanted_is_deleted_and_then_the_plan_is_empty() -> None:
+    connect = InMemoryConnect()
+    applied(connect, desired())
+    without_heartbeats = desired(heartbeats=False)
+    heartbeat = "primary->dr.MirrorHeartbeatConnector"
+
+    plan = plan_apply(connect, without_heartbeats, unwanted=tuple(connect.configs))
+    assert plan.deletes == (heartbeat,) and plan.changed
+    assert f"delete {heartbeat}" in plan.describe()
+    apply(connect, plan)
+
+    assert heartbeat not in connect.configs
+    assert not plan_apply(connect, without_heartbeats, unwanted=tuple(connect.configs)).changed

@@ -5,8 +5,17 @@ from __future__ import annotations
 from dr.config.schema import MirrorFlow
 from dr.mirror.topics import flow_topics
 
-SOURCE = ["orders", "payments", "dr.orders", "primary.audit", "heartbeats", "__consumer_offsets",
-          "mm2-offset-syncs.dr.internal", "orders.replica", "scratch-1"]
+SOURCE = [
+    "orders",
+    "payments",
+    "dr.orders",
+    "primary.audit",
+    "heartbeats",
+    "__consumer_offsets",
+    "mm2-offset-syncs.dr.internal",
+    "orders.replica",
+    "scratch-1",
+]
 
 
 def test_a_flow_takes_what_its_patterns_match_in_full() -> None:
