@@ -53,7 +53,7 @@ def _flow_pairs(flow: MirrorFlow) -> list[tuple[str, str]]:
         (f"{p}.topics", ", ".join(flow.topics)),
         (f"{p}.groups", ", ".join(flow.groups)),
         (f"{p}.emit.checkpoints.enabled", "true"),
-        (f"{p}.emit.checkpoints.interval.seconds", _seconds(flow.checkpoint_interval_s)),
+        (f"{p}.emit.checkpoints.interval.seconds", str(flow.checkpoint_interval_s)),
         (f"{p}.sync.group.offsets.enabled", str(flow.sync_group_offsets).lower()),
         (f"{p}.emit.heartbeats.enabled", str(flow.heartbeats).lower()),
     ]
@@ -68,7 +68,3 @@ def _flow_pairs(flow: MirrorFlow) -> list[tuple[str, str]]:
         pairs.append((f"{p}.groups.exclude", ", ".join(excluded)))
     pairs += [(f"{p}.{k}", v) for k, v in sorted(flow.properties.items())]
     return pairs
-
-
-def _seconds(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
