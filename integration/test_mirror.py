@@ -141,12 +141,23 @@ def values(bootstrap: str, topic: str, partition: int, start: int) -> list[bytes
 
 def test_decoders_read_real_internal_topic_records(lab: RunningLab) -> None:
     primary, dr = lab.load_settings()
-    heartbeats = read_all(dr, "heartbeats")
-    assert heartbeats
+    heartbeats = wait_until(
+        lambda: read_all(dr, "heartbeats"), timeout_s=60, what="MirrorMaker's first heartbeats"
+    )
     beats = [decode_heartbeat(r.key, r.value) for r in heartbeats]
     assert {(b.source_alias, b.target_alias) for b in beats} == {("primary", "dr")}
     assert all(
         abs(b.timestamp_ms - r.timestamp_ms) < 5000 for b, r in zip(beats, heartbeats, strict=True)
+    )
+    # A group of its own, so that checkpoints exist whatever ran before.
+    topic = f"decode.{uuid.uuid4().hex[:6]}"
+    create_topic(primary.bootstrap_servers, topic, partitions=2, replication=3)
+    produce_records(primary.bootstrap_servers, topic, 200)
+    consume_and_commit(primary.bootstrap_servers, topic, f"g-{uuid.uuid4().hex[:6]}", 100)
+    wait_until(
+        lambda: read_all(dr, "primary.checkpoints.internal"),
+        timeout_s=120,
+        what="MirrorMaker's first checkpoints",
     )
     checkpoints = [
         decode_checkpoint(r.key, r.value) for r in read_all(dr, "primary.checkpoints.internal")

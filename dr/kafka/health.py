@@ -19,6 +19,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from dr.config.schema import ClusterSettings, ToolSettings
 from dr.errors import ClusterUnreachableError, DrError, KafkaError
+from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
 from dr.kafka.jars import KafkaJars, kafka_jars
 from dr.kafka.quorum import QuorumStatus, describe_quorum
@@ -165,7 +166,7 @@ def _describe(admin: AdminClient, name: str, timeout_s: float) -> tuple[str, tup
         desc = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 5)
     except (KafkaException, TimeoutError) as exc:
         raise ClusterUnreachableError(
-            f"cluster '{name}' did not answer within {timeout_s:.0f}s: {_reason(exc)}"
+            f"cluster '{name}' did not answer within {timeout_s:.0f}s: {kadmin.reason(exc)}"
         ) from None
     return str(desc.cluster_id), tuple(sorted(n.id for n in desc.nodes))
 
@@ -177,7 +178,7 @@ def _partition_states(
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        raise KafkaError(f"cluster '{name}': cannot list topics: {_reason(exc)}") from None
+        raise KafkaError(f"cluster '{name}': cannot list topics: {kadmin.reason(exc)}") from None
     min_isr = _min_isr(admin, list(metadata.topics), timeout_s)
     unreadable = sorted(t for t in metadata.topics if t not in min_isr)
     out: list[PartitionState] = []
@@ -228,11 +229,3 @@ def _quorum(cluster: ClusterSettings, jars: JarsProvider) -> tuple[QuorumStatus 
     if lagging:
         return quorum, f"quorum voters lagging: {', '.join(map(str, lagging))}"
     return quorum, None
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, KafkaException) and exc.args:
-        err = exc.args[0]
-        text = err.str() if hasattr(err, "str") else str(err)
-        return str(text)
-    return str(exc) or type(exc).__name__

@@ -10,13 +10,15 @@ the store: the first source record after the last durably stored offset.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from confluent_kafka.admin import AdminClient
+
 from dr.backup.catalog import latest_manifest
+from dr.backup.runner import select_topics
 from dr.config.schema import ClusterSettings, MirrorFlow, Settings
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
@@ -140,7 +142,7 @@ def measure_flow(settings: Settings, flow: MirrorFlow, *, now: float) -> FlowRpo
         flow=flow.name,
         rpo_seconds=max((p.rpo_seconds for p in partitions), default=0.0),
         lag_messages=sum(p.lag_messages for p in partitions),
-        heartbeat_age_seconds=_heartbeat_age(target, flow.source, now),
+        heartbeat_age_seconds=_heartbeat_age(target, dst_admin, target_topics, flow.source, now),
         target_seconds=settings.objectives.rpo_seconds,
         partitions=partitions,
         missing_topics=missing,
@@ -153,15 +155,9 @@ def measure_backup(settings: Settings, job: str, *, now: float) -> BackupRpo:
     cluster = settings.clusters[spec.cluster]
     manifest = latest_manifest(open_store(settings.storage[spec.storage]), job)
     admin = admin_client(cluster)
-    pattern_in = [re.compile(p) for p in spec.topics]
-    pattern_out = [re.compile(p) for p in spec.exclude]
-    topics = {
-        t: info.partitions
-        for t, info in kadmin.list_topic_partitions(admin, TIMEOUT_S).items()
-        if not t.startswith("__")
-        and any(r.fullmatch(t) for r in pattern_in)
-        and not any(r.fullmatch(t) for r in pattern_out)
-    }
+    # The same topics the backup job itself selects.
+    selected = select_topics(kadmin.list_topic_partitions(admin, TIMEOUT_S), spec)
+    topics = {t: info.partitions for t, info in selected.items()}
     tps = [(t, p) for t, n in sorted(topics.items()) for p in range(n)]
     low = kadmin.offsets(admin, tps, "earliest", TIMEOUT_S)
     end = kadmin.offsets(admin, tps, "latest", TIMEOUT_S)
@@ -231,9 +227,13 @@ def _behind(
     )
 
 
-def _heartbeat_age(target: ClusterSettings, source_alias: str, now: float) -> float | None:
-    admin = admin_client(target)
-    topics = kadmin.list_topic_partitions(admin, TIMEOUT_S)
+def _heartbeat_age(
+    target: ClusterSettings,
+    admin: AdminClient,
+    topics: Mapping[str, kadmin.TopicInfo],
+    source_alias: str,
+    now: float,
+) -> float | None:
     if HEARTBEATS_TOPIC not in topics:
         return None
     tps = [(HEARTBEATS_TOPIC, p) for p in range(topics[HEARTBEATS_TOPIC].partitions)]
