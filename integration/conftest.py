@@ -91,6 +91,12 @@ def wait_until(
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
+    shared = os.environ.get("KAFKA_DR_TEST_LAB_DIR")
+    if shared:  # development only: reuse a lab started with `kafka-dr lab up --dir DIR`
+        running = Lab(Path(shared))
+        assert running.is_up(), f"KAFKA_DR_TEST_LAB_DIR={shared}: no lab is up there"
+        yield RunningLab(lab=running, state=running.state())
+        return
     the_lab = Lab(tmp_path_factory.mktemp("lab"))
     state = the_lab.up(
         LabOptions(kafka_version=LAB_VERSION, primary_brokers=3, dr_brokers=1, mirror=True)
