@@ -1,10 +1,16 @@
-"""The backup catalog: manifests in the object store, one per completed backup.
+"""The backup catalog: manifests in the object store, one per completed backup, in a chain.
 
 Layout under the store's prefix, per job::
 
-    <job>/manifests/<backup_id>.json               written LAST: a backup exists once it is here
-    <job>/data/<topic>/<partition>/<start>.seg     data segments, named by their first offset
-    <job>/metadata/<backup_id>.json                topic configs, group offsets, ACLs, users
+    <job>/manifests/<backup_id>.json                   the backup's manifest
+    <job>/sequence/<sequence:012d>.json                 the commit: which backup holds number N
+    <job>/data/<topic>/<topic_id>/<partition>/<start>.seg   data segments, by first offset
+    <job>/metadata/<backup_id>.json                     topic configs, group offsets, ACLs, users
+
+A backup exists once its sequence entry exists. The entry is created with a conditional write
+(create-if-absent), so two runs can never both commit number N: ordering comes from the store,
+never from a host's clock. Each manifest carries the SHA-256 of itself and of its parent, so a
+manifest that was altered, cut or replaced is found by what it is (see verify).
 
 Manifests are cumulative: each lists every segment needed to restore the job's data as of that
 backup, so any one manifest restores on its own, and the continuation point of the next run is
@@ -13,19 +19,33 @@ read from the latest manifest (a lost local disk does not break the chain).
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from dr.errors import DrError
-from dr.storage import ObjectNotFound, ObjectStore
+from dr.log import get_logger
+from dr.storage import ObjectNotFound, ObjectStore, StorageError
 
-FORMAT = 1
+log = get_logger(__name__)
+
+FORMAT = 2
+READABLE_FORMATS = (1, 2)
 
 
 class CatalogError(DrError):
     """A backup or its manifest cannot be found or read."""
+
+
+class ManifestDamaged(CatalogError):
+    """A manifest exists but is not valid JSON, malformed, or fails its own checksum."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -55,7 +75,11 @@ class Gap:
 
 @dataclass(frozen=True)
 class PartitionEntry:
-    """What the backup holds of one partition: segments covering [start_offset, end_offset)."""
+    """What the backup holds of one partition: segments covering [start_offset, end_offset).
+
+    ``topic_id`` is Kafka's own id of the topic the records came from: a topic deleted and
+    created again under the same name has another id, and another lineage in the backup.
+    """
 
     topic: str
     partition: int
@@ -63,10 +87,30 @@ class PartitionEntry:
     end_offset: int
     segments: tuple[SegmentRef, ...] = ()
     gaps: tuple[Gap, ...] = ()
+    topic_id: str | None = None
 
     @property
     def records(self) -> int:
         return sum(s.records for s in self.segments)
+
+
+@dataclass(frozen=True)
+class MissingPartition:
+    """A partition a partial backup could not copy this time (no leader, no valid offset)."""
+
+    topic: str
+    partition: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RetiredTopic:
+    """A topic earlier backups hold that this one does not: deleted, or re-created (new id)."""
+
+    topic: str
+    topic_id: str | None
+    reason: str
+    held_by: str  # the newest backup that still holds its data (and configs)
 
 
 @dataclass(frozen=True)
@@ -86,14 +130,23 @@ class Manifest:
     metadata_key: str
     metadata_sha256: str
     partitions: tuple[PartitionEntry, ...] = ()
-    status: str = "DONE"
+    status: str = "DONE"  # or PARTIAL: see missing_partitions
     format: int = FORMAT
     gaps_found: int = 0  # gaps detected by this run
     extra: dict[str, Any] = field(default_factory=dict)
+    sequence: int = 0  # 0 for format-1 manifests, which had none
+    parent_sha256: str | None = None
+    missing_partitions: tuple[MissingPartition, ...] = ()
+    retired_topics: tuple[RetiredTopic, ...] = ()
+    sha256: str = ""  # of the manifest itself, computed with this field empty
 
     @property
     def topics(self) -> list[str]:
         return sorted({p.topic for p in self.partitions})
+
+    @property
+    def partial(self) -> bool:
+        return self.status == "PARTIAL"
 
     @property
     def total_records(self) -> int:
@@ -114,12 +167,42 @@ class Manifest:
         return keys
 
 
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One committed backup number: the backup it names and that manifest's checksum."""
+
+    sequence: int
+    backup_id: str
+    manifest_sha256: str | None  # None for a format-1 backup (listed by its manifest alone)
+
+
+@dataclass(frozen=True)
+class CatalogProblem:
+    """A committed backup whose manifest is missing, unreadable or altered."""
+
+    sequence: int
+    backup_id: str
+    object: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.object}: {self.message}"
+
+
 def manifest_key(job: str, backup_id: str) -> str:
     return f"{job}/manifests/{backup_id}.json"
 
 
-def segment_key(job: str, topic: str, partition: int, start_offset: int) -> str:
-    return f"{job}/data/{topic}/{partition}/{start_offset:020d}.seg"
+def sequence_key(job: str, sequence: int) -> str:
+    return f"{job}/sequence/{sequence:012d}.json"
+
+
+def segment_key(
+    job: str, topic: str, partition: int, start_offset: int, topic_id: str | None = None
+) -> str:
+    """Where a segment lives; segments of a topic id of their own (a lineage) never collide."""
+    lineage = f"{topic}/{topic_id}" if topic_id else topic
+    return f"{job}/data/{lineage}/{partition}/{start_offset:020d}.seg"
 
 
 def metadata_key(job: str, backup_id: str) -> str:
@@ -127,57 +210,51 @@ def metadata_key(job: str, backup_id: str) -> str:
 
 
 def new_backup_id(job: str, now: datetime | None = None) -> str:
-    """A sortable id: JOB-YYYYMMDDTHHMMSSffffffZ."""
+    """A readable id: JOB-YYYYMMDDTHHMMSSffffffZ (ordering comes from the sequence, not this)."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     return f"{job}-{moment.strftime('%Y%m%dT%H%M%S%fZ')}"
 
 
-def write_manifest(store: ObjectStore, manifest: Manifest) -> None:
-    """Record a completed backup; the last write of a run."""
-    data = json.dumps(asdict(manifest), indent=1, sort_keys=True).encode()
-    store.put_bytes(manifest_key(manifest.job, manifest.backup_id), data)
+# -- encoding -------------------------------------------------------------------------------
 
 
-def delete_manifest(store: ObjectStore, manifest: Manifest) -> None:
-    store.delete(manifest_key(manifest.job, manifest.backup_id))
+def encode_manifest(manifest: Manifest) -> tuple[Manifest, bytes]:
+    """The manifest with its own checksum set, and its bytes."""
+    raw = asdict(replace(manifest, sha256=""))
+    digest = _digest(raw)
+    raw["sha256"] = digest
+    return replace(manifest, sha256=digest), json.dumps(raw, indent=1, sort_keys=True).encode()
 
 
-def list_manifests(store: ObjectStore, job: str) -> list[Manifest]:
-    """Every completed backup of the job, oldest first."""
-    out: list[Manifest] = []
-    for info in store.list(f"{job}/manifests/"):
-        if info.key.endswith(".json"):
-            out.append(_read(store, info.key))
-    return sorted(out, key=lambda m: (m.started_at, m.backup_id))
+def _digest(raw: dict[str, Any]) -> str:
+    unsealed = dict(raw, sha256="")
+    canonical = json.dumps(unsealed, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
-def latest_manifest(store: ObjectStore, job: str) -> Manifest | None:
-    manifests = list_manifests(store, job)
-    return manifests[-1] if manifests else None
-
-
-def load_manifest(store: ObjectStore, job: str, backup_id: str) -> Manifest:
-    """The manifest of one backup; raises CatalogError when there is none."""
-    return _read(store, manifest_key(job, backup_id))
-
-
-def _read(store: ObjectStore, key: str) -> Manifest:
+def decode_manifest(data: bytes, key: str) -> Manifest:
+    """A manifest from its bytes; raises CatalogError naming key when it is not one, or when
+    it does not match its own checksum."""
     try:
-        raw = json.loads(store.get_bytes(key))
-    except ObjectNotFound:
-        raise CatalogError(f"backup manifest '{key}' not found in {store.url}") from None
+        raw = json.loads(data)
     except ValueError as exc:
-        raise CatalogError(f"backup manifest '{key}' is not valid JSON ({exc})") from None
+        raise ManifestDamaged(key, f"backup manifest '{key}' is not valid JSON ({exc})") from None
     try:
-        return manifest_from_dict(raw)
-    except (KeyError, TypeError) as exc:
-        raise CatalogError(f"backup manifest '{key}' is malformed ({exc})") from None
+        manifest = manifest_from_dict(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ManifestDamaged(key, f"backup manifest '{key}' is malformed ({exc})") from None
+    if manifest.format >= 2 and _digest(raw) != manifest.sha256:
+        raise ManifestDamaged(
+            key,
+            f"backup manifest '{key}' fails its own checksum: it was altered after it was written"
+        )
+    return manifest
 
 
 def manifest_from_dict(raw: dict[str, Any]) -> Manifest:
     if not isinstance(raw, dict):
         raise TypeError("a manifest is a JSON object")
-    if raw.get("format") != FORMAT:
+    if raw.get("format") not in READABLE_FORMATS:
         raise TypeError(f"format {raw.get('format')} is not supported")
     partitions = tuple(
         PartitionEntry(
@@ -187,8 +264,206 @@ def manifest_from_dict(raw: dict[str, Any]) -> Manifest:
             end_offset=p["end_offset"],
             segments=tuple(SegmentRef(**s) for s in p["segments"]),
             gaps=tuple(Gap(**g) for g in p["gaps"]),
+            topic_id=p.get("topic_id"),
         )
         for p in raw["partitions"]
     )
-    fields = {k: v for k, v in raw.items() if k != "partitions"}
-    return Manifest(partitions=partitions, **fields)
+    fields = {
+        k: v
+        for k, v in raw.items()
+        if k not in ("partitions", "missing_partitions", "retired_topics")
+    }
+    return Manifest(
+        partitions=partitions,
+        missing_partitions=tuple(MissingPartition(**m) for m in raw.get("missing_partitions", [])),
+        retired_topics=tuple(RetiredTopic(**r) for r in raw.get("retired_topics", [])),
+        **fields,
+    )
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+def write_manifest(store: ObjectStore, manifest: Manifest) -> Manifest:
+    """Record a completed backup: its manifest, then its sequence entry (the commit).
+
+    Returns the manifest as written (with its checksum). Raises CatalogError when another run
+    committed the same sequence number first; this run's manifest is then withdrawn.
+    """
+    sealed, data = encode_manifest(manifest)
+    key = manifest_key(sealed.job, sealed.backup_id)
+    store.put_bytes(key, data)
+    if sealed.sequence <= 0:
+        return sealed  # a format-1 style manifest (tests of old stores): no commit entry
+    entry = json.dumps(
+        {"backup_id": sealed.backup_id, "manifest_sha256": sealed.sha256}, sort_keys=True
+    ).encode()
+    if not store.put_if_absent(sequence_key(sealed.job, sealed.sequence), entry):
+        store.delete(key)
+        raise CatalogError(
+            f"job '{sealed.job}': backup number {sealed.sequence} was committed by another run "
+            f"while {sealed.backup_id} ran (two runs of one job?); this run recorded nothing"
+        )
+    return sealed
+
+
+def delete_manifest(store: ObjectStore, manifest: Manifest) -> None:
+    """Forget a backup: its sequence entry first (it is then no longer listed), then its
+    manifest."""
+    if manifest.sequence > 0:
+        store.delete(sequence_key(manifest.job, manifest.sequence))
+    store.delete(manifest_key(manifest.job, manifest.backup_id))
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def sequence_numbers(store: ObjectStore, job: str) -> list[int]:
+    """The numbers of the job's committed backups, ascending, from one listing of keys."""
+    numbers = (_sequence_of(info.key) for info in store.list(f"{job}/sequence/"))
+    return sorted(n for n in numbers if n is not None)
+
+
+def read_entry(store: ObjectStore, job: str, number: int) -> CatalogEntry:
+    """The sequence entry of backup number ``number`` (an unreadable one names itself)."""
+    key = sequence_key(job, number)
+    try:
+        raw = json.loads(store.get_bytes(key))
+        digest = raw["manifest_sha256"]
+        return CatalogEntry(number, str(raw["backup_id"]), None if digest is None else str(digest))
+    except (ObjectNotFound, ValueError, KeyError, TypeError):
+        return CatalogEntry(number, f"<unreadable sequence entry {key}>", None)
+
+
+def catalog_entries(store: ObjectStore, job: str) -> list[CatalogEntry]:
+    """Every committed backup of the job, oldest first (one small read per backup).
+
+    A store written by format 1 (no sequence entry at all) lists its manifests, numbered 0,
+    in the order of their ids.
+    """
+    numbers = sequence_numbers(store, job)
+    if numbers:
+        return [read_entry(store, job, n) for n in numbers]
+    return _legacy_entries(store, job)
+
+
+def _legacy_entries(store: ObjectStore, job: str) -> list[CatalogEntry]:
+    legacy = sorted(
+        info.key.rsplit("/", 1)[1].removesuffix(".json")
+        for info in store.list(f"{job}/manifests/")
+        if info.key.endswith(".json")
+    )
+    return [CatalogEntry(0, backup_id, None) for backup_id in legacy]
+
+
+def _sequence_of(key: str) -> int | None:
+    name = key.rsplit("/", 1)[1]
+    digits = name.removesuffix(".json")
+    return int(digits) if name.endswith(".json") and digits.isdigit() else None
+
+
+def load_entry(store: ObjectStore, job: str, entry: CatalogEntry) -> Manifest:
+    """The manifest a catalog entry commits; raises CatalogError when it is missing, altered
+    or not the one the entry names."""
+    if entry.backup_id.startswith("<unreadable"):
+        raise CatalogError(f"{sequence_key(job, entry.sequence)} is unreadable")
+    key = manifest_key(job, entry.backup_id)
+    try:
+        data = store.get_bytes(key)
+    except ObjectNotFound:
+        raise CatalogError(
+            f"backup manifest '{key}' (backup number {entry.sequence}) is missing: "
+            "deleted out of band?"
+        ) from None
+    manifest = decode_manifest(data, key)
+    if entry.manifest_sha256 is not None and manifest.sha256 != entry.manifest_sha256:
+        raise CatalogError(
+            f"backup manifest '{key}' is not the one committed as backup number "
+            f"{entry.sequence} (checksum differs): it was replaced"
+        )
+    return manifest
+
+
+def scan_catalog(store: ObjectStore, job: str) -> tuple[list[Manifest], list[CatalogProblem]]:
+    """Every readable committed backup (oldest first) and a problem for each one that is not."""
+    good: list[Manifest] = []
+    problems: list[CatalogProblem] = []
+    for entry in catalog_entries(store, job):
+        try:
+            good.append(load_entry(store, job, entry))
+        except (CatalogError, StorageError) as exc:
+            problems.append(
+                CatalogProblem(
+                    entry.sequence, entry.backup_id, manifest_key(job, entry.backup_id), str(exc)
+                )
+            )
+    return good, problems
+
+
+def list_manifests(store: ObjectStore, job: str) -> list[Manifest]:
+    """Every readable completed backup of the job, oldest first; unreadable ones are logged
+    and left out (``scan_catalog`` names them)."""
+    good, problems = scan_catalog(store, job)
+    for problem in problems:
+        log.warning("backup_manifest_skipped", job=job, problem=str(problem))
+    return good
+
+
+def newest_first(store: ObjectStore, job: str) -> Iterator[Manifest | CatalogProblem]:
+    """The job's committed backups from the newest, each read only when it is reached."""
+    numbers = sequence_numbers(store, job)
+    entries: Iterator[CatalogEntry] = (
+        (read_entry(store, job, n) for n in reversed(numbers))
+        if numbers
+        else reversed(_legacy_entries(store, job))
+    )
+    for entry in entries:
+        try:
+            yield load_entry(store, job, entry)
+        except (CatalogError, StorageError) as exc:
+            yield CatalogProblem(
+                entry.sequence, entry.backup_id, manifest_key(job, entry.backup_id), str(exc)
+            )
+
+
+def latest_manifest(store: ObjectStore, job: str) -> Manifest | None:
+    """The newest readable backup of the job: one listing of keys and, normally, two small
+    reads, however many backups the job has. A newer backup whose manifest is missing or
+    altered is logged and passed over."""
+    for item in newest_first(store, job):
+        if isinstance(item, Manifest):
+            return item
+        log.warning("backup_manifest_skipped", job=job, problem=str(item))
+    return None
+
+
+def adopt_legacy(store: ObjectStore, job: str) -> int:
+    """Give the backups of a format-1 store (manifests without sequence entries) their sequence
+    entries, oldest first, so that later backups continue their chain; returns how many.
+
+    Call it holding the job's lock; it does nothing once the job has sequence entries."""
+    if sequence_numbers(store, job):
+        return 0
+    legacy = _legacy_entries(store, job)
+    for number, entry in enumerate(legacy, start=1):
+        data = json.dumps({"backup_id": entry.backup_id, "manifest_sha256": None}).encode()
+        store.put_if_absent(sequence_key(job, number), data)
+    if legacy:
+        log.info("backup_catalog_adopted", job=job, backups=len(legacy))
+    return len(legacy)
+
+
+def next_sequence(store: ObjectStore, job: str) -> int:
+    """The number the next backup of the job will commit under."""
+    numbers = sequence_numbers(store, job)
+    return (numbers[-1] if numbers else len(_legacy_entries(store, job))) + 1
+
+
+def load_manifest(store: ObjectStore, job: str, backup_id: str) -> Manifest:
+    """The manifest of one backup; raises CatalogError when there is none or it is altered."""
+    key = manifest_key(job, backup_id)
+    try:
+        data = store.get_bytes(key)
+    except ObjectNotFound:
+        raise CatalogError(f"backup manifest '{key}' not found in {store.url}") from None
+    return decode_manifest(data, key)

@@ -35,6 +35,7 @@ from dr.storage import ObjectStore
 
 log = get_logger(__name__)
 
+MIB = 1024 * 1024
 STALL_TIMEOUT_S = 120.0
 MAX_PENDING_UPLOADS = 4
 TP = tuple[str, int]
@@ -70,6 +71,7 @@ class PartitionPlan:
     carried: PartitionEntry | None
     gap: Gap | None = None
     segments: list[SegmentRef] = field(default_factory=list)
+    topic_id: str | None = None
 
 
 @dataclass
@@ -78,6 +80,7 @@ class _Open:
 
     plan: PartitionPlan
     seg_start: int
+    next_offset: int = 0  # after the last record appended
     buf: bytearray = field(default_factory=bytearray)
     count: int = 0
     first_ts: int | None = None
@@ -87,11 +90,13 @@ class _Open:
 class _Uploader:
     """Encodes and stores segments on two threads, at most a few in flight."""
 
-    def __init__(self, store: ObjectStore, job: str, compression: str) -> None:
+    def __init__(self, store: ObjectStore, job: str, compression: str, max_in_flight: int) -> None:
         self.store, self.job, self.compression = store, job, compression
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="segment")
-        self.pending: list[tuple[PartitionPlan, Future[SegmentRef]]] = []
+        self.pending: list[tuple[PartitionPlan, int, Future[SegmentRef]]] = []
         self.bytes = 0
+        self.in_flight = 0  # payload bytes submitted and not yet stored
+        self.max_in_flight = max_in_flight
 
     def submit(self, st: _Open, end: int) -> None:
         plan = st.plan
@@ -106,9 +111,14 @@ class _Uploader:
             last_timestamp=st.last_ts,
             payload_bytes=len(st.buf),
         )
-        key = segment_key(self.job, plan.topic, plan.partition, st.seg_start)
-        self.pending.append((plan, self.pool.submit(self._store, key, header, bytes(st.buf))))
-        while len(self.pending) > MAX_PENDING_UPLOADS:
+        key = segment_key(self.job, plan.topic, plan.partition, st.seg_start, plan.topic_id)
+        payload = bytes(st.buf)
+        self.in_flight += len(payload)
+        future = self.pool.submit(self._store, key, header, payload)
+        self.pending.append((plan, len(payload), future))
+        while len(self.pending) > MAX_PENDING_UPLOADS or (
+            self.in_flight > self.max_in_flight and len(self.pending) > 1
+        ):
             self._collect_one()
 
     def _store(self, key: str, header: SegmentHeader, payload: bytes) -> SegmentRef:
@@ -126,10 +136,11 @@ class _Uploader:
         )
 
     def _collect_one(self) -> None:
-        plan, future = self.pending.pop(0)
+        plan, size, future = self.pending.pop(0)
         ref = future.result()
         plan.segments.append(ref)
         self.bytes += ref.bytes
+        self.in_flight -= size
 
     def finish(self) -> None:
         while self.pending:
@@ -148,11 +159,16 @@ def copy_records(
     cancel: threading.Event | None,
     progress: Callable[[ProgressEvent], None] | None,
 ) -> tuple[int, int]:
-    """Copy every planned offset range into segments; returns (records, bytes stored)."""
+    """Copy every planned offset range into segments; returns (records, bytes stored).
+
+    Memory stays within the job's memory_budget_mb whatever the number of partitions: when the
+    records buffered for open segments pass their share, the largest are cut and stored early.
+    """
     todo = [p for p in plans if p.start < p.end]
     if not todo:
         return 0, 0
     cluster = settings.clusters[spec.cluster]
+    budget = MemoryBudget.of(spec)
     consumer = Consumer(
         confluent_config(
             cluster,
@@ -163,18 +179,18 @@ def copy_records(
                 "isolation.level": "read_committed",
                 "enable.partition.eof": True,
                 "auto.offset.reset": "error",
-                "fetch.max.bytes": 64 * 1024 * 1024,
-                "max.partition.fetch.bytes": 8 * 1024 * 1024,
-                "queued.max.messages.kbytes": 256 * 1024,
+                "fetch.max.bytes": min(64 * MIB, budget.fetch_queue),
+                "max.partition.fetch.bytes": 8 * MIB,
+                "queued.max.messages.kbytes": budget.fetch_queue // 1024,
                 "fetch.wait.max.ms": 100,
             },
         ),
         logger=librdkafka_logger(),
     )
-    uploader = _Uploader(store, job, spec.compression)
+    uploader = _Uploader(store, job, spec.compression, budget.uploads)
     max_records = spec.segment_max_records
-    max_bytes = spec.segment_max_mb * 1024 * 1024
-    opened = {(p.topic, p.partition): _Open(p, p.start) for p in todo}
+    max_bytes = budget.segment
+    opened = {(p.topic, p.partition): _Open(p, p.start, p.start) for p in todo}
     expected = sum(p.end - p.start for p in todo)
     records = 0
     total = len(todo)
@@ -211,6 +227,7 @@ def copy_records(
                 if closed:
                     _close(st, uploader, consumer)
                     del opened[(st.plan.topic, st.plan.partition)]
+            _keep_within(opened, uploader, budget.buffers)
             if progress is not None:
                 progress(
                     ProgressEvent(records, uploader.bytes, expected, total - len(opened), total)
@@ -220,6 +237,48 @@ def copy_records(
         uploader.close()
         consumer.close()
     return records, uploader.bytes
+
+
+@dataclass(frozen=True)
+class MemoryBudget:
+    """How a job's memory budget is shared: the consumer's fetch queue, the records buffered
+    for open segments, the segments being compressed and stored; and the largest segment."""
+
+    fetch_queue: int
+    buffers: int
+    uploads: int
+    segment: int
+
+    @classmethod
+    def of(cls, spec: BackupJob) -> MemoryBudget:
+        total = spec.memory_budget_mb * MIB
+        quarter = max(4 * MIB, total // 4)
+        return cls(
+            fetch_queue=quarter,
+            buffers=max(8 * MIB, total // 2),
+            uploads=quarter,
+            segment=min(spec.segment_max_mb * MIB, quarter),
+        )
+
+
+def _keep_within(opened: dict[TP, _Open], uploader: _Uploader, limit: int) -> None:
+    """Cut the largest open segments early while their buffers hold more than limit bytes."""
+    buffered = sum(len(st.buf) for st in opened.values())
+    if buffered <= limit:
+        return
+    for st in sorted(opened.values(), key=lambda o: len(o.buf), reverse=True):
+        if buffered <= limit // 2 or not st.count:
+            break
+        size = len(st.buf)
+        uploader.submit(st, st.next_offset)
+        st.seg_start, st.buf, st.count, st.first_ts, st.last_ts = (
+            st.next_offset,
+            bytearray(),
+            0,
+            None,
+            None,
+        )
+        buffered -= size
 
 
 def _fill(
@@ -235,6 +294,7 @@ def _fill(
     pack_head, pack_len, no_headers = RECORD_HEAD.pack, VALUE_LEN.pack, NO_HEADERS
     added, n = 0, len(batch)
     closed = False
+    nxt = st.next_offset
     while i < n:
         msg = batch[i]
         if msg.error() is not None or msg.partition() != partition or msg.topic() != topic:
@@ -261,7 +321,8 @@ def _fill(
         if last_ts is None or ts > last_ts:
             last_ts = ts
         i += 1
-        if offset + 1 >= end:
+        nxt = offset + 1
+        if nxt >= end:
             closed = True
             break
         if count >= max_records or len(buf) >= max_bytes:
@@ -269,7 +330,7 @@ def _fill(
             uploader.submit(st, offset + 1)
             st.seg_start, st.buf, st.first_ts = offset + 1, bytearray(), None
             buf, count, last_ts = st.buf, 0, None
-    st.count, st.last_ts = count, last_ts
+    st.count, st.last_ts, st.next_offset = count, last_ts, nxt
     return i, added, closed
 
 

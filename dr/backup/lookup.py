@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dr.backup.catalog import CatalogError, Manifest, latest_manifest, load_manifest
+from dr.backup.catalog import (
+    CatalogError,
+    Manifest,
+    ManifestDamaged,
+    latest_manifest,
+    load_manifest,
+)
 from dr.config.schema import Settings
 from dr.errors import UsageError
 from dr.storage import ObjectNotFound, ObjectStore, open_store
@@ -24,7 +30,8 @@ def find_backup(
 ) -> tuple[ObjectStore, Manifest]:
     """The store and manifest of backup `ref` (an id, or 'latest' with one job or --job).
 
-    Raises UsageError when ref is ambiguous, CatalogError when there is no such backup.
+    Raises UsageError when ref is ambiguous, CatalogError when there is no such backup
+    (ManifestDamaged when its manifest exists but is damaged).
     """
     if ref == "latest":
         if job is None:
@@ -41,12 +48,17 @@ def find_backup(
         raise CatalogError(
             f"no backup job owns backup id '{ref}' (ids look like JOB-YYYYMMDDT...Z)"
         )
+    damaged: ManifestDamaged | None = None
     for owner in sorted(owners, key=len, reverse=True):
         store = job_store(settings, owner)
         try:
             return store, load_manifest(store, owner, ref)
+        except ManifestDamaged as exc:
+            damaged = exc
         except CatalogError:
             continue
+    if damaged is not None:
+        raise damaged
     raise CatalogError(f"backup '{ref}' not found")
 
 

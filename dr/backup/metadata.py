@@ -11,14 +11,21 @@ from dr.kafka import admin as kadmin
 
 
 def snapshot_metadata(
-    admin: AdminClient, topics: dict[str, kadmin.TopicInfo], timeout_s: float
+    admin: AdminClient,
+    topics: dict[str, kadmin.TopicInfo],
+    timeout_s: float,
+    *,
+    topic_ids: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Everything about the backed-up topics that is not their records (never credentials)."""
+    """Everything about the backed-up topics that is not their records (never credentials);
+    ``topic_ids`` are recorded beside each topic's shape and configs."""
+    ids = topic_ids or {}
     configs = kadmin.topic_configs(admin, topics, timeout_s)
     return {
         "format": 1,
         "topics": {
             name: {
+                "topic_id": ids.get(name),
                 "partitions": info.partitions,
                 "replication_factor": info.replication_factor,
                 "configs": configs.get(name, {}),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dr.backup.catalog import Manifest, delete_manifest, list_manifests
+from dr.backup.catalog import Manifest, delete_manifest, manifest_key, scan_catalog
 from dr.config.schema import Retention
 from dr.log import get_logger
 from dr.storage import ObjectStore
@@ -24,6 +24,7 @@ class PrunePlan:
     keep: tuple[str, ...]
     prune: tuple[str, ...]
     objects: tuple[str, ...]  # to delete: referenced only by pruned backups, or by none
+    problems: tuple[str, ...] = ()  # unreadable manifests: kept, and data objects are kept too
 
     @property
     def empty(self) -> bool:
@@ -34,7 +35,7 @@ def choose_pruned(manifests: list[Manifest], retention: Retention, now: datetime
     """The backups retention allows to prune: those that every rule set (keep_last,
     keep_days) lets go; the newest `min_keep` are always kept, and with no rule set none is
     pruned."""
-    newest_first = sorted(manifests, key=lambda m: (m.started_at, m.backup_id), reverse=True)
+    newest_first = list(reversed(manifests))  # catalog order: by sequence, not by any clock
     pruned = []
     for index, manifest in enumerate(newest_first):
         if index < retention.min_keep:
@@ -53,32 +54,40 @@ def choose_pruned(manifests: list[Manifest], retention: Retention, now: datetime
 def plan_prune(
     store: ObjectStore, job: str, retention: Retention, now: datetime | None = None
 ) -> PrunePlan:
-    """What a prune would delete (reads the catalog; deletes nothing)."""
-    manifests = list_manifests(store, job)
+    """What a prune would delete (reads the catalog; deletes nothing).
+
+    Call it holding the job's lock, so that no run is writing objects meanwhile: every object
+    no committed manifest references is then a leftover of a killed run or prune. While a
+    manifest is unreadable, its objects are unknown: only manifests and metadata are pruned,
+    data objects wait for a prune with a clean catalog (the problem is reported).
+    """
+    manifests, unreadable = scan_catalog(store, job)
     pruned = choose_pruned(manifests, retention, now or datetime.now(UTC))
     pruned_ids = {m.backup_id for m in pruned}
     kept = [m for m in manifests if m.backup_id not in pruned_ids]
     needed: set[str] = set().union(*(m.referenced_keys() for m in kept)) if kept else set()
+    needed |= {manifest_key(job, m.backup_id) for m in kept}
+    needed |= {manifest_key(job, p.backup_id) for p in unreadable}
     candidates = set().union(*(m.referenced_keys() for m in pruned)) if pruned else set()
-    if kept:
-        # Objects no manifest references (left by a crashed prune or run) older than the
-        # newest kept backup cannot belong to a run still in progress.
-        newest = max(m.started_at for m in kept)
-        for prefix in (f"{job}/data/", f"{job}/metadata/"):
-            for info in store.list(prefix):
-                if info.key not in needed and info.modified.isoformat() < newest:
-                    candidates.add(info.key)
+    if manifests:
+        for prefix in (f"{job}/data/", f"{job}/metadata/", f"{job}/manifests/"):
+            candidates |= {i.key for i in store.list(prefix) if i.key not in needed}
+    candidates -= {manifest_key(job, m.backup_id) for m in pruned}  # deleted with their entry
+    if unreadable:
+        candidates = {k for k in candidates if not k.startswith(f"{job}/data/")}
     return PrunePlan(
         job=job,
         keep=tuple(m.backup_id for m in kept),
         prune=tuple(sorted(pruned_ids)),
         objects=tuple(sorted(candidates - needed)),
+        problems=tuple(str(p) for p in unreadable),
     )
 
 
 def execute_prune(store: ObjectStore, plan: PrunePlan) -> None:
     """Delete the pruned manifests first, then the objects only they referenced."""
-    for manifest in list_manifests(store, plan.job):
+    manifests, _ = scan_catalog(store, plan.job)
+    for manifest in manifests:
         if manifest.backup_id in plan.prune:
             delete_manifest(store, manifest)
             log.info("backup_pruned", job=plan.job, backup_id=manifest.backup_id)

@@ -2,8 +2,8 @@
 
 The order of writes is what makes a run safe to kill at any point: data segments first (named
 by their first offset, so a re-run writes the same objects), then the metadata snapshot, then
-the manifest. A run that dies leaves no manifest, so it records no progress; the next run
-starts again from the last manifest and completes the work.
+the manifest, then its sequence entry (the commit). A run that dies before the commit records
+no progress; the next run starts again from the last committed manifest and completes the work.
 """
 
 from __future__ import annotations
@@ -11,27 +11,39 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from confluent_kafka.admin import AdminClient
 
 from dr.backup.catalog import (
     Gap,
     Manifest,
-    PartitionEntry,
+    MissingPartition,
+    RetiredTopic,
+    adopt_legacy,
     latest_manifest,
     metadata_key,
     new_backup_id,
+    next_sequence,
     write_manifest,
 )
 from dr.backup.copy import (
     BackupCancelled,
     BackupError,
-    PartitionPlan,
     ProgressEvent,
     copy_records,
 )
 from dr.backup.metadata import encode_metadata, snapshot_metadata
+from dr.backup.plan import (
+    BackupPlan,
+    PartitionState,
+    apply_data_horizon,
+    partition_entry,
+    plan_backup,
+)
 from dr.config.schema import BackupJob, Settings
 from dr.errors import UsageError
 from dr.kafka import admin as kadmin
@@ -45,8 +57,6 @@ __all__ = [
     "BackupError",
     "BackupResult",
     "ProgressEvent",
-    "apply_data_horizon",
-    "plan_partitions",
     "run_backup",
     "select_topics",
 ]
@@ -54,6 +64,7 @@ __all__ = [
 log = get_logger(__name__)
 
 ADMIN_TIMEOUT_S = 30.0
+LEFTOVER_AGE_S = 60.0
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__cluster_metadata"})
 TP = tuple[str, int]
 
@@ -71,11 +82,20 @@ class BackupResult:
     started_at: datetime
     finished_at: datetime
     gaps: tuple[Gap, ...] = ()
+    sequence: int = 0
+    missing: tuple[MissingPartition, ...] = ()
+    retired: tuple[RetiredTopic, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing)
 
     def to_json(self) -> dict[str, object]:
         return {
             "backup_id": self.backup_id,
             "job": self.job,
+            "sequence": self.sequence,
+            "status": "PARTIAL" if self.partial else "DONE",
             "records": self.records,
             "bytes": self.bytes,
             "partitions": self.partitions,
@@ -83,6 +103,8 @@ class BackupResult:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
             "gaps": [g.__dict__ for g in self.gaps],
+            "missing_partitions": [m.__dict__ for m in self.missing],
+            "retired_topics": [r.__dict__ for r in self.retired],
         }
 
 
@@ -92,19 +114,23 @@ def run_backup(
     *,
     cancel: threading.Event | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
+    allow_partial: bool | None = None,
 ) -> BackupResult:
     """Run backup job `job` once; returns what it stored.
 
-    Raises UsageError for an unknown job, BackupError/KafkaError/StorageError when the run
-    fails (nothing recorded beyond durable data), BackupCancelled when `cancel` was set.
+    ``allow_partial`` overrides the job's allow_partial setting. Raises UsageError for an
+    unknown job, BackupError/KafkaError/StorageError when the run fails (nothing recorded
+    beyond durable data), BackupCancelled when `cancel` was set.
     """
     if job not in settings.backups:
         raise UsageError(
             f"no backup job named '{job}' (jobs: {', '.join(settings.backups) or 'none'})"
         )
     assert settings.state is not None  # set by the config loader
+    spec = settings.backups[job]
+    partial_ok = spec.allow_partial if allow_partial is None else allow_partial
     with StateStore(settings.state).exclusive(f"backup-{job}", what=f"backup job '{job}'"):
-        return _run(settings, job, cancel=cancel, progress=progress)
+        return _run(settings, job, cancel=cancel, progress=progress, allow_partial=partial_ok)
 
 
 def _run(
@@ -113,6 +139,7 @@ def _run(
     *,
     cancel: threading.Event | None,
     progress: Callable[[ProgressEvent], None] | None,
+    allow_partial: bool,
 ) -> BackupResult:
     spec = settings.backups[job]
     cluster = settings.clusters[spec.cluster]
@@ -120,7 +147,11 @@ def _run(
     started = datetime.now(UTC)
     backup_id = new_backup_id(job, started)
     log.info("backup_started", job=job, backup_id=backup_id, store=store.url)
+    # Holding the job's lock: whatever temporaries exist were left by a killed run.
+    store.clean_temporaries(older_than_s=LEFTOVER_AGE_S)
+    adopt_legacy(store, job)
     previous = latest_manifest(store, job)
+    sequence = next_sequence(store, job)
     admin = admin_client(cluster, timeout_s=ADMIN_TIMEOUT_S)
     cid = kadmin.cluster_id(admin, ADMIN_TIMEOUT_S)
     if previous is not None and previous.cluster_id != cid:
@@ -128,73 +159,189 @@ def _run(
             f"job '{job}': cluster '{spec.cluster}' now has id {cid}, its backups were taken from "
             f"{previous.cluster_id}; a replaced cluster needs a new job (or new storage prefix)"
         )
-    topics = select_topics(kadmin.list_topic_partitions(admin, ADMIN_TIMEOUT_S), spec)
+    listing = kadmin.list_topic_partitions(admin, ADMIN_TIMEOUT_S)
+    topics = select_topics(listing, spec)
     if not topics:
         raise BackupError(
             f"job '{job}': no topic of cluster '{spec.cluster}' matches {spec.topics}"
         )
-    tps = [(t, p) for t, info in sorted(topics.items()) for p in range(info.partitions)]
-    earliest = kadmin.offsets(admin, tps, "earliest", ADMIN_TIMEOUT_S)
-    latest = kadmin.offsets(admin, tps, "latest", ADMIN_TIMEOUT_S, committed=True)
-    plans = plan_partitions(previous, tps, earliest, latest, backup_id, started)
-    for plan in plans:
-        if plan.gap is not None:
-            log.error(
-                "backup_gap",
-                job=job,
-                topic=plan.topic,
-                partition=plan.partition,
-                missing_from=plan.gap.start_offset,
-                missing_to=plan.gap.end_offset,
-                reason=plan.gap.reason,
-            )
-    records, stored = copy_records(settings, spec, job, plans, store, cancel, progress)
-    metadata = encode_metadata(snapshot_metadata(admin, topics, ADMIN_TIMEOUT_S))
+    states = partition_states(admin, topics, wait_s=spec.leader_wait_s)
+    plan = plan_backup(
+        previous, states, existing_topics=set(listing), backup_id=backup_id, now=started
+    )
+    _check_missing(job, plan, allow_partial)
+    _log_plan(job, plan)
+    records, stored = copy_records(settings, spec, job, plan.partitions, store, cancel, progress)
+    ids = {s.topic: s.topic_id for s in states if s.topic_id}
+    metadata = encode_metadata(snapshot_metadata(admin, topics, ADMIN_TIMEOUT_S, topic_ids=ids))
     meta_key = metadata_key(job, backup_id)
     store.put_bytes(meta_key, metadata)
     if cancel is not None and cancel.is_set():
         raise BackupCancelled(f"backup {backup_id} of job '{job}' cancelled: nothing recorded")
     finished = datetime.now(UTC)
-    manifest = Manifest(
+    manifest = _manifest(
+        spec,
+        job,
+        plan,
+        previous,
         backup_id=backup_id,
-        job=job,
-        cluster=spec.cluster,
+        sequence=sequence,
         cluster_id=cid,
-        started_at=started.isoformat(),
-        finished_at=finished.isoformat(),
-        parent=previous.backup_id if previous else None,
-        compression=spec.compression,
-        records=records,
-        bytes=stored,
-        metadata_key=meta_key,
-        metadata_sha256=hashlib.sha256(metadata).hexdigest(),
-        partitions=tuple(_entry(p) for p in plans) + _vanished(previous, plans, job),
-        gaps_found=sum(1 for p in plans if p.gap is not None),
+        times=(started, finished),
+        counts=(records, stored),
+        metadata=(meta_key, hashlib.sha256(metadata).hexdigest()),
     )
-    manifest = apply_data_horizon(manifest, spec, finished)
-    write_manifest(store, manifest)
-    gaps = tuple(p.gap for p in plans if p.gap is not None)
-    log.info(
-        "backup_done",
-        job=job,
-        backup_id=backup_id,
-        records=records,
-        bytes=stored,
-        partitions=len(plans),
-        gaps=len(gaps),
-        duration_s=round((finished - started).total_seconds(), 2),
-    )
-    return BackupResult(
+    log_start = {(s.topic, s.partition): s.earliest for s in states if s.problem is None}
+    manifest = apply_data_horizon(manifest, spec.retention.keep_days, finished, log_start)
+    manifest = write_manifest(store, manifest)
+    result = BackupResult(
         backup_id=backup_id,
         job=job,
         records=records,
         bytes=stored,
-        partitions=len(plans),
+        partitions=len(plan.partitions),
         topics=len(topics),
         started_at=started,
         finished_at=finished,
-        gaps=gaps,
+        gaps=tuple(plan.gaps),
+        sequence=manifest.sequence,
+        missing=tuple(plan.missing),
+        retired=tuple(plan.retired),
     )
+    log.info(
+        "backup_committed",
+        job=job,
+        backup_id=backup_id,
+        sequence=manifest.sequence,
+        status=manifest.status,
+        records=records,
+        bytes=stored,
+        partitions=len(plan.partitions),
+        gaps=len(plan.gaps),
+        missing=len(plan.missing),
+        duration_s=round((finished - started).total_seconds(), 2),
+    )
+    return result
+
+
+def _manifest(
+    spec: BackupJob,
+    job: str,
+    plan: BackupPlan,
+    previous: Manifest | None,
+    *,
+    backup_id: str,
+    sequence: int,
+    cluster_id: str,
+    times: tuple[datetime, datetime],
+    counts: tuple[int, int],
+    metadata: tuple[str, str],
+) -> Manifest:
+    entries = [partition_entry(p) for p in plan.partitions] + plan.unchanged
+    return Manifest(
+        backup_id=backup_id,
+        job=job,
+        cluster=spec.cluster,
+        cluster_id=cluster_id,
+        started_at=times[0].isoformat(),
+        finished_at=times[1].isoformat(),
+        parent=previous.backup_id if previous else None,
+        parent_sha256=previous.sha256 or None if previous else None,
+        sequence=sequence,
+        compression=spec.compression,
+        records=counts[0],
+        bytes=counts[1],
+        metadata_key=metadata[0],
+        metadata_sha256=metadata[1],
+        partitions=tuple(sorted(entries, key=lambda e: (e.topic, e.partition))),
+        gaps_found=len(plan.gaps),
+        status="PARTIAL" if plan.missing else "DONE",
+        missing_partitions=tuple(plan.missing),
+        retired_topics=tuple(plan.retired),
+    )
+
+
+def _check_missing(job: str, plan: BackupPlan, allow_partial: bool) -> None:
+    if not plan.missing:
+        return
+    names = ", ".join(f"{m.topic}-{m.partition} ({m.reason})" for m in plan.missing[:5])
+    more = f" and {len(plan.missing) - 5} more" if len(plan.missing) > 5 else ""
+    if not allow_partial:
+        raise BackupError(
+            f"job '{job}': {len(plan.missing)} partitions cannot be backed up: {names}{more}; "
+            "bring their leaders back, or run with --allow-partial to record a PARTIAL backup"
+        )
+    log.error("backup_partial", job=job, missing=len(plan.missing), partitions=names + more)
+
+
+def _log_plan(job: str, plan: BackupPlan) -> None:
+    for p in plan.partitions:
+        if p.gap is not None:
+            log.error(
+                "backup_gap",
+                job=job,
+                topic=p.topic,
+                partition=p.partition,
+                missing_from=p.gap.start_offset,
+                missing_to=p.gap.end_offset,
+                reason=p.gap.reason,
+            )
+    for retired in plan.retired:
+        log.warning(
+            "backup_topic_retired",
+            job=job,
+            topic=retired.topic,
+            topic_id=retired.topic_id,
+            reason=retired.reason,
+            held_by=retired.held_by,
+        )
+
+
+def partition_states(
+    admin: AdminClient, topics: dict[str, kadmin.TopicInfo], *, wait_s: float
+) -> list[PartitionState]:
+    """Each partition's topic id and offsets, waiting up to wait_s for every partition to have
+    a leader. A partition still without a leader, or whose offsets are not valid (negative),
+    comes back with a problem instead of offsets: it is never taken for an empty range."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        described = kadmin.topic_states(admin, topics, ADMIN_TIMEOUT_S)
+        leaderless = [
+            (t, p)
+            for t, d in described.items()
+            for p, leader in d.leaders.items()
+            if leader is None
+        ]
+        if not leaderless or time.monotonic() >= deadline:
+            break
+        log.warning("backup_waiting_for_leaders", partitions=len(leaderless), first=leaderless[0])
+        time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+    led = sorted(
+        (t, p)
+        for t, d in described.items()
+        for p, leader in d.leaders.items()
+        if leader is not None
+    )
+    earliest = kadmin.offsets(admin, led, "earliest", ADMIN_TIMEOUT_S) if led else {}
+    latest = kadmin.offsets(admin, led, "latest", ADMIN_TIMEOUT_S, committed=True) if led else {}
+    states: list[PartitionState] = []
+    for topic in sorted(described):
+        d = described[topic]
+        for p in sorted(d.leaders):
+            states.append(_state(d, p, earliest.get((topic, p)), latest.get((topic, p))))
+    return states
+
+
+def _state(
+    d: kadmin.TopicState, partition: int, low: int | None, high: int | None
+) -> PartitionState:
+    if d.leaders[partition] is None:
+        return PartitionState(d.name, partition, d.topic_id, problem="no leader")
+    if low is None or high is None or low < 0 or high < 0 or low > high:
+        return PartitionState(
+            d.name, partition, d.topic_id, problem=f"invalid offsets {low}..{high}"
+        )
+    return PartitionState(d.name, partition, d.topic_id, low, high)
 
 
 def select_topics(
@@ -210,78 +357,3 @@ def select_topics(
         and any(r.fullmatch(name) for r in include)
         and not any(r.fullmatch(name) for r in exclude)
     }
-
-
-def plan_partitions(
-    previous: Manifest | None,
-    tps: list[TP],
-    earliest: dict[TP, int],
-    latest: dict[TP, int],
-    backup_id: str,
-    now: datetime,
-) -> list[PartitionPlan]:
-    """Where each partition continues: after the last stored offset, or at the log start.
-
-    Records deleted by retention before they were stored become a Gap, never a silent skip.
-    Raises BackupError when a partition's end moved below what was already stored.
-    """
-    plans: list[PartitionPlan] = []
-    for tp in tps:
-        carried = previous.partition(*tp) if previous else None
-        low, high = earliest[tp], latest[tp]
-        start = carried.end_offset if carried else low
-        gap = None
-        if start > high:
-            raise BackupError(
-                f"{tp[0]}-{tp[1]}: the log ends at offset {high} but offsets up to {start} are "
-                "already backed up (topic recreated or truncated?)"
-            )
-        if start < low:
-            gap = Gap(start, low, "deleted by retention before backup", now.isoformat(), backup_id)
-            start = low
-        plans.append(PartitionPlan(tp[0], tp[1], start, high, carried, gap))
-    return plans
-
-
-def apply_data_horizon(manifest: Manifest, spec: BackupJob, now: datetime) -> Manifest:
-    """Drop leading segments whose records are all older than retention.keep_days.
-
-    Dropped segments stay in the store until no kept manifest references them (see prune).
-    """
-    if spec.retention.keep_days is None:
-        return manifest
-    cutoff_ms = int((now.timestamp() - spec.retention.keep_days * 86400) * 1000)
-    entries = []
-    for entry in manifest.partitions:
-        segments = list(entry.segments)
-        while segments and (segments[0].last_timestamp or 0) < cutoff_ms:
-            segments.pop(0)
-        start = segments[0].start_offset if segments else entry.end_offset
-        gaps = tuple(g for g in entry.gaps if g.end_offset > start)
-        entries.append(replace(entry, segments=tuple(segments), start_offset=start, gaps=gaps))
-    return replace(manifest, partitions=tuple(entries))
-
-
-def _vanished(
-    previous: Manifest | None, plans: list[PartitionPlan], job: str
-) -> tuple[PartitionEntry, ...]:
-    """Partitions the last backup held that the cluster no longer shows (a deleted topic is a
-    classic disaster): carried forward unchanged, so their data stays restorable until the data
-    horizon or a prune lets it go."""
-    if previous is None:
-        return ()
-    current = {(p.topic, p.partition) for p in plans}
-    kept = tuple(e for e in previous.partitions if (e.topic, e.partition) not in current)
-    for topic in sorted({e.topic for e in kept}):
-        log.warning("backup_topic_missing_carried", job=job, topic=topic)
-    return kept
-
-
-def _entry(plan: PartitionPlan) -> PartitionEntry:
-    carried = plan.carried
-    segments = (carried.segments if carried else ()) + tuple(plan.segments)
-    gaps = (carried.gaps if carried else ()) + ((plan.gap,) if plan.gap else ())
-    start = carried.start_offset if carried else plan.start
-    if not carried and plan.gap is not None:
-        start = plan.gap.start_offset
-    return PartitionEntry(plan.topic, plan.partition, start, plan.end, segments, gaps)

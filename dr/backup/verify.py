@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dr.backup.catalog import Manifest, PartitionEntry, SegmentRef
+from dr.backup.chain import chain_problems
 from dr.backup.format import SegmentCorrupt, decode_segment
 from dr.storage import ObjectNotFound, ObjectStore, StorageError
 
@@ -30,10 +31,18 @@ class VerifyResult:
     deep: bool
     problems: tuple[Problem, ...] = ()
     gaps: tuple[str, ...] = field(default=())
+    partial: tuple[str, ...] = ()  # partitions a PARTIAL backup could not copy, with why
 
     @property
     def ok(self) -> bool:
+        """Every object the backup names is there and intact, and its chain holds."""
         return not self.problems
+
+    @property
+    def status(self) -> str:
+        if self.problems:
+            return "FAILED"
+        return "PARTIAL" if self.partial else "OK"
 
 
 def verify_backup(
@@ -42,15 +51,23 @@ def verify_backup(
     *,
     deep: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    topics: set[str] | None = None,
+    chain: bool = True,
 ) -> VerifyResult:
-    """Check every object the backup needs; ``deep`` also decodes every record.
+    """Check every object the backup needs; ``deep`` also decodes every record; ``topics``
+    limits the data checks to those topics; ``chain`` checks the manifest against its parent
+    and the job's catalog (an altered, replaced or deleted manifest; a cut tail; a segment
+    removed and disguised as a gap).
 
     Returns every problem found; never raises for a bad object.
     """
     problems: list[Problem] = []
+    if chain:
+        problems += [Problem(obj, msg) for obj, msg in chain_problems(store, manifest)]
     gaps: list[str] = []
-    segments = [s for p in manifest.partitions for s in p.segments]
-    for entry in manifest.partitions:
+    entries = [p for p in manifest.partitions if topics is None or p.topic in topics]
+    segments = [s for p in entries for s in p.segments]
+    for entry in entries:
         problems += _continuity(entry)
         gaps += [
             f"{entry.topic}-{entry.partition} offsets {g.start_offset}..{g.end_offset - 1}: "
@@ -59,9 +76,7 @@ def verify_backup(
         ]
     problems += _check_object(store, manifest.metadata_key, None, manifest.metadata_sha256)
     records = 0
-    for done, (entry, seg) in enumerate(
-        ((e, s) for e in manifest.partitions for s in e.segments), start=1
-    ):
+    for done, (entry, seg) in enumerate(((e, s) for e in entries for s in e.segments), start=1):
         found = _check_object(
             store, seg.key, seg.bytes, seg.sha256, deep=deep, entry=entry, seg=seg
         )
@@ -76,6 +91,7 @@ def verify_backup(
         deep=deep,
         problems=tuple(problems),
         gaps=tuple(gaps),
+        partial=tuple(f"{m.topic}-{m.partition}: {m.reason}" for m in manifest.missing_partitions),
     )
 
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
-from dr.backup.catalog import Manifest, list_manifests
+from dr.backup.catalog import Manifest, ManifestDamaged, list_manifests
 from dr.backup.lookup import find_backup, job_store
 from dr.backup.retention import execute_prune, plan_prune
 from dr.backup.runner import ProgressEvent, run_backup
-from dr.backup.verify import verify_backup
+from dr.backup.verify import Problem, VerifyResult, verify_backup
 from dr.cli.common import AppContext, echo_json, pass_app
 from dr.errors import UsageError
 
@@ -31,9 +31,15 @@ def backup() -> None:
 
 @backup.command("run")
 @click.argument("job")
+@click.option(
+    "--allow-partial",
+    is_flag=True,
+    default=None,
+    help="Complete as a PARTIAL backup when partitions have no leader (default: fail).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
-def run(app: AppContext, job: str, as_json: bool) -> None:
+def run(app: AppContext, job: str, allow_partial: bool | None, as_json: bool) -> None:
     """Run backup JOB once: new records, then metadata, then the manifest."""
     settings = app.config().settings
     with progress_bar("backing up", enabled=not as_json) as advance:
@@ -41,21 +47,40 @@ def run(app: AppContext, job: str, as_json: bool) -> None:
         def on_progress(event: ProgressEvent) -> None:
             advance(event.records, event.records_expected)
 
-        result = run_backup(settings, job, progress=on_progress)
+        result = run_backup(
+            settings, job, progress=on_progress, allow_partial=allow_partial or None
+        )
     if as_json:
         echo_json(result.to_json())
-        return
-    click.echo(
-        f"backup {result.backup_id}: {result.records} records, {_size(result.bytes)} "
-        f"from {result.partitions} partitions of {result.topics} topics"
-    )
-    for gap in result.gaps:
-        click.secho(
-            f"  GAP: offsets {gap.start_offset}..{gap.end_offset - 1} were {gap.reason}",
-            fg="red",
-            bold=True,
-            err=True,
+    else:
+        status = " PARTIAL" if result.partial else ""
+        click.echo(
+            f"backup {result.backup_id}{status}: {result.records} records, "
+            f"{_size(result.bytes)} from {result.partitions} partitions of {result.topics} topics"
         )
+        for gap in result.gaps:
+            click.secho(
+                f"  GAP: offsets {gap.start_offset}..{gap.end_offset - 1} were {gap.reason}",
+                fg="red",
+                bold=True,
+                err=True,
+            )
+        for missing in result.missing:
+            click.secho(
+                f"  MISSING: {missing.topic}-{missing.partition}: {missing.reason}",
+                fg="red",
+                bold=True,
+                err=True,
+            )
+        for retired in result.retired:
+            click.secho(
+                f"  retired topic {retired.topic} ({retired.reason}): "
+                f"restore it from {retired.held_by}",
+                fg="yellow",
+                err=True,
+            )
+    if result.partial:
+        raise click.exceptions.Exit(1)
 
 
 @backup.command("list")
@@ -78,6 +103,7 @@ def list_(app: AppContext, job: str | None, as_json: bool) -> None:
             f"{m.backup_id}  {m.finished_at[:19]}  +{s['records_added']} records "
             f"({s['records']} in all, {_size(s['bytes'])})  {len(m.topics)} topics"
             + (f"  {s['gaps']} GAPS" if s["gaps"] else "")
+            + (f"  PARTIAL ({len(m.missing_partitions)} partitions missing)" if m.partial else "")
         )
 
 
@@ -95,7 +121,10 @@ def show(app: AppContext, backup_id: str, job: str | None, as_json: bool) -> Non
         echo_json(asdict(m))
         return
     s = _summary(m)
-    click.echo(f"backup {m.backup_id} of job {m.job} (cluster {m.cluster}, id {m.cluster_id})")
+    click.echo(
+        f"backup {m.backup_id} of job {m.job} (cluster {m.cluster}, id {m.cluster_id}), "
+        f"number {m.sequence or '-'}, {m.status}"
+    )
     click.echo(f"  taken {m.started_at} .. {m.finished_at}, parent {m.parent or '-'}")
     click.echo(
         f"  {s['records']} records in {s['segments']} segments, {_size(s['bytes'])}, "
@@ -108,6 +137,10 @@ def show(app: AppContext, backup_id: str, job: str | None, as_json: bool) -> Non
         )
         for g in p.gaps:
             click.secho(f"    GAP {g.start_offset}..{g.end_offset - 1}: {g.reason}", fg="red")
+    for missing in m.missing_partitions:
+        click.secho(f"  MISSING {missing.topic}-{missing.partition}: {missing.reason}", fg="red")
+    for r in m.retired_topics:
+        click.secho(f"  retired {r.topic} ({r.reason}): held by {r.held_by}", fg="yellow")
 
 
 @backup.command()
@@ -117,15 +150,23 @@ def show(app: AppContext, backup_id: str, job: str | None, as_json: bool) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
 def verify(app: AppContext, backup_id: str, job: str | None, deep: bool, as_json: bool) -> None:
-    """Verify a backup (ID or 'latest'); exit 1 naming each bad object."""
-    store, manifest = find_backup(app.config().settings, backup_id, job)
-    with progress_bar("verifying", enabled=not as_json) as advance:
-        result = verify_backup(store, manifest, deep=deep, progress=advance)
+    """Verify a backup (ID or 'latest'); exit 1 naming each bad object (a PARTIAL backup
+    exits 1 too, naming the partitions it lacks)."""
+    try:
+        store, manifest = find_backup(app.config().settings, backup_id, job)
+    except ManifestDamaged as exc:
+        result = VerifyResult(backup_id, 0, 0, deep, (Problem(exc.key, exc.message),))
+    else:
+        with progress_bar("verifying", enabled=not as_json) as advance:
+            result = verify_backup(store, manifest, deep=deep, progress=advance)
     if as_json:
         echo_json(
             {
                 "backup_id": result.backup_id,
                 "ok": result.ok,
+                "status": result.status,
+                "partial": bool(result.partial),
+                "missing_partitions": list(result.partial),
                 "deep": deep,
                 "segments": result.segments,
                 "records": result.records,
@@ -138,12 +179,18 @@ def verify(app: AppContext, backup_id: str, job: str | None, deep: bool, as_json
             click.secho(f"gap (explained): {gap}", fg="yellow")
         for problem in result.problems:
             click.secho(f"BAD {problem}", fg="red", err=True)
-        verdict = "OK" if result.ok else f"FAILED ({len(result.problems)} problems)"
+        for missing in result.partial:
+            click.secho(f"PARTIAL: not in this backup: {missing}", fg="red", err=True)
+        verdict = {
+            "OK": "OK",
+            "PARTIAL": f"PARTIAL ({len(result.partial)} partitions missing)",
+            "FAILED": f"FAILED ({len(result.problems)} problems)",
+        }[result.status]
         click.echo(
             f"backup {result.backup_id}: {verdict}; {result.segments} segments, "
             f"{result.records} records{' decoded' if deep else ''}"
         )
-    if not result.ok:
+    if result.status != "OK":
         raise click.exceptions.Exit(1)
 
 
@@ -166,6 +213,7 @@ def prune(app: AppContext, job: str, dry_run: bool, yes: bool, as_json: bool) ->
                 "keep": list(plan.keep),
                 "prune": list(plan.prune),
                 "objects": list(plan.objects),
+                "problems": list(plan.problems),
             }
         )
     else:
@@ -175,6 +223,8 @@ def prune(app: AppContext, job: str, dry_run: bool, yes: bool, as_json: bool) ->
         )
         for backup_id in plan.prune:
             click.echo(f"  prune {backup_id}")
+        for problem in plan.problems:
+            click.secho(f"  unreadable, kept (data objects kept too): {problem}", fg="red")
     if dry_run or plan.empty:
         return
     confirm(f"Delete {len(plan.prune)} backups and {len(plan.objects)} objects?", yes)
@@ -229,6 +279,9 @@ def _summary(m: Manifest) -> dict[str, Any]:
         "segments": sum(len(p.segments) for p in m.partitions),
         "topics": m.topics,
         "gaps": sum(len(p.gaps) for p in m.partitions),
+        "sequence": m.sequence,
+        "status": m.status,
+        "missing_partitions": [f"{x.topic}-{x.partition}" for x in m.missing_partitions],
     }
 
 

@@ -7,15 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dr.backup.catalog import Gap, Manifest, PartitionEntry, SegmentRef
-from dr.backup.runner import (
-    BackupError,
-    PartitionPlan,
-    _entry,
-    apply_data_horizon,
-    plan_partitions,
-    select_topics,
-)
+from dr.backup.catalog import Gap, Manifest, MissingPartition, PartitionEntry, SegmentRef
+from dr.backup.copy import BackupError, PartitionPlan
+from dr.backup.plan import PartitionState, apply_data_horizon, plan_backup
+from dr.backup.plan import partition_entry as _entry
+from dr.backup.runner import select_topics
 from dr.config.schema import BackupJob, Retention
 from dr.kafka.admin import TopicInfo
 
@@ -78,14 +74,17 @@ def manifest_with(*entries: PartitionEntry) -> Manifest:
     )
 
 
-def stored(start: int, end: int, partition: int = 0) -> PartitionEntry:
-    return PartitionEntry("orders", partition, start, end, (ref(start, end),))
+def stored(start: int, end: int, partition: int = 0, topic_id: str | None = None) -> PartitionEntry:
+    return PartitionEntry("orders", partition, start, end, (ref(start, end),), topic_id=topic_id)
 
 
-def plan_one(previous: Manifest | None, earliest: int, latest: int) -> PartitionPlan:
-    tp = ("orders", 0)
-    [plan] = plan_partitions(previous, [tp], {tp: earliest}, {tp: latest}, BACKUP_ID, NOW)
-    return plan
+def plan_one(
+    previous: Manifest | None, earliest: int, latest: int, topic_id: str | None = None
+) -> PartitionPlan:
+    state = PartitionState("orders", 0, topic_id, earliest, latest)
+    plan = plan_backup(previous, [state], existing_topics={"orders"}, backup_id=BACKUP_ID, now=NOW)
+    [partition] = plan.partitions
+    return partition
 
 
 # -- select_topics --------------------------------------------------------------------------
@@ -167,28 +166,28 @@ def test_a_log_start_exactly_at_the_previous_end_is_no_gap() -> None:
     assert (plan.start, plan.gap) == (300, None)
 
 
-def test_a_log_end_below_what_was_stored_is_refused() -> None:
+def test_a_log_end_below_what_was_stored_under_the_same_topic_id_is_refused() -> None:
     with pytest.raises(BackupError) as caught:
-        plan_one(manifest_with(stored(0, 300)), earliest=0, latest=120)
+        plan_one(manifest_with(stored(0, 300, topic_id="T1")), 0, 120, topic_id="T1")
 
-    assert str(caught.value) == (
-        "orders-0: the log ends at offset 120 but offsets up to 300 are already backed up "
-        "(topic recreated or truncated?)"
+    assert str(caught.value).startswith(
+        "orders-0: the log (topic id T1) ends at offset 120 but offsets up to 300 are already "
+        "backed up"
     )
 
 
 def test_a_log_end_one_offset_short_of_what_was_stored_is_refused_too() -> None:
     with pytest.raises(BackupError, match="ends at offset 299 "):
-        plan_one(manifest_with(stored(0, 300)), earliest=0, latest=299)
+        plan_one(manifest_with(stored(0, 300, topic_id="T1")), 0, 299, topic_id="T1")
 
 
 def test_a_partition_added_since_the_previous_backup_starts_at_its_log_start() -> None:
     previous = manifest_with(stored(0, 300, partition=0))
-    tps = [("orders", 0), ("orders", 1)]
+    states = [PartitionState("orders", 0, None, 0, 310), PartitionState("orders", 1, None, 7, 9)]
 
-    plans = plan_partitions(
-        previous, tps, {tps[0]: 0, tps[1]: 7}, {tps[0]: 310, tps[1]: 9}, BACKUP_ID, NOW
-    )
+    plans = plan_backup(
+        previous, states, existing_topics={"orders"}, backup_id=BACKUP_ID, now=NOW
+    ).partitions
 
     assert [(p.partition, p.start, p.end, p.carried is None) for p in plans] == [
         (0, 300, 310, False),
@@ -224,15 +223,45 @@ def test_an_entry_with_nothing_new_is_the_previous_one_unchanged() -> None:
 # -- apply_data_horizon ---------------------------------------------------------------------
 
 
-def horizon(entry: PartitionEntry, keep_days: float | None = 7) -> PartitionEntry:
-    spec = job(["orders"], keep_days=keep_days)
-    return apply_data_horizon(manifest_with(entry), spec, NOW).partitions[0]
+GONE = {("orders", 0): 10**9}  # Kafka no longer holds any of these offsets
+
+
+def horizon(
+    entry: PartitionEntry, keep_days: float | None = 7, log_start: int = 10**9
+) -> PartitionEntry:
+    return apply_data_horizon(
+        manifest_with(entry), keep_days, NOW, {("orders", 0): log_start}
+    ).partitions[0]
 
 
 def test_without_keep_days_no_data_is_dropped() -> None:
     manifest = manifest_with(PartitionEntry("orders", 0, 0, 20, (ref(0, 10, age_days=900),)))
 
-    assert apply_data_horizon(manifest, job(["orders"]), NOW) == manifest
+    assert apply_data_horizon(manifest, None, NOW, GONE) == manifest
+
+
+def test_old_records_still_in_kafka_are_never_dropped_by_keep_days() -> None:
+    segments = (ref(0, 10, age_days=900), ref(10, 20, age_days=800))
+
+    kept = horizon(PartitionEntry("orders", 0, 0, 20, segments), log_start=0)
+
+    assert kept.segments == segments
+    assert kept.start_offset == 0
+
+
+def test_only_old_segments_below_the_log_start_leave_the_backup() -> None:
+    segments = (ref(0, 10, age_days=900), ref(10, 20, age_days=800), ref(20, 30, age_days=700))
+
+    kept = horizon(PartitionEntry("orders", 0, 0, 30, segments), log_start=15)
+
+    assert kept.segments == segments[1:]
+    assert kept.start_offset == 10
+
+
+def test_a_partition_kafka_did_not_report_keeps_everything() -> None:
+    manifest = manifest_with(PartitionEntry("orders", 0, 0, 10, (ref(0, 10, age_days=900),)))
+
+    assert apply_data_horizon(manifest, 7, NOW, {}) == manifest
 
 
 def test_leading_segments_older_than_keep_days_are_dropped_and_the_start_moves() -> None:
@@ -290,7 +319,88 @@ def test_a_partition_whose_data_is_all_older_than_keep_days_keeps_no_segment() -
 def test_the_horizon_changes_only_partitions_and_keeps_the_rest_of_the_manifest() -> None:
     manifest = manifest_with(PartitionEntry("orders", 0, 0, 10, (ref(0, 10, age_days=30),)))
 
-    after = apply_data_horizon(manifest, job(["orders"], keep_days=7), NOW)
+    after = apply_data_horizon(manifest, 7, NOW, GONE)
 
     assert replace(after, partitions=manifest.partitions) == manifest
     assert after.partitions[0].segments == ()
+
+
+# -- lineage, missing partitions, retired topics --------------------------------------------
+
+
+def test_a_recreated_topic_starts_a_new_lineage_from_its_log_start() -> None:
+    previous = manifest_with(stored(0, 300, topic_id="OLD"))
+
+    plan = plan_one(previous, earliest=0, latest=40, topic_id="NEW")
+
+    assert (plan.start, plan.end, plan.carried, plan.gap, plan.topic_id) == (
+        0,
+        40,
+        None,
+        None,
+        "NEW",
+    )
+
+
+def test_a_recreated_topic_longer_than_its_old_self_is_still_a_new_lineage() -> None:
+    previous = manifest_with(stored(0, 300, topic_id="OLD"))
+
+    plan = plan_one(previous, earliest=0, latest=5000, topic_id="NEW")
+
+    assert (plan.start, plan.carried) == (0, None)
+
+
+def test_the_old_lineage_is_recorded_as_retired_naming_the_backup_that_holds_it() -> None:
+    previous = manifest_with(stored(0, 300, topic_id="OLD"))
+    state = PartitionState("orders", 0, "NEW", 0, 40)
+
+    plan = plan_backup(previous, [state], existing_topics={"orders"}, backup_id=BACKUP_ID, now=NOW)
+
+    [retired] = plan.retired
+    assert (retired.topic, retired.topic_id, retired.held_by) == (
+        "orders",
+        "OLD",
+        previous.backup_id,
+    )
+    assert "re-created" in retired.reason
+
+
+def test_a_backup_without_topic_ids_continues_when_the_log_still_covers_it() -> None:
+    plan = plan_one(manifest_with(stored(0, 300)), earliest=0, latest=400, topic_id="T1")
+
+    assert (plan.start, plan.carried is not None) == (300, True)
+
+
+def test_a_backup_without_topic_ids_and_a_shorter_log_is_a_new_lineage_not_a_wedge() -> None:
+    plan = plan_one(manifest_with(stored(0, 300)), earliest=0, latest=20, topic_id="T1")
+
+    assert (plan.start, plan.end, plan.carried) == (0, 20, None)
+
+
+def test_a_leaderless_partition_is_missing_never_an_empty_range() -> None:
+    previous = manifest_with(stored(0, 300, topic_id="T1"))
+    state = PartitionState("orders", 0, "T1", problem="no leader")
+
+    plan = plan_backup(previous, [state], existing_topics={"orders"}, backup_id=BACKUP_ID, now=NOW)
+
+    assert plan.partitions == []
+    assert plan.missing == [MissingPartition("orders", 0, "no leader")]
+    assert plan.unchanged == [previous.partitions[0]]
+
+
+def test_a_deleted_topic_is_retired_and_not_carried_forward() -> None:
+    previous = manifest_with(stored(0, 300, topic_id="T1"))
+
+    plan = plan_backup(previous, [], existing_topics=set(), backup_id=BACKUP_ID, now=NOW)
+
+    assert plan.partitions == [] and plan.unchanged == []
+    [retired] = plan.retired
+    assert (retired.topic, retired.reason) == ("orders", "deleted from the cluster")
+
+
+def test_a_topic_no_longer_selected_is_retired_as_such() -> None:
+    previous = manifest_with(stored(0, 300, topic_id="T1"))
+
+    plan = plan_backup(previous, [], existing_topics={"orders"}, backup_id=BACKUP_ID, now=NOW)
+
+    assert plan.retired[0].reason == "no longer matched by the job's topics"

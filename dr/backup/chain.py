@@ -1,0 +1,137 @@
+"""The manifest chain: each backup checked against its parent and against the job's catalog.
+
+A manifest carries its own checksum and its parent's; the catalog's sequence entry carries the
+checksum of the manifest it commits. Together they tell, by what it is:
+
+- a manifest altered after it was written (its own checksum fails: load reports it);
+- a manifest replaced by another one (the sequence entry or the child names another checksum);
+- a deleted manifest (its sequence entry is still there);
+- a partition whose tail was cut (it ends before its parent's end);
+- a segment removed from a manifest, or disguised as a gap (the parent held it).
+"""
+
+from __future__ import annotations
+
+from dr.backup.catalog import (
+    CatalogEntry,
+    CatalogError,
+    Manifest,
+    PartitionEntry,
+    catalog_entries,
+    load_entry,
+    load_manifest,
+    manifest_key,
+)
+from dr.storage import ObjectStore, StorageError
+
+Found = tuple[str, str]  # (object, message)
+
+
+def chain_problems(store: ObjectStore, manifest: Manifest) -> list[Found]:
+    """What is wrong with the manifest's place in its chain; [] when it holds."""
+    key = manifest_key(manifest.job, manifest.backup_id)
+    found: list[Found] = []
+    try:
+        entries = catalog_entries(store, manifest.job)
+    except StorageError as exc:
+        return [(key, f"cannot list the catalog: {exc}")]
+    by_id = {e.backup_id: e for e in entries}
+    own = by_id.get(manifest.backup_id)
+    if manifest.sequence > 0:
+        if own is None:
+            found.append((key, "is not committed (no sequence entry names it)"))
+        elif own.manifest_sha256 not in (None, manifest.sha256):
+            found.append((key, f"is not the manifest committed as backup number {own.sequence}"))
+    found += _against_parent(store, manifest, by_id)
+    found += _newer_broken(store, manifest, entries)
+    return found
+
+
+def _against_parent(
+    store: ObjectStore, manifest: Manifest, by_id: dict[str, CatalogEntry]
+) -> list[Found]:
+    if manifest.parent is None:
+        return []
+    key = manifest_key(manifest.job, manifest.backup_id)
+    try:
+        parent = load_manifest(store, manifest.job, manifest.parent)
+    except CatalogError as exc:
+        if manifest.parent in by_id:
+            return [(manifest_key(manifest.job, manifest.parent), str(exc))]
+        return []  # pruned by retention: nothing left to compare with
+    if manifest.parent_sha256 and parent.sha256 != manifest.parent_sha256:
+        return [
+            (
+                manifest_key(manifest.job, parent.backup_id),
+                f"was replaced after backup {manifest.backup_id} was taken from it",
+            )
+        ]
+    found: list[Found] = []
+    retired = {r.topic for r in manifest.retired_topics}
+    missing = {(m.topic, m.partition) for m in manifest.missing_partitions}
+    for old in parent.partitions:
+        new = manifest.partition(old.topic, old.partition)
+        if new is None:
+            if old.topic not in retired and (old.topic, old.partition) not in missing:
+                found.append(
+                    (key, f"{old.topic}-{old.partition}: dropped without being recorded as retired")
+                )
+            continue
+        if new.topic_id is not None and old.topic_id not in (None, new.topic_id):
+            continue  # a new lineage: nothing carried
+        found += [(key, message) for message in _partition_against(old, new)]
+    return found
+
+
+def _partition_against(old: PartitionEntry, new: PartitionEntry) -> list[str]:
+    where = f"{old.topic}-{old.partition}"
+    if new.end_offset < old.end_offset:
+        return [
+            f"{where}: ends at offset {new.end_offset}, before its parent's end "
+            f"{old.end_offset} (tail cut)"
+        ]
+    kept = {(s.key, s.sha256) for s in new.segments}
+    problems = []
+    for seg in old.segments:
+        if seg.start_offset < new.start_offset or (seg.key, seg.sha256) in kept:
+            continue
+        disguised = any(
+            g.start_offset <= seg.start_offset and seg.end_offset <= g.end_offset for g in new.gaps
+        )
+        problems.append(
+            f"{where}: segment {seg.key} (offsets {seg.start_offset}..{seg.end_offset - 1}) "
+            + ("was removed and recorded as a gap" if disguised else "is missing")
+            + ", though the parent backup held it"
+        )
+    old_gaps = {(g.start_offset, g.end_offset) for g in old.gaps}
+    disguised_found = any("recorded as a gap" in p for p in problems)
+    for gap in new.gaps:
+        new_inside = (
+            gap.start_offset < old.end_offset
+            and gap.end_offset > new.start_offset
+            and (gap.start_offset, gap.end_offset) not in old_gaps
+        )
+        if new_inside and not disguised_found:
+            problems.append(
+                f"{where}: gap {gap.start_offset}..{gap.end_offset - 1} lies inside offsets "
+                "the parent backup held (a removed segment disguised as a gap)"
+            )
+    return problems
+
+
+def _newer_broken(
+    store: ObjectStore, manifest: Manifest, entries: list[CatalogEntry]
+) -> list[Found]:
+    """Committed backups newer than this one whose manifests are missing or altered: the
+    newest backup may be what was deleted."""
+    if manifest.sequence <= 0:
+        return []
+    found: list[Found] = []
+    for entry in entries:
+        if entry.sequence <= manifest.sequence:
+            continue
+        try:
+            load_entry(store, manifest.job, entry)
+        except (CatalogError, StorageError) as exc:
+            found.append((manifest_key(manifest.job, entry.backup_id), str(exc)))
+    return found

@@ -1,0 +1,136 @@
+"""Which configs a restored topic gets: the source's, less what would lose or refuse its data.
+
+A backup's metadata keeps each topic's configs as the source cluster had them. Copied blindly,
+some of them make restored records vanish or the restore fail:
+
+- ``retention.ms`` / ``retention.bytes``: backed-up records are usually older than the source's
+  retention window by the time they are restored; the cluster deletes them at its next check.
+- ``message.timestamp.type=LogAppendTime``: the cluster stamps every restored record with the
+  time it is written, replacing the backed-up timestamp.
+- ``message.timestamp.*.max.ms``: limits on how far a timestamp may lie from now; backed-up
+  records lie outside them, and the cluster refuses them.
+- tiered-storage configs (``remote.storage.enable``, ``local.retention.*``, ``remote.log.*``):
+  refused by a cluster without tiered storage, and they shorten local retention.
+- configs removed in Kafka 4.0 (``message.format.version``, ``message.downconversion.enable``).
+
+The default policy therefore sets unlimited retention and CreateTime with no timestamp limits,
+and drops the rest, each change reported with its reason. ``keep_source`` keeps the source's
+configs (the timestamp type still becomes CreateTime unless set explicitly); ``overrides`` and
+``drops`` (``--config``, ``--drop-config``) come last and win.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+UNLIMITED = "9223372036854775807"  # Long.MAX_VALUE: Kafka's "no limit" for *.max.ms configs
+CONFIG_NAME = re.compile(r"[a-z][a-z0-9]*([._-][a-z0-9]+)*")
+
+_RETENTION = "records older (or more) than the source's retention would be deleted at once"
+_TIMESTAMP_TYPE = "LogAppendTime would replace every backed-up timestamp by the restore time"
+_LIMITS = "the cluster would refuse backed-up records whose timestamps lie outside this limit"
+_TIERED = "tiered-storage configs fail on a cluster without tiered storage"
+_REMOVED = "removed in Kafka 4.0; it has no effect on the data"
+_MIN_ISR = "capped to the replication factor of the restored topic"
+
+SAFE_VALUES: dict[str, tuple[str, str]] = {
+    "retention.ms": ("-1", _RETENTION),
+    "retention.bytes": ("-1", _RETENTION),
+    "message.timestamp.type": ("CreateTime", _TIMESTAMP_TYPE),
+    "message.timestamp.before.max.ms": (UNLIMITED, _LIMITS),
+    "message.timestamp.after.max.ms": (UNLIMITED, _LIMITS),
+}
+DROPPED: dict[str, str] = {
+    "message.timestamp.difference.max.ms": _LIMITS,
+    "remote.storage.enable": _TIERED,
+    "local.retention.ms": _TIERED,
+    "local.retention.bytes": _TIERED,
+    "message.format.version": _REMOVED,
+    "message.downconversion.enable": _REMOVED,
+}
+DROPPED_PREFIXES: dict[str, str] = {"remote.log.": _TIERED}
+
+
+@dataclass(frozen=True)
+class ConfigPolicy:
+    """How the configs of restored topics are chosen (see the module docstring)."""
+
+    keep_source: bool = False
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    drops: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """One config of a restored topic that differs from the source topic's.
+
+    ``source`` None: the source topic did not set it (its cluster's default applied);
+    ``restored`` None: the restored topic does not set it (the target cluster's default)."""
+
+    key: str
+    source: str | None
+    restored: str | None
+    reason: str
+
+
+def restored_configs(
+    source: Mapping[str, str], *, replication_factor: int, policy: ConfigPolicy
+) -> tuple[dict[str, str], tuple[ConfigChange, ...]]:
+    """The configs to create a restored topic with, and every change from the source's."""
+    configs = dict(source)
+    reasons: dict[str, str] = {}
+    if not policy.keep_source:
+        for key in list(configs):
+            reason = _dropped_reason(key)
+            if reason is not None:
+                del configs[key]
+                reasons[key] = reason
+        for key, (value, reason) in SAFE_VALUES.items():
+            configs[key] = value
+            reasons[key] = reason
+    else:
+        configs["message.timestamp.type"] = "CreateTime"
+        reasons["message.timestamp.type"] = _TIMESTAMP_TYPE
+    min_isr = configs.get("min.insync.replicas", "")
+    if min_isr.isdigit() and int(min_isr) > replication_factor:
+        configs["min.insync.replicas"] = str(replication_factor)
+        reasons["min.insync.replicas"] = _MIN_ISR
+    for key, value in policy.overrides.items():
+        configs[key] = value
+        reasons[key] = "set by --config"
+    for key in policy.drops:
+        configs.pop(key, None)
+        reasons[key] = "left to the cluster's default by --drop-config"
+    changes = tuple(
+        ConfigChange(key, source.get(key), configs.get(key), reason)
+        for key, reason in sorted(reasons.items())
+        if source.get(key) != configs.get(key)
+    )
+    return configs, changes
+
+
+def losing_configs(
+    effective: Mapping[str, str], wanted: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    """(key, value, why) for each config of an existing target topic that would lose or refuse
+    restored records, unless the restore itself asks for that value (``wanted``: what it
+    would create a new topic with)."""
+    found = []
+    for key, (safe, why) in SAFE_VALUES.items():
+        value = effective.get(key)
+        if value is None or value == safe or value == wanted.get(key):
+            continue
+        found.append((key, value, why))
+    limit = effective.get("message.timestamp.difference.max.ms")
+    if limit not in (None, UNLIMITED, wanted.get("message.timestamp.difference.max.ms")):
+        found.append(("message.timestamp.difference.max.ms", str(limit), _LIMITS))
+    return found
+
+
+def _dropped_reason(key: str) -> str | None:
+    if key in DROPPED:
+        return DROPPED[key]
+    return next((why for prefix, why in DROPPED_PREFIXES.items() if key.startswith(prefix)), None)
+

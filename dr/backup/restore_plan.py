@@ -1,0 +1,271 @@
+"""What a restore will do, decided before anything is written: topics, configs, groups, and
+what blocks it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+
+from dr.backup.catalog import Manifest
+from dr.backup.metadata import group_offsets_of
+from dr.backup.restore_configs import ConfigChange, ConfigPolicy, losing_configs, restored_configs
+from dr.config.schema import Settings
+from dr.errors import DrError, KafkaError
+from dr.kafka import admin as kadmin
+from dr.kafka.client import admin_client
+from dr.state import StateStore
+
+TIMEOUT_S = 30.0
+JOURNAL = "restore"
+
+
+class RestoreError(DrError):
+    """A restore cannot start or did not complete."""
+
+
+class RestoreFailed(RestoreError):
+    """A restore stopped part-way: ``complete`` partitions (target topic-partition names) hold
+    exactly their backed-up records; the ``incomplete`` ones hold a prefix of them."""
+
+    def __init__(self, message: str, complete: Iterable[str], incomplete: Iterable[str]) -> None:
+        super().__init__(message)
+        self.complete = tuple(complete)
+        self.incomplete = tuple(incomplete)
+
+
+@dataclass(frozen=True)
+class TopicRestore:
+    """One topic of the plan."""
+
+    source: str
+    target: str
+    partitions: int
+    replication_factor: int
+    configs: dict[str, str]
+    records: int
+    exists: bool
+    target_records: int
+    config_changes: tuple[ConfigChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroupSkip:
+    """A committed offset of a group that the restore cannot place, and why."""
+
+    group: str
+    topic: str  # the target topic
+    partition: int
+    offset: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    """What a restore will do; `problems` block it."""
+
+    backup_id: str
+    cluster: str
+    cluster_id: str
+    topics: tuple[TopicRestore, ...]
+    until_ms: int | None
+    groups: tuple[str, ...]
+    resuming: bool
+    gaps: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    group_skips: tuple[GroupSkip, ...] = ()
+    missing: tuple[str, ...] = ()  # partitions a partial backup could not copy
+
+    @property
+    def journal_key(self) -> str:
+        return f"{self.backup_id}->{self.cluster_id}"
+
+    def partitions(self) -> list[str]:
+        """Every target partition, as topic-partition names, in the order they are written."""
+        return [f"{t.target}-{p}" for t in self.topics for p in range(t.partitions)]
+
+
+def plan_restore(
+    settings: Settings,
+    manifest: Manifest,
+    metadata: dict[str, Any],
+    *,
+    to: str,
+    state: StateStore,
+    topics: str | None = None,
+    renames: dict[str, str] | None = None,
+    until: datetime | None = None,
+    groups: bool = False,
+    force: bool = False,
+    configs: ConfigPolicy | None = None,
+) -> RestorePlan:
+    """Decide what to restore where, and what blocks it (never writes anything).
+
+    Raises RestoreError when the selection is empty or invalid."""
+    cluster = settings.clusters[to]
+    admin = admin_client(cluster, timeout_s=TIMEOUT_S)
+    cluster_id = kadmin.cluster_id(admin, TIMEOUT_S)
+    chosen = _chosen_topics(manifest, topics)
+    renames = renames or {}
+    unknown = sorted(set(renames) - set(manifest.topics))
+    if unknown:
+        raise RestoreError(f"--rename names topic '{unknown[0]}', which is not in the backup")
+    policy = configs or ConfigPolicy()
+    journal = state.load_journal(JOURNAL, f"{manifest.backup_id}->{cluster_id}")
+    resuming = journal is not None and journal.get("status") == "running"
+    existing = kadmin.list_topic_partitions(admin, TIMEOUT_S)
+    brokers = kadmin.broker_count(admin, TIMEOUT_S)
+    plans: list[TopicRestore] = []
+    problems: list[str] = []
+    for source in chosen:
+        meta = metadata.get("topics", {}).get(source, {})
+        parts = [p for p in manifest.partitions if p.topic == source]
+        count = max(int(meta.get("partitions", 0)), max(p.partition for p in parts) + 1)
+        if len({p.partition for p in parts}) != len(parts):
+            problems.append(f"the backup holds two lineages of a partition of '{source}'")
+        target = renames.get(source, source)
+        rf = max(1, min(int(meta.get("replication_factor", 1)), brokers))
+        wanted, changes = restored_configs(
+            dict(meta.get("configs", {})), replication_factor=rf, policy=policy
+        )
+        info = existing.get(target)
+        target_records = _records_in(admin, target, info.partitions) if info else 0
+        plans.append(
+            TopicRestore(
+                source=source,
+                target=target,
+                partitions=count,
+                replication_factor=rf,
+                configs=wanted,
+                records=sum(p.records for p in parts),
+                exists=info is not None,
+                target_records=target_records,
+                config_changes=changes,
+            )
+        )
+        if info is not None and info.partitions < count:
+            problems.append(
+                f"target topic '{target}' has {info.partitions} partitions, the backup has {count}"
+            )
+        if target_records and not force and not resuming:
+            problems.append(
+                f"target topic '{target}' already holds {target_records} records "
+                "(use --force to restore into it anyway)"
+            )
+    problems += _name_clashes(plans)
+    problems += _existing_target_problems(admin, [p for p in plans if p.exists])
+    group_names, skips = _groups(metadata, plans, groups)
+    gaps = tuple(
+        f"{p.topic}-{p.partition} offsets {g.start_offset}..{g.end_offset - 1}: {g.reason}"
+        for p in manifest.partitions
+        if p.topic in chosen
+        for g in p.gaps
+    )
+    missing = tuple(
+        f"{m.topic}-{m.partition}: {m.reason}"
+        for m in manifest.missing_partitions
+        if m.topic in chosen
+    )
+    return RestorePlan(
+        backup_id=manifest.backup_id,
+        cluster=to,
+        cluster_id=cluster_id,
+        topics=tuple(plans),
+        until_ms=int(until.timestamp() * 1000) if until else None,
+        groups=group_names,
+        resuming=resuming,
+        gaps=gaps,
+        problems=tuple(problems),
+        group_skips=skips,
+        missing=missing,
+    )
+
+
+def _chosen_topics(manifest: Manifest, topics: str | None) -> list[str]:
+    try:
+        pattern = re.compile(topics) if topics else None
+    except re.error as exc:
+        raise RestoreError(f"--topics '{topics}' is not a valid regex: {exc}") from None
+    chosen = [t for t in manifest.topics if pattern is None or pattern.fullmatch(t)]
+    if not chosen:
+        raise RestoreError(f"backup {manifest.backup_id} has no topic matching '{topics}'")
+    return chosen
+
+
+def _name_clashes(plans: list[TopicRestore]) -> list[str]:
+    by_target: dict[str, list[str]] = {}
+    for p in plans:
+        by_target.setdefault(p.target, []).append(p.source)
+    return [
+        f"topics {', '.join(repr(s) for s in sources)} would all be restored as '{target}' "
+        "(give each its own name with --rename)"
+        for target, sources in by_target.items()
+        if len(sources) > 1
+    ]
+
+
+def _groups(
+    metadata: dict[str, Any], plans: list[TopicRestore], wanted: bool
+) -> tuple[tuple[str, ...], tuple[GroupSkip, ...]]:
+    """The groups to restore, and each committed offset on a partition the restored topic
+    does not have (a partition added while the backup ran)."""
+    if not wanted:
+        return (), ()
+    by_source = {p.source: p for p in plans}
+    offsets = group_offsets_of(metadata)
+    names = tuple(sorted(g for g, by in offsets.items() if set(by) & set(by_source)))
+    skips = tuple(
+        GroupSkip(
+            group, by_source[t].target, p, o, f"the restored topic has no partition {p}"
+        )
+        for group in names
+        for t, parts in sorted(offsets[group].items())
+        if t in by_source
+        for p, o in sorted(parts.items())
+        if p >= by_source[t].partitions
+    )
+    return names, skips
+
+
+def _existing_target_problems(admin: AdminClient, plans: list[TopicRestore]) -> list[str]:
+    """Configs of existing target topics that would delete, re-stamp or refuse restored records
+    (unless this restore asks for them too: a resumed restore, or --config)."""
+    if not plans:
+        return []
+    effective = _effective_configs(admin, [p.target for p in plans])
+    problems = []
+    for plan in plans:
+        for key, value, why in losing_configs(effective.get(plan.target, {}), plan.configs):
+            problems.append(
+                f"target topic '{plan.target}' has {key}={value}: {why}; change it on the topic, "
+                f"accept it with --config {key}={value}, or restore into a new topic"
+            )
+    return problems
+
+
+def _effective_configs(admin: AdminClient, topics: list[str]) -> dict[str, dict[str, str]]:
+    """Every config in force on each topic, defaults included."""
+    resources = [ConfigResource(ResourceType.TOPIC, t) for t in topics]
+    out: dict[str, dict[str, str]] = {}
+    futures = admin.describe_configs(resources, request_timeout=TIMEOUT_S)
+    for resource, future in futures.items():
+        try:
+            entries = future.result(timeout=TIMEOUT_S + 5)
+        except (KafkaException, TimeoutError) as exc:
+            raise KafkaError(
+                f"cannot read configs of topic '{resource.name}': {kadmin.reason(exc)}"
+            ) from None
+        out[resource.name] = {k: e.value for k, e in entries.items() if e.value is not None}
+    return out
+
+
+def _records_in(admin: Any, topic: str, partitions: int) -> int:
+    tps = [(topic, p) for p in range(partitions)]
+    low = kadmin.offsets(admin, tps, "earliest", TIMEOUT_S, committed=False)
+    high = kadmin.offsets(admin, tps, "latest", TIMEOUT_S, committed=False)
+    return sum(high[tp] - low[tp] for tp in tps)

@@ -1,0 +1,231 @@
+"""Writing restored records: in order, without gaps, each with its backed-up timestamp.
+
+Records go through librdkafka as an idempotent producer with ``enable.gapless.guarantee``: a
+batch that fails stops the producer (a fatal error), so a failed batch is never followed by a
+later batch of the same partition, and each target partition always holds a prefix of its
+backed-up records, which is what lets a restore resume.
+
+librdkafka reads a timestamp of 0 as "now", so a record stamped 0 (the Unix epoch) is written by
+a second, pure-Python producer (kafka-python), which keeps 0. The librdkafka producer is flushed
+before such a record and the Python one after it, so the partition's order holds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer
+from kafka import KafkaProducer  # type: ignore[import-untyped]
+
+from dr.backup.restore_plan import RestoreError
+from dr.config.schema import ClusterSettings
+from dr.kafka.client import confluent_config, librdkafka_logger
+
+TP = tuple[str, int]
+FLUSH_S = 120.0
+Headers = list[tuple[str, bytes | None]] | None
+
+# librdkafka's names of the client settings, and kafka-python's.
+_KAFKA_PYTHON = {
+    "security.protocol": "security_protocol",
+    "sasl.mechanism": "sasl_mechanism",
+    "sasl.mechanisms": "sasl_mechanism",
+    "sasl.username": "sasl_plain_username",
+    "sasl.password": "sasl_plain_password",
+    "sasl.kerberos.service.name": "sasl_kerberos_service_name",
+    "ssl.ca.location": "ssl_cafile",
+    "ssl.certificate.location": "ssl_certfile",
+    "ssl.key.location": "ssl_keyfile",
+    "ssl.key.password": "ssl_password",
+    "ssl.crl.location": "ssl_crlfile",
+    "ssl.cipher.suites": "ssl_ciphers",
+    "client.id": "client_id",
+}
+_SECURITY_PREFIXES = ("ssl.", "sasl.", "security.")
+_NULL = object()  # a null value: kafka-python's send() wants a key or a value, a record may have neither
+
+
+class WriteFailed(RestoreError):
+    """Records could not be written to a target partition."""
+
+    def __init__(self, tp: TP | None, reason: str) -> None:
+        where = f"writing to {tp[0]}-{tp[1]}" if tp else "writing"
+        super().__init__(f"{where} failed: {reason}")
+        self.tp = tp
+
+
+def kafka_python_config(cluster: ClusterSettings) -> dict[str, Any]:
+    """The cluster's client settings for kafka-python; raises RestoreError for a security
+    setting it has no equivalent of (the records stamped 0 cannot be written then)."""
+    conf = confluent_config(cluster)
+    out: dict[str, Any] = {"bootstrap_servers": str(conf.pop("bootstrap.servers")).split(",")}
+    for key, value in conf.items():
+        if key in _KAFKA_PYTHON:
+            out[_KAFKA_PYTHON[key]] = value
+        elif key == "ssl.endpoint.identification.algorithm":
+            out["ssl_check_hostname"] = str(value).lower() not in ("none", "")
+        elif key.startswith(_SECURITY_PREFIXES):
+            raise RestoreError(
+                f"cluster setting '{key}' has no equivalent in kafka-python, which writes the "
+                "records stamped 0 (librdkafka cannot): use PEM files (ssl.ca.location, "
+                "ssl.certificate.location, ssl.key.location) or SASL PLAIN/SCRAM"
+            )
+    if "security_protocol" in out:
+        out["security_protocol"] = str(out["security_protocol"]).upper()
+    return out
+
+
+class RecordWriter:
+    """Writes records partition after partition; counts what each partition had acknowledged."""
+
+    def __init__(self, cluster: ClusterSettings) -> None:
+        self._cluster = cluster
+        self._failures: list[tuple[TP | None, str]] = []
+        self._delivered: Counter[TP] = Counter()
+        self._exact: KafkaProducer | None = None
+        self._exact_pending: list[tuple[TP, Any]] = []
+        self._producer = Producer(
+            confluent_config(
+                cluster,
+                **{
+                    "enable.idempotence": True,
+                    "enable.gapless.guarantee": True,
+                    "acks": "all",
+                    "linger.ms": 20,
+                    "batch.size": 1_000_000,
+                    "compression.type": "lz4",
+                    "queue.buffering.max.kbytes": 256 * 1024,
+                    "message.max.bytes": 16 * 1024 * 1024,
+                    "error_cb": self._on_error,
+                },
+            ),
+            logger=librdkafka_logger(),
+        )
+
+    def delivered(self, tp: TP) -> int:
+        """Records of tp the cluster acknowledged."""
+        return self._delivered[tp]
+
+    def write(
+        self,
+        tp: TP,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        timestamp: int,
+    ) -> None:
+        """Queue one record; raises WriteFailed once any earlier write has failed."""
+        if timestamp == 0:
+            self._write_exact(tp, key, value, headers)
+            return
+        if self._exact_pending:
+            self._settle_exact()
+        while True:
+            try:
+                self._producer.produce(
+                    tp[0],
+                    value,
+                    key,
+                    partition=tp[1],
+                    on_delivery=self._on_delivery,
+                    timestamp=timestamp,
+                    headers=headers,  # type: ignore[arg-type]
+                )
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+                self.check()
+            except KafkaException as exc:
+                self._failures.append((tp, _reason(exc.args[0])))
+                self.check()
+
+    def check(self) -> None:
+        """Serve delivery reports; raises WriteFailed naming the first failure."""
+        self._producer.poll(0)
+        if self._failures:
+            # The failed partition's own report, rather than the fatal error that followed it.
+            tp, reason = next((f for f in self._failures if f[0] is not None), self._failures[0])
+            raise WriteFailed(tp, reason)
+
+    def settle(self, timeout_s: float = FLUSH_S) -> None:
+        """Wait until every queued record is acknowledged; raises WriteFailed otherwise."""
+        self._settle_exact()
+        remaining = self._producer.flush(timeout_s)
+        self.check()
+        if remaining:
+            raise WriteFailed(None, f"{remaining} records not acknowledged within {timeout_s:.0f}s")
+
+    def drain(self, timeout_s: float = FLUSH_S) -> None:
+        """After a failure: wait for what is in flight, so the counts are final; never raises."""
+        try:
+            self._settle_exact()
+        except WriteFailed:
+            pass
+        self._producer.flush(timeout_s)
+
+    def close(self) -> None:
+        if self._exact is not None:
+            self._exact.close(timeout=10)
+
+    def _write_exact(self, tp: TP, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+        if headers and any(v is None for _, v in headers):
+            raise WriteFailed(
+                tp,
+                "a record stamped 0 has a null header value, which kafka-python (the client "
+                "that writes timestamp 0) cannot send; leave the topic out with --topics",
+            )
+        if not self._exact_pending:
+            self.settle()  # every earlier record of the partition is written first
+        if self._exact is None:
+            self._exact = KafkaProducer(
+                **kafka_python_config(self._cluster),
+                acks="all",
+                enable_idempotence=True,
+                max_request_size=16 * 1024 * 1024,
+                value_serializer=_serialize,
+            )
+        future = self._exact.send(
+            tp[0],
+            value=_NULL if value is None else value,
+            key=key,
+            partition=tp[1],
+            timestamp_ms=0,
+            headers=list(headers or []),
+        )
+        self._exact_pending.append((tp, future))
+
+    def _settle_exact(self) -> None:
+        if not self._exact_pending or self._exact is None:
+            return
+        self._exact.flush(timeout=FLUSH_S)
+        pending, self._exact_pending = self._exact_pending, []
+        for tp, future in pending:
+            try:
+                future.get(timeout=1)
+                self._delivered[tp] += 1
+            except Exception as exc:  # kafka-python raises its own KafkaError tree
+                self._failures.append((tp, f"{type(exc).__name__}: {exc}"))
+        self.check()
+
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        tp = (msg.topic(), msg.partition())
+        if err is None:
+            self._delivered[tp] += 1
+        else:
+            self._failures.append((tp, _reason(err)))
+
+    def _on_error(self, err: Any) -> None:
+        if err.fatal():
+            self._failures.append((None, _reason(err)))
+
+
+def _serialize(value: Any) -> bytes | None:
+    return None if value is _NULL else value  # type: ignore[no-any-return]
+
+
+def _reason(err: Any) -> str:
+    try:
+        return f"{err.str()} ({err.name()})"
+    except AttributeError:
+        return str(err)
