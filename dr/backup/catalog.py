@@ -243,10 +243,11 @@ def decode_manifest(data: bytes, key: str) -> Manifest:
         manifest = manifest_from_dict(raw)
     except (KeyError, TypeError, ValueError) as exc:
         raise ManifestDamaged(key, f"backup manifest '{key}' is malformed ({exc})") from None
-    if manifest.format >= 2 and _digest(raw) != manifest.sha256:
+    sealed = manifest.format >= 2 or manifest.sequence > 0 or "sha256" in raw
+    if sealed and _digest(raw) != manifest.sha256:
         raise ManifestDamaged(
             key,
-            f"backup manifest '{key}' fails its own checksum: it was altered after it was written"
+            f"backup manifest '{key}' fails its own checksum: it was altered after it was written",
         )
     return manifest
 
@@ -298,13 +299,23 @@ def write_manifest(store: ObjectStore, manifest: Manifest) -> Manifest:
     entry = json.dumps(
         {"backup_id": sealed.backup_id, "manifest_sha256": sealed.sha256}, sort_keys=True
     ).encode()
-    if not store.put_if_absent(sequence_key(sealed.job, sealed.sequence), entry):
+    slot = sequence_key(sealed.job, sealed.sequence)
+    if not store.put_if_absent(slot, entry) and not _names(store, slot, sealed):
         store.delete(key)
         raise CatalogError(
             f"job '{sealed.job}': backup number {sealed.sequence} was committed by another run "
             f"while {sealed.backup_id} ran (two runs of one job?); this run recorded nothing"
         )
+    _write_head(store, sealed.job, sealed.sequence)  # a hint only: see newest_number
     return sealed
+
+
+def _names(store: ObjectStore, slot: str, sealed: Manifest) -> bool:
+    """Whether the sequence entry at slot commits this very manifest (a create whose answer
+    was lost and retried reports 'already there')."""
+    entry = read_entry(store, sealed.job, sealed.sequence)
+    del slot
+    return (entry.backup_id, entry.manifest_sha256) == (sealed.backup_id, sealed.sha256)
 
 
 def delete_manifest(store: ObjectStore, manifest: Manifest) -> None:
@@ -362,6 +373,12 @@ def _sequence_of(key: str) -> int | None:
     return int(digits) if name.endswith(".json") and digits.isdigit() else None
 
 
+def _object_of(job: str, entry: CatalogEntry) -> str:
+    if entry.backup_id.startswith("<unreadable"):
+        return sequence_key(job, entry.sequence)
+    return manifest_key(job, entry.backup_id)
+
+
 def load_entry(store: ObjectStore, job: str, entry: CatalogEntry) -> Manifest:
     """The manifest a catalog entry commits; raises CatalogError when it is missing, altered
     or not the one the entry names."""
@@ -393,9 +410,7 @@ def scan_catalog(store: ObjectStore, job: str) -> tuple[list[Manifest], list[Cat
             good.append(load_entry(store, job, entry))
         except (CatalogError, StorageError) as exc:
             problems.append(
-                CatalogProblem(
-                    entry.sequence, entry.backup_id, manifest_key(job, entry.backup_id), str(exc)
-                )
+                CatalogProblem(entry.sequence, entry.backup_id, _object_of(job, entry), str(exc))
             )
     return good, problems
 
@@ -409,21 +424,49 @@ def list_manifests(store: ObjectStore, job: str) -> list[Manifest]:
     return good
 
 
+def head_key(job: str) -> str:
+    return f"{job}/sequence/head"
+
+
+def _write_head(store: ObjectStore, job: str, sequence: int) -> None:
+    store.put_bytes(head_key(job), json.dumps({"sequence": sequence}).encode())
+
+
+def newest_number(store: ObjectStore, job: str) -> int | None:
+    """The newest committed number, found in O(1) reads from the head hint: the hint is
+    followed forward while a newer entry exists (a run that died before moving it), and is
+    trusted only when its entry exists. None when there is no usable hint."""
+    try:
+        number = int(json.loads(store.get_bytes(head_key(job)))["sequence"])
+    except (ObjectNotFound, ValueError, KeyError, TypeError):
+        return None
+    while store.exists(sequence_key(job, number + 1)):
+        number += 1
+    return number if number > 0 and store.exists(sequence_key(job, number)) else None
+
+
 def newest_first(store: ObjectStore, job: str) -> Iterator[Manifest | CatalogProblem]:
-    """The job's committed backups from the newest, each read only when it is reached."""
-    numbers = sequence_numbers(store, job)
+    """The job's committed backups from the newest, each read only when it is reached: the
+    newest through the head hint, the others (only when needed) through one listing."""
+    newest = newest_number(store, job)
+    if newest is not None:
+        entry = read_entry(store, job, newest)
+        try:
+            yield load_entry(store, job, entry)
+        except (CatalogError, StorageError) as exc:
+            yield CatalogProblem(entry.sequence, entry.backup_id, _object_of(job, entry), str(exc))
+    every = sequence_numbers(store, job)
+    numbers = [n for n in every if newest is None or n < newest]
     entries: Iterator[CatalogEntry] = (
         (read_entry(store, job, n) for n in reversed(numbers))
-        if numbers
+        if every
         else reversed(_legacy_entries(store, job))
     )
     for entry in entries:
         try:
             yield load_entry(store, job, entry)
         except (CatalogError, StorageError) as exc:
-            yield CatalogProblem(
-                entry.sequence, entry.backup_id, manifest_key(job, entry.backup_id), str(exc)
-            )
+            yield CatalogProblem(entry.sequence, entry.backup_id, _object_of(job, entry), str(exc))
 
 
 def latest_manifest(store: ObjectStore, job: str) -> Manifest | None:
@@ -441,20 +484,42 @@ def adopt_legacy(store: ObjectStore, job: str) -> int:
     """Give the backups of a format-1 store (manifests without sequence entries) their sequence
     entries, oldest first, so that later backups continue their chain; returns how many.
 
-    Call it holding the job's lock; it does nothing once the job has sequence entries."""
-    if sequence_numbers(store, job):
+    Call it holding the job's lock. Done once per job (a marker object records it); an
+    adoption that died half-way is completed by the next call."""
+    if store.exists(adopted_key(job)):
         return 0
-    legacy = _legacy_entries(store, job)
-    for number, entry in enumerate(legacy, start=1):
+    numbers = sequence_numbers(store, job)
+    named = {read_entry(store, job, n).backup_id for n in numbers}
+    legacy = [e for e in _legacy_entries(store, job) if e.backup_id not in named]
+    legacy = [e for e in legacy if _is_format_1(store, job, e.backup_id)]
+    first = (numbers[-1] if numbers else 0) + 1
+    for number, entry in enumerate(legacy, start=first):
         data = json.dumps({"backup_id": entry.backup_id, "manifest_sha256": None}).encode()
         store.put_if_absent(sequence_key(job, number), data)
     if legacy:
+        _write_head(store, job, first + len(legacy) - 1)
         log.info("backup_catalog_adopted", job=job, backups=len(legacy))
+    store.put_bytes(adopted_key(job), b"{}")
     return len(legacy)
+
+
+def adopted_key(job: str) -> str:
+    return f"{job}/sequence/adopted"
+
+
+def _is_format_1(store: ObjectStore, job: str, backup_id: str) -> bool:
+    try:
+        raw = json.loads(store.get_bytes(manifest_key(job, backup_id)))
+    except (ObjectNotFound, ValueError):
+        return False
+    return isinstance(raw, dict) and raw.get("format") == 1
 
 
 def next_sequence(store: ObjectStore, job: str) -> int:
     """The number the next backup of the job will commit under."""
+    newest = newest_number(store, job)
+    if newest is not None:
+        return newest + 1
     numbers = sequence_numbers(store, job)
     return (numbers[-1] if numbers else len(_legacy_entries(store, job))) + 1
 

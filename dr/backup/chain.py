@@ -68,11 +68,10 @@ def _against_parent(
         ]
     found: list[Found] = []
     retired = {r.topic for r in manifest.retired_topics}
-    missing = {(m.topic, m.partition) for m in manifest.missing_partitions}
     for old in parent.partitions:
         new = manifest.partition(old.topic, old.partition)
         if new is None:
-            if old.topic not in retired and (old.topic, old.partition) not in missing:
+            if old.topic not in retired:
                 found.append(
                     (key, f"{old.topic}-{old.partition}: dropped without being recorded as retired")
                 )

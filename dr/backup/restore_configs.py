@@ -133,4 +133,3 @@ def _dropped_reason(key: str) -> str | None:
     if key in DROPPED:
         return DROPPED[key]
     return next((why for prefix, why in DROPPED_PREFIXES.items() if key.startswith(prefix)), None)
-

@@ -10,7 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ConfigResource,
+    ResourceType,
+)
 
 from dr.backup.catalog import Manifest
 from dr.backup.metadata import group_offsets_of
@@ -220,9 +224,7 @@ def _groups(
     offsets = group_offsets_of(metadata)
     names = tuple(sorted(g for g, by in offsets.items() if set(by) & set(by_source)))
     skips = tuple(
-        GroupSkip(
-            group, by_source[t].target, p, o, f"the restored topic has no partition {p}"
-        )
+        GroupSkip(group, by_source[t].target, p, o, f"the restored topic has no partition {p}")
         for group in names
         for t, parts in sorted(offsets[group].items())
         if t in by_source

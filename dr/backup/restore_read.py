@@ -74,7 +74,9 @@ def load_checked(store: ObjectStore, entry: PartitionEntry, seg: SegmentRef) -> 
         header, payload = decompress_segment(data, name=seg.key)
         records = list(iter_raw(payload, name=seg.key))
     except SegmentCorrupt as exc:
-        raise DamagedSegment(seg.key, f"is damaged: {str(exc).removeprefix(seg.key + ': ')}") from None
+        raise DamagedSegment(
+            seg.key, f"is damaged: {str(exc).removeprefix(seg.key + ': ')}"
+        ) from None
     expected = (entry.topic, entry.partition, seg.start_offset, seg.end_offset, seg.records)
     actual = (header.topic, header.partition, header.start_offset, header.end_offset, len(records))
     if actual != expected or header.records != len(records):

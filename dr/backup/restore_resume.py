@@ -68,9 +68,16 @@ def check_resume(
                 tp = (topic.target, partition)
                 base = bases[topic.target][str(partition)]
                 _check_partition(
-                    store, topic, entries.get(partition), plan.until_ms, tp, base, ends[tp],
-                    reader, prefetch,
-                )  # fmt: skip
+                    store,
+                    topic,
+                    entries.get(partition),
+                    plan.until_ms,
+                    tp,
+                    base,
+                    ends[tp],
+                    reader,
+                    prefetch,
+                )
     finally:
         reader.close()
 

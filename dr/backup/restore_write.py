@@ -12,6 +12,7 @@ before such a record and the Python one after it, so the partition's order holds
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from typing import Any
 
@@ -43,7 +44,9 @@ _KAFKA_PYTHON = {
     "client.id": "client_id",
 }
 _SECURITY_PREFIXES = ("ssl.", "sasl.", "security.")
-_NULL = object()  # a null value: kafka-python's send() wants a key or a value, a record may have neither
+_NULL = (
+    object()
+)  # a null value: kafka-python's send() wants a key or a value, a record may have neither
 
 
 class WriteFailed(RestoreError):
@@ -158,17 +161,17 @@ class RecordWriter:
 
     def drain(self, timeout_s: float = FLUSH_S) -> None:
         """After a failure: wait for what is in flight, so the counts are final; never raises."""
-        try:
+        with contextlib.suppress(WriteFailed):
             self._settle_exact()
-        except WriteFailed:
-            pass
         self._producer.flush(timeout_s)
 
     def close(self) -> None:
         if self._exact is not None:
             self._exact.close(timeout=10)
 
-    def _write_exact(self, tp: TP, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+    def _write_exact(
+        self, tp: TP, key: bytes | None, value: bytes | None, headers: Headers
+    ) -> None:
         if headers and any(v is None for _, v in headers):
             raise WriteFailed(
                 tp,
@@ -221,7 +224,7 @@ class RecordWriter:
 
 
 def _serialize(value: Any) -> bytes | None:
-    return None if value is _NULL else value  # type: ignore[no-any-return]
+    return None if value is _NULL else value
 
 
 def _reason(err: Any) -> str:

@@ -35,16 +35,22 @@ def choose_pruned(manifests: list[Manifest], retention: Retention, now: datetime
     """The backups retention allows to prune: those that every rule set (keep_last,
     keep_days) lets go; the newest `min_keep` are always kept, and with no rule set none is
     pruned."""
-    newest_first = list(reversed(manifests))  # catalog order: by sequence, not by any clock
+    # A backup is never older than the ones before it in the catalog (by sequence), whatever
+    # the clock of the host that took it said: its age is capped by theirs.
+    ages: list[float] = []
+    for manifest in manifests:
+        own = (now - datetime.fromisoformat(manifest.started_at)).total_seconds() / 86400
+        ages.append(min([own, *ages[-1:]]))
+    newest_first = list(reversed(manifests))
     pruned = []
     for index, manifest in enumerate(newest_first):
+        age_days = ages[len(manifests) - 1 - index]
         if index < retention.min_keep:
             continue
         rules: list[bool] = []
         if retention.keep_last is not None:
             rules.append(index >= retention.keep_last)
         if retention.keep_days is not None:
-            age_days = (now - datetime.fromisoformat(manifest.started_at)).total_seconds() / 86400
             rules.append(age_days > retention.keep_days)
         if rules and all(rules):
             pruned.append(manifest)
@@ -74,7 +80,9 @@ def plan_prune(
             candidates |= {i.key for i in store.list(prefix) if i.key not in needed}
     candidates -= {manifest_key(job, m.backup_id) for m in pruned}  # deleted with their entry
     if unreadable:
-        candidates = {k for k in candidates if not k.startswith(f"{job}/data/")}
+        # What an unreadable backup references is unknown: delete only the pruned backups'
+        # own metadata, sweep nothing.
+        candidates = {m.metadata_key for m in pruned}
     return PrunePlan(
         job=job,
         keep=tuple(m.backup_id for m in kept),

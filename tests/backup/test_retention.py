@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 from handmade import JOB, T0, HandmadeBackups, entry
 
-from dr.backup.catalog import Manifest, list_manifests, segment_key
+from dr.backup.catalog import (
+    Manifest,
+    catalog_entries,
+    encode_manifest,
+    list_manifests,
+    manifest_key,
+    next_sequence,
+    segment_key,
+    sequence_key,
+)
 from dr.backup.retention import choose_pruned, execute_prune, plan_prune
 from dr.backup.verify import verify_backup
 from dr.config.schema import Retention
@@ -20,7 +29,8 @@ DAY = timedelta(days=1)
 
 
 def backups_aged(*ages_days: float, now: datetime) -> list[Manifest]:
-    """Manifests (not stored) started the given number of days before now."""
+    """Manifests (not stored) started the given number of days before now, in the catalog's
+    order: the first was committed first (sequence 1)."""
     return [
         Manifest(
             backup_id=f"{JOB}-{i}",
@@ -35,6 +45,7 @@ def backups_aged(*ages_days: float, now: datetime) -> list[Manifest]:
             bytes=0,
             metadata_key=f"{JOB}/metadata/{JOB}-{i}.json",
             metadata_sha256="0" * 64,
+            sequence=i + 1,
         )
         for i, age in enumerate(ages_days)
     ]
@@ -51,7 +62,7 @@ NOW = T0 + 100 * DAY
 
 
 def test_keep_last_prunes_all_but_the_newest_n() -> None:
-    manifests = backups_aged(5, 1, 4, 2, 3, now=NOW)  # not in order: the rule sorts
+    manifests = backups_aged(5, 4, 3, 2, 1, now=NOW)
 
     pruned = choose_pruned(manifests, Retention(keep_last=2), NOW)
 
@@ -59,7 +70,7 @@ def test_keep_last_prunes_all_but_the_newest_n() -> None:
 
 
 def test_keep_days_prunes_backups_older_than_that() -> None:
-    manifests = backups_aged(0.5, 1.5, 3, 7.5, now=NOW)
+    manifests = backups_aged(7.5, 3, 1.5, 0.5, now=NOW)
 
     pruned = choose_pruned(manifests, Retention(keep_days=2), NOW)
 
@@ -67,13 +78,13 @@ def test_keep_days_prunes_backups_older_than_that() -> None:
 
 
 def test_a_backup_exactly_keep_days_old_is_kept() -> None:
-    manifests = backups_aged(0, 2, now=NOW)
+    manifests = backups_aged(2, 0, now=NOW)
 
     assert choose_pruned(manifests, Retention(keep_days=2), NOW) == []
 
 
 def test_min_keep_wins_over_keep_days_when_every_backup_is_too_old() -> None:
-    manifests = backups_aged(40, 50, 60, 70, now=NOW)
+    manifests = backups_aged(70, 60, 50, 40, now=NOW)
 
     pruned = choose_pruned(manifests, Retention(keep_days=30, min_keep=2), NOW)
 
@@ -81,7 +92,7 @@ def test_min_keep_wins_over_keep_days_when_every_backup_is_too_old() -> None:
 
 
 def test_min_keep_wins_over_keep_last() -> None:
-    manifests = backups_aged(1, 2, 3, 4, now=NOW)
+    manifests = backups_aged(4, 3, 2, 1, now=NOW)
 
     pruned = choose_pruned(manifests, Retention(keep_last=1, min_keep=3), NOW)
 
@@ -95,11 +106,11 @@ def test_the_newest_backup_is_kept_by_default_however_old() -> None:
 
 
 def test_without_keep_days_or_keep_last_nothing_is_pruned() -> None:
-    assert choose_pruned(backups_aged(1, 200, 900, now=NOW), Retention(), NOW) == []
+    assert choose_pruned(backups_aged(900, 200, 1, now=NOW), Retention(), NOW) == []
 
 
 def test_a_backup_both_rules_allow_to_prune_is_pruned() -> None:
-    manifests = backups_aged(1, 2, 40, now=NOW)
+    manifests = backups_aged(40, 2, 1, now=NOW)
 
     pruned = choose_pruned(manifests, Retention(keep_last=2, keep_days=30), NOW)
 
@@ -107,9 +118,27 @@ def test_a_backup_both_rules_allow_to_prune_is_pruned() -> None:
 
 
 def test_a_backup_within_keep_days_is_kept_even_beyond_keep_last() -> None:
-    manifests = backups_aged(1, 2, 3, 4, 5, now=NOW)
+    manifests = backups_aged(5, 4, 3, 2, 1, now=NOW)
 
     assert choose_pruned(manifests, Retention(keep_last=2, keep_days=30), NOW) == []
+
+
+def test_keep_last_counts_backups_in_commit_order_whatever_their_start_times() -> None:
+    # A host with a slow clock: each backup claims to have started before the previous one.
+    manifests = backups_aged(1, 2, 3, 4, 5, now=NOW)
+
+    pruned = choose_pruned(manifests, Retention(keep_last=2), NOW)
+
+    assert sorted(m.sequence for m in pruned) == [1, 2, 3]
+
+
+def test_keep_days_never_prunes_a_backup_while_keeping_an_older_one() -> None:
+    # Backup 3 claims to be 40 days old, but it was committed after backup 2 (10 days old).
+    manifests = backups_aged(10, 10, 40, 5, now=NOW)
+
+    pruned = choose_pruned(manifests, Retention(keep_days=30), NOW)
+
+    assert pruned == []
 
 
 # -- plan_prune: cumulative manifests share segments -----------------------------------------
@@ -187,16 +216,19 @@ def test_an_orphan_older_than_the_newest_kept_backup_is_deleted(tmp_path: Path) 
     assert not plan.empty
 
 
-def test_an_orphan_newer_than_the_newest_kept_backup_is_left_to_a_run_in_progress(
+def test_an_orphan_is_swept_however_recent_since_prune_holds_the_jobs_lock(
     tmp_path: Path,
 ) -> None:
     c = chain(tmp_path)
-    c.made.segment("orders", 0, 30, 40, written_at=T0 + 2 * DAY + timedelta(minutes=30))
+    # Written after the newest backup: no run can be writing it, prune holds the job's lock.
+    late = c.made.segment("orders", 0, 30, 40, written_at=LATER + timedelta(minutes=30)).key
+    dead = c.made.manifest([], started_at=LATER, parent=c.b3, sequence=4)  # never committed
+    c.store.put_bytes(manifest_key(JOB, dead.backup_id), encode_manifest(dead)[1])
 
     plan = plan_prune(c.store, JOB, Retention(keep_last=3), LATER)
 
-    assert plan.objects == ()
-    assert plan.empty
+    assert plan.prune == ()
+    assert plan.objects == (late, manifest_key(JOB, dead.backup_id), dead.metadata_key)
 
 
 def test_another_jobs_objects_are_never_listed(tmp_path: Path) -> None:
@@ -265,6 +297,90 @@ def test_the_next_prune_removes_what_a_dead_prune_left_behind(tmp_path: Path) ->
     assert again.prune == ()
     assert again.objects == plan.objects[1:]
     assert sorted(info.key for info in c.store.list(f"{JOB}/")) == sorted(
-        [c.s2, c.s3, c.b3.metadata_key, f"{JOB}/manifests/{c.b3.backup_id}.json"]
+        [
+            c.s2,
+            c.s3,
+            c.b3.metadata_key,
+            f"{JOB}/manifests/{c.b3.backup_id}.json",
+            sequence_key(JOB, 3),
+            f"{JOB}/sequence/adopted",
+            f"{JOB}/sequence/head",
+        ]
     )
     assert verify_backup(c.store, c.b3, deep=True).ok
+
+
+def test_a_prune_forgets_the_pruned_sequence_numbers_and_numbering_carries_on(
+    tmp_path: Path,
+) -> None:
+    c = chain(tmp_path)
+
+    execute_prune(c.store, plan_prune(c.store, JOB, Retention(keep_last=1), LATER))
+    after = c.made.backup([], started_at=LATER)
+
+    assert [e.sequence for e in catalog_entries(c.store, JOB)] == [3, 4]
+    assert not c.store.exists(sequence_key(JOB, 1))
+    assert (after.sequence, after.parent) == (4, c.b3.backup_id)
+
+
+def test_backups_whose_start_times_go_backwards_are_pruned_in_commit_order(
+    tmp_path: Path,
+) -> None:
+    made = HandmadeBackups(LocalStore(tmp_path / "store"))
+    # Each run on a host whose clock is a day slower than the last one's.
+    first, second, third = (made.backup([], started_at=T0 - days * DAY) for days in (0, 1, 2))
+
+    plan = plan_prune(made.store, JOB, Retention(keep_last=1), T0)
+
+    assert plan.keep == (third.backup_id,)
+    assert set(plan.prune) == {first.backup_id, second.backup_id}
+    assert next_sequence(made.store, JOB) == 4
+
+
+# -- a catalog with problems: data objects stay until it is clean -----------------------------
+
+
+def garbage_in_the_middle(tmp_path: Path) -> Chain:
+    """The chain whose newest backup dropped s1, with b2's manifest overwritten by garbage."""
+    c = chain(tmp_path, horizon_drops_s1=True)
+    c.store.put_bytes(manifest_key(JOB, c.b2.backup_id), b"\x00garbage")
+    return c
+
+
+def test_a_garbage_manifest_keeps_every_data_object_and_is_reported(tmp_path: Path) -> None:
+    c = garbage_in_the_middle(tmp_path)
+
+    plan = plan_prune(c.store, JOB, Retention(keep_last=1), LATER)
+    execute_prune(c.store, plan)
+
+    assert plan.prune == (c.b1.backup_id,)
+    assert c.s1 not in plan.objects  # b2 may still need it: nobody can tell
+    assert c.store.exists(c.s1)
+    assert c.b1.metadata_key in plan.objects
+    assert len(plan.problems) == 1
+    assert plan.problems[0].startswith(f"{manifest_key(JOB, c.b2.backup_id)}: ")
+    assert "is not valid JSON" in plan.problems[0]
+    assert c.store.exists(manifest_key(JOB, c.b2.backup_id))
+
+
+def test_a_prune_keeps_the_metadata_of_a_backup_whose_manifest_is_unreadable(
+    tmp_path: Path,
+) -> None:
+    c = garbage_in_the_middle(tmp_path)
+
+    plan = plan_prune(c.store, JOB, Retention(keep_last=1), LATER)
+
+    assert c.b2.metadata_key not in plan.objects
+
+
+def test_a_prune_keeps_the_manifest_of_a_backup_whose_sequence_entry_is_unreadable(
+    tmp_path: Path,
+) -> None:
+    c = chain(tmp_path)
+    c.store.put_bytes(sequence_key(JOB, 2), b"torn")
+
+    plan = plan_prune(c.store, JOB, Retention(keep_last=3), LATER)
+
+    assert plan.problems != ()
+    assert manifest_key(JOB, c.b2.backup_id) not in plan.objects
+    assert c.b2.metadata_key not in plan.objects

@@ -6,9 +6,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from handmade import T0, HandmadeBackups, entry
+from handmade import T0, HandmadeBackups, entry, reseal_in_place
 
-from dr.backup.catalog import Gap, Manifest, SegmentRef
+from dr.backup.catalog import Gap, Manifest, MissingPartition, SegmentRef
 from dr.backup.verify import Problem, verify_backup
 from dr.storage import LocalStore
 
@@ -53,6 +53,7 @@ def test_an_intact_backup_verifies(backup: Backup, deep: bool) -> None:
     result = verify_backup(backup.store, backup.manifest, deep=deep)
 
     assert result.ok
+    assert result.status == "OK"
     assert result.problems == ()
     assert (result.segments, result.records, result.deep) == (4, 13, deep)
 
@@ -65,6 +66,7 @@ def test_a_missing_segment_is_reported_naming_it(backup: Backup, deep: bool) -> 
     result = verify_backup(backup.store, backup.manifest, deep=deep)
 
     assert not result.ok
+    assert result.status == "FAILED"
     assert result.problems == (Problem(key, "missing"),)
 
 
@@ -256,3 +258,64 @@ def test_verify_reports_progress_once_per_segment(backup: Backup) -> None:
     )
 
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+# -- status, topics, chain -------------------------------------------------------------------
+
+
+def test_a_partial_backup_verifies_as_partial_naming_each_partition_it_missed(
+    tmp_path: Path,
+) -> None:
+    made = HandmadeBackups(LocalStore(tmp_path / "store"))
+    offline = MissingPartition("orders", 1, "no leader (offline)")
+    manifest = made.backup(
+        [entry("orders", 0, [made.segment("orders", 0, 0, 5)])], missing=[offline]
+    )
+
+    result = verify_backup(made.store, manifest)
+
+    assert result.ok
+    assert result.status == "PARTIAL"
+    assert result.partial == ("orders-1: no leader (offline)",)
+
+
+def test_a_partial_backup_with_a_missing_object_has_failed(tmp_path: Path) -> None:
+    made = HandmadeBackups(LocalStore(tmp_path / "store"))
+    offline = MissingPartition("orders", 1, "no leader (offline)")
+    seg = made.segment("orders", 0, 0, 5)
+    manifest = made.backup([entry("orders", 0, [seg])], missing=[offline])
+    made.store.delete(seg.key)
+
+    assert verify_backup(made.store, manifest).status == "FAILED"
+
+
+def test_topics_limits_the_data_checks_to_those_topics(backup: Backup) -> None:
+    backup.store.delete(backup.segments[0].key)  # orders-0
+
+    only_payments = verify_backup(backup.store, backup.manifest, topics={"payments"})
+    everything = verify_backup(backup.store, backup.manifest)
+
+    assert only_payments.status == "OK"
+    assert (only_payments.segments, only_payments.records) == (1, 0)
+    assert everything.problems == (Problem(backup.segments[0].key, "missing"),)
+
+
+def test_topics_still_checks_the_backups_metadata(backup: Backup) -> None:
+    backup.store.delete(backup.manifest.metadata_key)
+
+    result = verify_backup(backup.store, backup.manifest, topics={"payments"})
+
+    assert result.problems == (Problem(backup.manifest.metadata_key, "missing"),)
+
+
+def test_a_replaced_manifest_fails_verify_unless_the_chain_checks_are_left_out(
+    backup: Backup,
+) -> None:
+    forged = reseal_in_place(backup.store, replace(backup.manifest, gaps_found=7))
+    key = f"{forged.job}/manifests/{forged.backup_id}.json"
+
+    checked = verify_backup(backup.store, forged)
+    unchecked = verify_backup(backup.store, forged, chain=False)
+
+    assert checked.problems == (Problem(key, "is not the manifest committed as backup number 1"),)
+    assert unchecked.status == "OK"
