@@ -8,6 +8,7 @@ functions act on the process's default set, which the daemon serves; tests build
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime
 from typing import Any, Protocol
@@ -39,6 +40,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._lock = threading.Lock()
+        self._last_success: dict[str, float] = {}
         r = self.registry
         self.backup_last_success = Gauge(
             "kafka_dr_backup_last_success_timestamp_seconds",
@@ -103,7 +106,8 @@ class Metrics:
 
         self.rpo_unmeasured = Gauge(
             "kafka_dr_rpo_unmeasured",
-            "1 when the last RPO sample of the flow or job failed (its RPO gauges are stale).",
+            "1 when the last RPO sample of the flow or job could not measure it (its RPO gauges "
+            "keep their last values).",
             ["name"],
             registry=r,
         )
@@ -115,24 +119,29 @@ class Metrics:
         )
 
     def record_rpo(self, report: Any) -> None:
-        """Set the RPO gauges from an RpoReport (flows per topic, jobs). A flow or job that
-        could not be measured keeps its last values but is flagged kafka_dr_rpo_unmeasured=1."""
+        """Set the RPO gauges from an RpoReport (flows per topic, jobs).
+
+        A flow or job that could not be measured, wholly (an error) or in part (a partition
+        whose RPO is unknown), is flagged kafka_dr_rpo_unmeasured=1 and its unknown RPO gauges
+        keep their last values: they are never set to 0 for want of a measurement. A lag that
+        is known is set even then.
+        """
+        unmeasured = set(report.unmeasured)
         for name in [f.flow for f in report.flows] + [b.job for b in report.backups]:
-            self.rpo_unmeasured.labels(name=name).set(0)
+            self.rpo_unmeasured.labels(name=name).set(1 if name in unmeasured else 0)
         for name in report.errors:
             self.rpo_unmeasured.labels(name=name).set(1)
         for flow in report.flows:
-            per_topic: dict[str, tuple[float, int]] = {}
-            for part in flow.partitions:
-                rpo, lag = per_topic.get(part.topic, (0.0, 0))
-                per_topic[part.topic] = (max(rpo, part.rpo_seconds), lag + part.lag_messages)
-            for topic, (rpo, lag) in per_topic.items():
-                self.rpo.labels(flow=flow.flow, topic=topic).set(rpo)
-                self.replication_lag.labels(flow=flow.flow, topic=topic).set(lag)
+            for topic, (rpo, lag) in _per_topic(flow.partitions).items():
+                if rpo is not None:
+                    self.rpo.labels(flow=flow.flow, topic=topic).set(rpo)
+                if lag is not None:
+                    self.replication_lag.labels(flow=flow.flow, topic=topic).set(lag)
             if flow.heartbeat_age_seconds is not None:
                 self.heartbeat_age.labels(flow=flow.flow).set(flow.heartbeat_age_seconds)
         for job in report.backups:
-            self.backup_rpo.labels(job=job.job).set(job.rpo_seconds)
+            if job.rpo_seconds is not None:
+                self.backup_rpo.labels(job=job.job).set(job.rpo_seconds)
 
     def declare_backup_job(self, job: str, *, last_success: datetime | None = None) -> None:
         """Make the job's series exist before its first run (0 failures, not running).
@@ -145,15 +154,31 @@ class Metrics:
         self.backup_bytes.labels(job)
         self.backup_running.labels(job).set(0)
         if last_success is not None:
-            self._set_last_success(job, last_success.timestamp())
+            self.observe_last_success(job, last_success)
 
     def record_backup_success(self, job: str, result: BackupFigures) -> None:
         """Count a successful backup: records, bytes, duration and last-success time."""
         self.backup_records.labels(job).inc(max(result.records, 0))
         self.backup_bytes.labels(job).inc(max(result.bytes, 0))
         duration = (result.finished_at - result.started_at).total_seconds()
-        self.backup_duration.labels(job).set(max(duration, 0.0))
-        self._set_last_success(job, result.finished_at.timestamp())
+        self.observe_last_success(job, result.finished_at, duration_s=duration)
+
+    def observe_last_success(
+        self, job: str, finished_at: datetime, *, duration_s: float | None = None
+    ) -> None:
+        """A successful backup of ``job`` finished at ``finished_at`` (reported by the daemon's
+        own run, or read from the state store, which also holds `kafka-dr backup run`'s runs).
+        Sets the last-success time, age and duration unless a later success is already known.
+        """
+        at = finished_at.timestamp()
+        with self._lock:
+            if at <= self._last_success.get(job, float("-inf")):
+                return
+            self._last_success[job] = at
+            self.backup_last_success.labels(job).set(at)
+            self.backup_age.labels(job).set_function(lambda: max(time.time() - at, 0.0))
+            if duration_s is not None:
+                self.backup_duration.labels(job).set(max(duration_s, 0.0))
 
     def record_backup_failure(self, job: str) -> None:
         """Count a failed backup."""
@@ -167,9 +192,16 @@ class Metrics:
         """The metrics in the Prometheus text exposition format."""
         return generate_latest(self.registry)
 
-    def _set_last_success(self, job: str, at: float) -> None:
-        self.backup_last_success.labels(job).set(at)
-        self.backup_age.labels(job).set_function(lambda: max(time.time() - at, 0.0))
+
+def _per_topic(partitions: Any) -> dict[str, tuple[float | None, int | None]]:
+    """Each topic's worst partition RPO and total lag; None when one partition's is unknown."""
+    out: dict[str, tuple[float | None, int | None]] = {}
+    for part in partitions:
+        rpo, lag = out.get(part.topic, (0.0, 0))
+        rpo = None if rpo is None or part.rpo_seconds is None else max(rpo, part.rpo_seconds)
+        lag = None if lag is None or part.lag_messages is None else lag + part.lag_messages
+        out[part.topic] = (rpo, lag)
+    return out
 
 
 _default = Metrics()

@@ -28,8 +28,10 @@ from dr.log import get_logger, redact_text
 
 log = get_logger(__name__)
 
-RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
-FinalStatus = Literal["succeeded", "failed", "cancelled"]
+RunStatus = Literal["running", "succeeded", "failed", "cancelled", "skipped"]
+# "skipped": the run did not start because another run of the same procedure held its lock;
+# it is neither a failure nor a success.
+FinalStatus = Literal["succeeded", "failed", "cancelled", "skipped"]
 
 INTERRUPTED = "interrupted (process died)"
 _MAX_ERROR_CHARS = 2000
@@ -68,6 +70,33 @@ _MIGRATIONS: list[str] = [
         PRIMARY KEY (kind, key)
     );
     """,
+    # 2: runs of every kind of operation (backup, prune, restore...), and the status 'skipped'.
+    # SQLite cannot change a CHECK constraint in place: the table is rebuilt, ids kept.
+    """
+    CREATE TABLE job_runs_v2 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL DEFAULT 'backup',
+        job TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled', 'skipped')),
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        backup_id TEXT,
+        records INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        pid INTEGER NOT NULL
+    );
+    INSERT INTO job_runs_v2
+        (id, kind, job, status, started_at, finished_at, backup_id, records, bytes, error, pid)
+    SELECT id, 'backup', job, status, started_at, finished_at, backup_id, records, bytes, error,
+        pid
+    FROM job_runs;
+    DROP TABLE job_runs;
+    ALTER TABLE job_runs_v2 RENAME TO job_runs;
+    CREATE INDEX job_runs_by_job ON job_runs (kind, job, id);
+    CREATE INDEX job_runs_by_status ON job_runs (status);
+    """,
 ]
 
 
@@ -81,7 +110,10 @@ class LockHeld(DrError):
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One run of a job, as recorded; ``finished_at`` and ``duration_s`` are None while running."""
+    """One run of a job, as recorded; ``finished_at`` and ``duration_s`` are None while running.
+
+    ``kind`` is the kind of operation (``backup``...); a skipped run has ``error`` = the reason.
+    """
 
     id: int
     job: str
@@ -92,6 +124,7 @@ class RunRecord:
     records: int
     bytes: int
     error: str | None
+    kind: str = "backup"
 
     @property
     def duration_s(self) -> float | None:
@@ -120,12 +153,16 @@ class StateStore:
 
     # -- job runs -------------------------------------------------------------------------
 
-    def start_run(self, job: str, *, at: datetime | None = None) -> int:
-        """Record that a run of ``job`` started; returns its id. Raises StateError."""
+    def start_run(self, job: str, *, kind: str = "backup", at: datetime | None = None) -> int:
+        """Record that a run of ``job`` (an operation of ``kind``) started; returns its id.
+
+        Raises StateError.
+        """
         with self._write() as db:
             cursor = db.execute(
-                "INSERT INTO job_runs (job, status, started_at, pid) VALUES (?, 'running', ?, ?)",
-                (job, _epoch(at), os.getpid()),
+                "INSERT INTO job_runs (kind, job, status, started_at, pid) "
+                "VALUES (?, ?, 'running', ?, ?)",
+                (kind, job, _epoch(at), os.getpid()),
             )
         run_id = cursor.lastrowid
         assert run_id is not None
@@ -152,21 +189,54 @@ class StateStore:
         if cursor.rowcount != 1:
             raise StateError(f"state store {self.path}: run {run_id} is unknown or already ended")
 
-    def last_run(self, job: str) -> RunRecord | None:
-        """The most recent run of ``job`` in any status, or None."""
-        rows = self._runs("WHERE job = ?", (job,), limit=1)
+    def record_skipped(
+        self, job: str, *, reason: str, kind: str = "backup", at: datetime | None = None
+    ) -> int:
+        """Record a run of ``job`` that did not start (another run held the lock), with the
+        reason; returns its id. Raises StateError."""
+        moment = _epoch(at)
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO job_runs (kind, job, status, started_at, finished_at, error, pid) "
+                "VALUES (?, ?, 'skipped', ?, ?, ?, ?)",
+                (kind, job, moment, moment, _one_line(reason), os.getpid()),
+            )
+        run_id = cursor.lastrowid
+        assert run_id is not None
+        return run_id
+
+    def last_run(
+        self, job: str, *, kind: str = "backup", include_skipped: bool = True
+    ) -> RunRecord | None:
+        """The most recent run of ``job`` in any status, or None; without the skipped ones
+        when ``include_skipped`` is False (a skipped run says nothing of how the job fares)."""
+        where = "WHERE kind = ? AND job = ?"
+        if not include_skipped:
+            where += " AND status != 'skipped'"
+        rows = self._runs(where, (kind, job), limit=1)
         return rows[0] if rows else None
 
-    def last_success(self, job: str) -> RunRecord | None:
+    def last_success(self, job: str, *, kind: str = "backup") -> RunRecord | None:
         """The most recent successful run of ``job``, or None."""
-        rows = self._runs("WHERE job = ? AND status = 'succeeded'", (job,), limit=1)
+        rows = self._runs(
+            "WHERE kind = ? AND job = ? AND status = 'succeeded'", (kind, job), limit=1
+        )
         return rows[0] if rows else None
 
-    def runs(self, job: str | None = None, limit: int = 50) -> list[RunRecord]:
-        """The latest runs, newest first, of one job or of all."""
-        if job is None:
-            return self._runs("", (), limit=limit)
-        return self._runs("WHERE job = ?", (job,), limit=limit)
+    def runs(
+        self, job: str | None = None, limit: int = 50, *, kind: str | None = None
+    ) -> list[RunRecord]:
+        """The latest runs, newest first, of one job or of all, of one kind or of all."""
+        where: list[str] = []
+        params: list[object] = []
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        if job is not None:
+            where.append("job = ?")
+            params.append(job)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return self._runs(clause, tuple(params), limit=limit)
 
     def recover_interrupted_runs(self) -> int:
         """Mark as failed the runs still 'running' whose process has died; returns how many.
@@ -283,8 +353,8 @@ class StateStore:
 
     def _runs(self, where: str, params: tuple[object, ...], *, limit: int) -> list[RunRecord]:
         sql = (
-            "SELECT id, job, status, started_at, finished_at, backup_id, records, bytes, error "
-            f"FROM job_runs {where} ORDER BY id DESC LIMIT ?"
+            "SELECT id, job, status, started_at, finished_at, backup_id, records, bytes, error, "
+            f"kind FROM job_runs {where} ORDER BY id DESC LIMIT ?"
         )
         with self._read() as db:
             rows = db.execute(sql, (*params, limit)).fetchall()
@@ -299,6 +369,7 @@ class StateStore:
                 records=row[6],
                 bytes=row[7],
                 error=row[8],
+                kind=row[9],
             )
             for row in rows
         ]

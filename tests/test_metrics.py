@@ -40,15 +40,18 @@ def job(name: str) -> tuple[tuple[str, str], ...]:
 
 def test_a_successful_backup_counts_records_bytes_duration_and_time() -> None:
     metrics = Metrics()
+    second = T0 + timedelta(minutes=15)
     metrics.record_backup_success("orders", Figures(100, 2048, T0, T0 + timedelta(seconds=12)))
-    metrics.record_backup_success("orders", Figures(50, 1024, T0, T0 + timedelta(seconds=3)))
+    metrics.record_backup_success(
+        "orders", Figures(50, 1024, second, second + timedelta(seconds=3))
+    )
 
     samples = scrape(metrics)
 
     assert samples["kafka_dr_backup_records_total", job("orders")] == 150
     assert samples["kafka_dr_backup_bytes_total", job("orders")] == 3072
     assert samples["kafka_dr_backup_duration_seconds", job("orders")] == 3
-    last_success = T0 + timedelta(seconds=3)
+    last_success = second + timedelta(seconds=3)
     assert samples["kafka_dr_backup_last_success_timestamp_seconds", job("orders")] == (
         last_success.timestamp()
     )
@@ -189,3 +192,95 @@ def test_a_flow_never_heard_from_has_no_heartbeat_age_series() -> None:
 
     assert "kafka_dr_rpo_seconds{" in metrics.render().decode()
     assert "kafka_dr_heartbeat_age_seconds{" not in metrics.render().decode()
+
+
+def unmeasured_part(topic: str, partition: int, *, lag: int | None) -> PartitionRpo:
+    return PartitionRpo(
+        topic,
+        partition,
+        f"primary.{topic}",
+        lag,
+        None,
+        source_end=1000,
+        unmeasured=f"the record at offset 10 of {topic}-{partition} could not be read within 15s",
+    )
+
+
+def test_an_unmeasured_topic_keeps_its_last_rpo_and_is_flagged_never_set_to_zero() -> None:
+    metrics = Metrics()
+    before = (part("orders", 0, rpo=30.0, lag=500), part("payments", 0, rpo=2.0, lag=1))
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp(), flows=(flow_rpo(before),)))
+    partitions = (unmeasured_part("orders", 0, lag=700), part("payments", 0, rpo=0.0, lag=0))
+    flow = FlowRpo(
+        flow="primary->dr",
+        rpo_seconds=None,
+        lag_messages=700,
+        heartbeat_age_seconds=1.0,
+        target_seconds=60.0,
+        partitions=partitions,
+        unmeasured=partitions[0].unmeasured,
+    )
+
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp() + 60, flows=(flow,)))
+
+    samples = scrape(metrics)
+    assert samples["kafka_dr_rpo_seconds", topic("orders")] == 30.0
+    assert samples["kafka_dr_replication_lag_messages", topic("orders")] == 700
+    assert samples["kafka_dr_rpo_seconds", topic("payments")] == 0
+    assert samples["kafka_dr_rpo_unmeasured", (("name", "primary->dr"),)] == 1
+
+
+def test_a_topic_first_seen_unmeasured_has_no_rpo_series_rather_than_a_zero() -> None:
+    metrics = Metrics()
+    partitions = (unmeasured_part("orders", 0, lag=None),)
+    flow = FlowRpo("primary->dr", None, None, None, 60.0, partitions, unmeasured="unreadable")
+
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp(), flows=(flow,)))
+
+    text = metrics.render().decode()
+    assert "kafka_dr_rpo_seconds{" not in text
+    assert "kafka_dr_replication_lag_messages{" not in text
+    assert scrape(metrics)["kafka_dr_rpo_unmeasured", (("name", "primary->dr"),)] == 1
+
+
+def test_an_unmeasured_backup_job_keeps_its_last_rpo_and_is_flagged() -> None:
+    metrics = Metrics()
+    measured = BackupRpo("orders", 40.0, 9, target_seconds=3600.0, last_backup_at=None)
+    unmeasured = BackupRpo(
+        "orders", None, 12, target_seconds=3600.0, last_backup_at=None, unmeasured="deadline"
+    )
+
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp(), backups=(measured,)))
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp() + 60, backups=(unmeasured,)))
+
+    samples = scrape(metrics)
+    assert samples["kafka_dr_backup_rpo_seconds", job("orders")] == 40.0
+    assert samples["kafka_dr_rpo_unmeasured", (("name", "orders"),)] == 1
+
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp() + 120, backups=(measured,)))
+    assert scrape(metrics)["kafka_dr_rpo_unmeasured", (("name", "orders"),)] == 0
+
+
+def test_a_job_that_could_not_be_measured_at_all_is_flagged() -> None:
+    metrics = Metrics()
+
+    metrics.record_rpo(
+        RpoReport(measured_at=T0.timestamp(), errors={"orders": "cluster primary unreachable"})
+    )
+
+    assert scrape(metrics)["kafka_dr_rpo_unmeasured", (("name", "orders"),)] == 1
+    assert "kafka_dr_backup_rpo_seconds{" not in metrics.render().decode()
+
+
+def test_the_last_success_only_moves_forward_whoever_reports_it() -> None:
+    metrics = Metrics()
+    newer, older = T0 + timedelta(minutes=10), T0
+
+    metrics.observe_last_success("orders", newer, duration_s=12.0)
+    metrics.observe_last_success("orders", older, duration_s=99.0)
+
+    samples = scrape(metrics)
+    assert samples["kafka_dr_backup_last_success_timestamp_seconds", job("orders")] == (
+        newer.timestamp()
+    )
+    assert samples["kafka_dr_backup_duration_seconds", job("orders")] == 12.0

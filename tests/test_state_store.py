@@ -13,7 +13,7 @@ import pytest
 
 import dr.log
 from dr.log import register_secrets
-from dr.state import INTERRUPTED, StateError, StateStore
+from dr.state import _MIGRATIONS, INTERRUPTED, StateError, StateStore
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -31,7 +31,9 @@ def test_the_store_is_created_with_its_directory_in_wal_mode(tmp_path: Path) -> 
     assert path.exists()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(
+            _MIGRATIONS
+        )
 
 
 def test_a_run_is_running_until_it_is_finished_and_then_carries_its_outcome(
@@ -143,6 +145,77 @@ def test_a_stored_error_is_one_line_with_secrets_masked(
     assert last is not None
     assert last.error == "login failed for kafka-dr:*** at broker kafka-1.prod:9092"
     assert b"hunter2" not in store.path.read_bytes()
+
+
+def test_a_skipped_run_is_recorded_with_its_reason_as_neither_failure_nor_success(
+    store: StateStore,
+) -> None:
+    done = store.start_run("orders", at=T0)
+    store.finish_run(done, status="succeeded", backup_id="b-1", at=T0 + timedelta(seconds=5))
+    skipped = store.record_skipped(
+        "orders",
+        reason="backup job 'orders' is already running (pid 42)",
+        at=T0 + timedelta(minutes=1),
+    )
+
+    last = store.last_run("orders")
+    assert last is not None and last.id == skipped
+    assert (last.status, last.error, last.duration_s) == (
+        "skipped",
+        "backup job 'orders' is already running (pid 42)",
+        0.0,
+    )
+    last_started = store.last_run("orders", include_skipped=False)
+    assert last_started is not None and last_started.id == done
+    success = store.last_success("orders")
+    assert success is not None and success.id == done
+    assert store.recover_interrupted_runs() == 0
+
+
+def test_runs_of_each_kind_are_kept_apart(store: StateStore) -> None:
+    backup = store.start_run("orders")
+    prune = store.start_run("orders", kind="prune")
+    store.finish_run(prune, status="succeeded")
+
+    assert store.last_success("orders") is None
+    last = store.last_run("orders")
+    assert last is not None and (last.id, last.kind) == (backup, "backup")
+    assert [r.id for r in store.runs("orders", kind="prune")] == [prune]
+    assert [r.id for r in store.runs("orders")] == [prune, backup]
+
+
+def test_an_unknown_status_is_refused_by_the_store_itself(store: StateStore) -> None:
+    run_id = store.start_run("orders")
+
+    with pytest.raises(StateError, match="CHECK constraint"):
+        store.finish_run(run_id, status="lost")  # type: ignore[arg-type]
+
+
+def test_a_store_of_the_first_schema_is_migrated_keeping_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "kafka-dr.db"
+    with sqlite3.connect(path) as db:
+        for statement in _MIGRATIONS[0].split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        db.execute("INSERT INTO schema_version (version) VALUES (1)")
+        db.execute(
+            "INSERT INTO job_runs (id, job, status, started_at, finished_at, backup_id, pid) "
+            "VALUES (7, 'orders', 'succeeded', ?, ?, 'b-7', 1)",
+            (T0.timestamp(), T0.timestamp() + 30),
+        )
+    store = StateStore(path)
+
+    old = store.last_success("orders")
+    skipped = store.record_skipped("orders", reason="held")
+    later = store.start_run("orders")
+
+    assert old is not None and (old.id, old.kind, old.backup_id) == (7, "backup", "b-7")
+    assert old.duration_s == 30
+    assert later > skipped > 7
+    assert [r.status for r in store.runs("orders")] == ["running", "skipped", "succeeded"]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 2
 
 
 def test_samples_are_selected_by_time_window_and_labels(store: StateStore) -> None:

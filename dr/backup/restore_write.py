@@ -13,6 +13,7 @@ before such a record and the Python one after it, so the partition's order holds
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections import Counter
 from typing import Any
 
@@ -21,7 +22,7 @@ from kafka import KafkaProducer  # type: ignore[import-untyped]
 
 from dr.backup.restore_plan import RestoreError
 from dr.config.schema import ClusterSettings
-from dr.kafka.client import confluent_config, librdkafka_logger
+from dr.kafka.client import confluent_config
 
 TP = tuple[str, int]
 FLUSH_S = 120.0
@@ -84,7 +85,8 @@ class RecordWriter:
 
     def __init__(self, cluster: ClusterSettings) -> None:
         self._cluster = cluster
-        self._failures: list[tuple[TP | None, str]] = []
+        self._failures: list[tuple[TP, str]] = []
+        self._fatal: str | None = None
         self._delivered: Counter[TP] = Counter()
         self._exact: KafkaProducer | None = None
         self._exact_pending: list[tuple[TP, Any]] = []
@@ -100,10 +102,9 @@ class RecordWriter:
                     "compression.type": "lz4",
                     "queue.buffering.max.kbytes": 256 * 1024,
                     "message.max.bytes": 16 * 1024 * 1024,
-                    "error_cb": self._on_error,
                 },
             ),
-            logger=librdkafka_logger(),
+            logger=_quiet_logger(),
         )
 
     def delivered(self, tp: TP) -> int:
@@ -137,24 +138,27 @@ class RecordWriter:
                 )
                 return
             except BufferError:
-                self._producer.poll(0.05)
+                self._poll(0.05)
                 self.check()
             except KafkaException as exc:
-                self._failures.append((tp, _reason(exc.args[0])))
+                self._fatal = self._fatal or _reason(exc.args[0])
                 self.check()
 
     def check(self) -> None:
         """Serve delivery reports; raises WriteFailed naming the first failure."""
-        self._producer.poll(0)
+        self._poll(0)
+        if self._fatal is not None:
+            # The fatal error names the batch that failed; the reports after it only say that
+            # later records were purged.
+            raise WriteFailed(None, self._fatal)
         if self._failures:
-            # The failed partition's own report, rather than the fatal error that followed it.
-            tp, reason = next((f for f in self._failures if f[0] is not None), self._failures[0])
-            raise WriteFailed(tp, reason)
+            real = [f for f in self._failures if "_PURGE" not in f[1]]
+            raise WriteFailed(*(real or self._failures)[0])
 
     def settle(self, timeout_s: float = FLUSH_S) -> None:
         """Wait until every queued record is acknowledged; raises WriteFailed otherwise."""
         self._settle_exact()
-        remaining = self._producer.flush(timeout_s)
+        remaining = self._flush(timeout_s)
         self.check()
         if remaining:
             raise WriteFailed(None, f"{remaining} records not acknowledged within {timeout_s:.0f}s")
@@ -163,7 +167,7 @@ class RecordWriter:
         """After a failure: wait for what is in flight, so the counts are final; never raises."""
         with contextlib.suppress(WriteFailed):
             self._settle_exact()
-        self._producer.flush(timeout_s)
+        self._flush(timeout_s)
 
     def close(self) -> None:
         if self._exact is not None:
@@ -218,9 +222,27 @@ class RecordWriter:
         else:
             self._failures.append((tp, _reason(err)))
 
-    def _on_error(self, err: Any) -> None:
-        if err.fatal():
-            self._failures.append((None, _reason(err)))
+    def _poll(self, timeout_s: float) -> None:
+        try:
+            self._producer.poll(timeout_s)
+        except KafkaException as exc:  # a fatal error: the producer has stopped
+            self._fatal = self._fatal or _reason(exc.args[0])
+
+    def _flush(self, timeout_s: float) -> int:
+        try:
+            return int(self._producer.flush(timeout_s))
+        except KafkaException as exc:
+            self._fatal = self._fatal or _reason(exc.args[0])
+            return len(self._producer)
+
+
+def _quiet_logger() -> logging.Logger:
+    """librdkafka's log, silent unless debugging: a fatal error is reported by the restore's
+    own error line, once."""
+    logger = logging.getLogger("dr.backup.restore.librdkafka")
+    debug = logging.getLogger().level <= logging.DEBUG
+    logger.setLevel(logging.DEBUG if debug else logging.CRITICAL + 10)
+    return logger
 
 
 def _serialize(value: Any) -> bytes | None:

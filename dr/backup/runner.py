@@ -49,6 +49,7 @@ from dr.errors import UsageError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
 from dr.log import get_logger
+from dr.operation import operation
 from dr.state import StateStore
 from dr.storage import open_store
 
@@ -129,8 +130,12 @@ def run_backup(
     assert settings.state is not None  # set by the config loader
     spec = settings.backups[job]
     partial_ok = spec.allow_partial if allow_partial is None else allow_partial
-    with StateStore(settings.state).exclusive(f"backup-{job}", what=f"backup job '{job}'"):
-        return _run(settings, job, cancel=cancel, progress=progress, allow_partial=partial_ok)
+    state = StateStore(settings.state)
+    lock = state.exclusive(f"backup-{job}", what=f"backup job '{job}'")
+    with operation(state, kind="backup", name=job, lock=lock) as op:
+        result = _run(settings, job, cancel=cancel, progress=progress, allow_partial=partial_ok)
+        op.succeeded(backup_id=result.backup_id, records=result.records, bytes=result.bytes)
+        return result
 
 
 def _run(

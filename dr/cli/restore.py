@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 import click
 
 from dr.backup.lookup import find_backup, load_metadata
-from dr.backup.restore import RestorePlan, plan_restore, run_restore
-from dr.backup.verify import verify_backup
+from dr.backup.restore import (
+    RestoreFailed,
+    RestorePlan,
+    RestoreResult,
+    plan_restore,
+    run_restore,
+    verify_for_restore,
+)
+from dr.backup.restore_configs import CONFIG_NAME, ConfigPolicy
 from dr.cli.backup import confirm, progress_bar
 from dr.cli.common import AppContext, echo_json, pass_app
 from dr.errors import UsageError
@@ -28,6 +37,30 @@ from dr.state import StateStore
     help="Keep only records with a timestamp at or before this time.",
 )
 @click.option("--groups", is_flag=True, help="Also restore consumer group offsets, mapped.")
+@click.option(
+    "--config",
+    "config_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Give every restored topic this config (repeatable); wins over the policy.",
+)
+@click.option(
+    "--drop-config",
+    multiple=True,
+    metavar="KEY",
+    help="Leave this config to the target cluster's default (repeatable).",
+)
+@click.option(
+    "--keep-source-configs",
+    is_flag=True,
+    help="Keep the source topics' configs (retention, timestamp limits...) as they were.",
+)
+@click.option("--deep", is_flag=True, help="Before writing, decode every record to restore.")
+@click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Skip the checksum pass before writing (not the per-segment checks while writing).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Restore into target topics that hold records.")
@@ -42,26 +75,29 @@ def restore(
     rename: tuple[str, ...],
     until: str | None,
     groups: bool,
+    config_pairs: tuple[str, ...],
+    drop_config: tuple[str, ...],
+    keep_source_configs: bool,
+    deep: bool,
+    no_verify: bool,
     dry_run: bool,
     yes: bool,
     force: bool,
     as_json: bool,
 ) -> None:
     """Restore backup BACKUP_ID (or 'latest') onto cluster --to."""
+    renames = parse_renames(rename)
+    check_topics_regex(topics)
+    policy = parse_config_policy(config_pairs, drop_config, keep_source=keep_source_configs)
+    if deep and no_verify:
+        raise UsageError("--deep and --no-verify contradict each other: give one")
+    until_dt = _until(until)
     settings = app.config().settings
     if to not in settings.clusters:
         raise UsageError(
             f"--to: no cluster named '{to}' (clusters: {', '.join(settings.clusters)})"
         )
-    renames = _renames(rename)
-    until_dt = _until(until)
     store, manifest = find_backup(settings, backup_id, job)
-    checked = verify_backup(store, manifest)
-    if not checked.ok:
-        raise UsageError(
-            f"restore refused: backup {manifest.backup_id} fails verification: "
-            f"{checked.problems[0]} (see 'kafka-dr backup verify')"
-        )
     metadata = load_metadata(store, manifest)
     state = StateStore(settings.state)  # type: ignore[arg-type]
     plan = plan_restore(
@@ -75,54 +111,109 @@ def restore(
         until=until_dt,
         groups=groups,
         force=force,
+        configs=policy,
     )
+    verify = "none" if no_verify else "deep" if deep else "checksums"
     if as_json and dry_run:
-        echo_json(_plan_json(plan))
+        echo_json(plan_json(plan) | {"verify": verify})
     elif not as_json:
         _print_plan(plan, dry_run)
     if plan.problems:
         raise UsageError(f"restore refused: {plan.problems[0]}")
     if dry_run:
+        if not no_verify:
+            checked = verify_for_restore(store, manifest, plan, deep=deep)
+            if not checked.ok:
+                raise UsageError(
+                    f"restore refused: backup {manifest.backup_id} fails verification: "
+                    f"{checked.problems[0]} (see 'kafka-dr backup verify')"
+                )
         return
     confirm(f"Restore {len(plan.topics)} topics onto '{to}'?", yes)
-    with progress_bar("restoring", enabled=not as_json) as advance:
-        result = run_restore(
-            settings, store, manifest, metadata, plan, state=state, progress=advance
-        )
-    if as_json:
-        echo_json(
-            _plan_json(plan)
-            | {
-                "records": result.records,
-                "already_present": result.already_present,
-                "topics_restored": result.topics,
-                "groups": result.groups,
-                "seconds": round(result.seconds, 3),
-            }
-        )
-        return
-    click.echo(
-        f"restored {result.records} records"
-        + (f" ({result.already_present} were already there)" if result.already_present else "")
-        + f" in {result.seconds:.1f}s"
-    )
-    for group, by_topic in result.groups.items():
-        click.echo(
-            f"  group {group}: "
-            + ", ".join(
-                f"{t}-{p}@{o}" for t, parts in by_topic.items() for p, o in sorted(parts.items())
+    try:
+        with progress_bar("restoring", enabled=not as_json) as advance:
+            result = run_restore(
+                settings,
+                store,
+                manifest,
+                metadata,
+                plan,
+                state=state,
+                progress=advance,
+                verify=verify,  # type: ignore[arg-type]
             )
-        )
+    except RestoreFailed as exc:
+        if as_json:
+            echo_json(
+                plan_json(plan)
+                | {
+                    "error": exc.message,
+                    "complete_partitions": list(exc.complete),
+                    "incomplete_partitions": list(exc.incomplete),
+                }
+            )
+        raise
+    if as_json:
+        echo_json(plan_json(plan) | result_json(result))
+        return
+    _print_result(result)
 
 
-def _renames(pairs: tuple[str, ...]) -> dict[str, str]:
+def parse_renames(pairs: tuple[str, ...]) -> dict[str, str]:
+    """SRC=DST pairs as a mapping; raises UsageError for a malformed pair, a topic renamed
+    twice, or two topics renamed to one name."""
     out: dict[str, str] = {}
     for pair in pairs:
         source, sep, target = pair.partition("=")
         if not sep or not source or not target:
             raise UsageError(f"--rename '{pair}' is not SRC=DST")
+        if source in out and out[source] != target:
+            raise UsageError(
+                f"--rename gives topic '{source}' two names, '{out[source]}' and '{target}': "
+                "give one"
+            )
+        clash = next((s for s, t in out.items() if t == target and s != source), None)
+        if clash is not None:
+            raise UsageError(
+                f"--rename restores both '{clash}' and '{source}' as '{target}': give each "
+                "its own name"
+            )
         out[source] = target
     return out
+
+
+def check_topics_regex(pattern: str | None) -> None:
+    """Raises UsageError when --topics is not a valid regular expression."""
+    if pattern is None:
+        return
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f"--topics '{pattern}' is not a valid regex: {exc}") from None
+
+
+def parse_config_policy(
+    pairs: tuple[str, ...], drops: tuple[str, ...], *, keep_source: bool
+) -> ConfigPolicy:
+    """The config policy from --config KEY=VALUE, --drop-config KEY and
+    --keep-source-configs; raises UsageError naming the option for a malformed one."""
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not value or not CONFIG_NAME.fullmatch(key):
+            raise UsageError(
+                f"--config '{pair}' is not KEY=VALUE with a Kafka config name (lower-case, "
+                "dotted) and a value, e.g. --config retention.ms=604800000"
+            )
+        if key in overrides and overrides[key] != value:
+            raise UsageError(f"--config sets '{key}' twice ({overrides[key]}, {value}): give one")
+        overrides[key] = value
+    for key in drops:
+        if not CONFIG_NAME.fullmatch(key):
+            raise UsageError(f"--drop-config '{key}' is not a Kafka config name")
+        if key in overrides:
+            raise UsageError(f"--config and --drop-config both name '{key}': give one")
+    return ConfigPolicy(keep_source=keep_source, overrides=overrides, drops=frozenset(drops))
 
 
 def _until(text: str | None) -> datetime | None:
@@ -135,14 +226,17 @@ def _until(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _plan_json(plan: RestorePlan) -> dict[str, object]:
+def plan_json(plan: RestorePlan) -> dict[str, object]:
+    """The documented --json form of a plan."""
     return {
         "backup_id": plan.backup_id,
         "cluster": plan.cluster,
         "resuming": plan.resuming,
         "until_ms": plan.until_ms,
         "groups": list(plan.groups),
+        "groups_skipped": [asdict(s) for s in plan.group_skips],
         "gaps": list(plan.gaps),
+        "missing": list(plan.missing),
         "problems": list(plan.problems),
         "topics": [
             {
@@ -153,9 +247,25 @@ def _plan_json(plan: RestorePlan) -> dict[str, object]:
                 "records": t.records,
                 "exists": t.exists,
                 "target_records": t.target_records,
+                "configs": t.configs,
+                "config_changes": [asdict(c) for c in t.config_changes],
             }
             for t in plan.topics
         ],
+    }
+
+
+def result_json(result: RestoreResult) -> dict[str, object]:
+    """The documented --json form of a finished restore (added to the plan's)."""
+    return {
+        "records": result.records,
+        "already_present": result.already_present,
+        "topics_restored": result.topics,
+        "groups": result.groups,
+        "groups_skipped": [asdict(s) for s in result.group_skips],
+        "complete_partitions": list(result.complete),
+        "incomplete_partitions": [],
+        "seconds": round(result.seconds, 3),
     }
 
 
@@ -171,13 +281,60 @@ def _print_plan(plan: RestorePlan, dry_run: bool) -> None:
             f"  {t.source} -> {t.target} ({where}, {t.partitions} partitions, "
             f"RF {t.replication_factor}): {t.records} records in the backup"
         )
+        if t.config_changes and not t.exists:
+            click.echo(
+                "    configs changed from the source: "
+                + ", ".join(
+                    f"{c.key}={_shown(c.restored)} (was {_shown(c.source)})"
+                    for c in t.config_changes
+                )
+            )
     if plan.until_ms is not None:
         click.echo(
             f"  only records at or before {datetime.fromtimestamp(plan.until_ms / 1000, UTC)}"
         )
     if plan.groups:
         click.echo(f"  consumer groups: {', '.join(plan.groups)}")
+    for skip in plan.group_skips:
+        click.secho(
+            f"  group {skip.group}: offset {skip.offset} on {skip.topic}-{skip.partition} "
+            f"skipped: {skip.reason}",
+            fg="yellow",
+        )
     for gap in plan.gaps:
         click.secho(f"  GAP in the backup: {gap}", fg="red")
+    for missing in plan.missing:
+        click.secho(f"  MISSING from the backup (a partial backup): {missing}", fg="red")
+    if plan.topics and not plan.problems:
+        click.echo(
+            "  each segment is checked whole before any record of it is written; if the restore "
+            "stops part-way it names the partitions that are complete"
+        )
     for problem in plan.problems:
         click.secho(f"  BLOCKED: {problem}", fg="red", bold=True)
+
+
+def _shown(value: str | None) -> str:
+    return "cluster default" if value is None else value
+
+
+def _print_result(result: RestoreResult) -> None:
+    click.echo(
+        f"restored {result.records} records"
+        + (f" ({result.already_present} were already there)" if result.already_present else "")
+        + f" in {result.seconds:.1f}s"
+    )
+    for group, by_topic in result.groups.items():
+        click.echo(
+            f"  group {group}: "
+            + ", ".join(
+                f"{t}-{p}@{o}" for t, parts in by_topic.items() for p, o in sorted(parts.items())
+            )
+        )
+    for skip in result.group_skips:
+        click.secho(
+            f"  group {skip.group}: offset {skip.offset} on {skip.topic}-{skip.partition} "
+            f"not restored: {skip.reason}",
+            fg="yellow",
+            err=True,
+        )

@@ -30,8 +30,8 @@ def status(app: AppContext, as_json: bool) -> None:
         echo_json(report_json(report))
     else:
         print_report(report)
-    if report.breached or report.errors:
-        raise click.exceptions.Exit(1)
+    if exit_code(report):
+        raise click.exceptions.Exit(exit_code(report))
 
 
 @rpo.command()
@@ -55,6 +55,11 @@ def history(app: AppContext, since: str, as_json: bool) -> None:
         )
 
 
+def exit_code(report: RpoReport) -> int:
+    """1 when a flow or job is breached or unmeasured (as much a problem as a breach), else 0."""
+    return 1 if report.breached or report.unmeasured else 0
+
+
 def parse_window(text: str) -> timedelta:
     match = re.fullmatch(r"(\d+)([smhd])", text.strip())
     if not match:
@@ -75,7 +80,8 @@ def report_json(report: RpoReport) -> dict[str, Any]:
 
 def _flow(f: FlowRpo) -> dict[str, Any]:
     return {
-        "rpo_seconds": round(f.rpo_seconds, 3),
+        "rpo_seconds": _seconds(f.rpo_seconds),
+        "unmeasured": f.unmeasured,
         "lag_messages": f.lag_messages,
         "heartbeat_age_seconds": f.heartbeat_age_seconds,
         "target_seconds": f.target_seconds,
@@ -87,7 +93,8 @@ def _flow(f: FlowRpo) -> dict[str, Any]:
 
 def _backup(b: BackupRpo) -> dict[str, Any]:
     return {
-        "rpo_seconds": round(b.rpo_seconds, 3),
+        "rpo_seconds": _seconds(b.rpo_seconds),
+        "unmeasured": b.unmeasured,
         "lag_messages": b.lag_messages,
         "target_seconds": b.target_seconds,
         "breached": b.breached,
@@ -102,29 +109,44 @@ def _partition(p: PartitionRpo) -> dict[str, Any]:
         "partition": p.partition,
         "target_topic": p.target_topic,
         "lag_messages": p.lag_messages,
-        "rpo_seconds": round(p.rpo_seconds, 3),
+        "rpo_seconds": _seconds(p.rpo_seconds),
+        "unmeasured": p.unmeasured,
     }
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def print_report(report: RpoReport) -> None:
     """The RPO report for people: one line per flow and job."""
     for f in report.flows:
-        verdict = click.style("BREACHED", fg="red", bold=True) if f.breached else "ok"
         beat = f"{f.heartbeat_age_seconds:.1f}s" if f.heartbeat_age_seconds is not None else "none"
         click.echo(
-            f"flow {f.flow}: RPO {f.rpo_seconds:.1f}s (target {f.target_seconds:.0f}s) "
-            f"{verdict}; lag {f.lag_messages} messages; heartbeat age {beat}"
+            f"flow {f.flow}: {_rpo_text(f.rpo_seconds, f.target_seconds, f.unmeasured)}; "
+            f"lag {_count(f.lag_messages)} messages; heartbeat age {beat}"
         )
         for topic in f.missing_topics:
             click.secho(f"  not on the target yet: {topic}", fg="yellow")
     for b in report.backups:
-        verdict = click.style("BREACHED", fg="red", bold=True) if b.breached else "ok"
         click.echo(
-            f"backup {b.job}: RPO {b.rpo_seconds:.1f}s (target {b.target_seconds:.0f}s) "
-            f"{verdict}; {b.lag_messages} records not in the store; "
+            f"backup {b.job}: {_rpo_text(b.rpo_seconds, b.target_seconds, b.unmeasured)}; "
+            f"{_count(b.lag_messages)} records not in the store; "
             f"last backup {b.last_backup_at or 'never'}"
         )
     for name, error in report.errors.items():
-        click.secho(f"{name}: UNMEASURED: {error}", fg="red")
+        click.echo(f"{name}: RPO {click.style('unmeasured', fg='red', bold=True)} ({error})")
     if not (report.flows or report.backups or report.errors):
         click.echo("no mirror flows or backup jobs configured")
+
+
+def _rpo_text(seconds: float | None, target: float, unmeasured: str | None) -> str:
+    if seconds is None:
+        verdict = click.style("unmeasured", fg="red", bold=True)
+        return f"RPO {verdict} ({unmeasured}) (target {target:.0f}s)"
+    verdict = click.style("BREACHED", fg="red", bold=True) if seconds > target else "ok"
+    return f"RPO {seconds:.1f}s (target {target:.0f}s) {verdict}"
+
+
+def _count(value: int | None) -> str:
+    return "unknown" if value is None else str(value)

@@ -369,6 +369,31 @@ class BackupJob(Model):
     segment_max_mb: int = Field(
         default=64, ge=1, le=4096, description="Largest uncompressed data segment, in MiB."
     )
+    memory_budget_mb: int = Field(
+        default=256,
+        ge=32,
+        le=65536,
+        description=(
+            "Memory a run may use for records in flight (fetch queue, open segments, uploads), "
+            "in MiB, whatever the number of partitions; segments are cut early to stay within it."
+        ),
+    )
+    leader_wait_s: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description=(
+            "How long a run waits for every partition to have a leader before it fails naming "
+            "the leaderless ones (or, with allow_partial, completes as a partial backup)."
+        ),
+    )
+    allow_partial: bool = Field(
+        default=False,
+        description=(
+            "Complete a run whose partitions without a leader were left out, as a PARTIAL "
+            "backup that says so (list, show, verify); the default fails the run."
+        ),
+    )
 
     @field_validator("topics", "exclude")
     @classmethod

@@ -1,8 +1,9 @@
 """The daemon: scheduled backup jobs (APScheduler), /metrics and /healthz, clean shutdown.
 
-Each scheduled job runs the same ``run_backup`` as ``kafka-dr backup run``; the daemon adds
-the bookkeeping: a run row in the state store, the Prometheus metrics, and one log event with
-the outcome. A failing job is recorded and logged; it never stops the scheduler or other jobs.
+Each scheduled job runs the same ``run_backup`` as ``kafka-dr backup run``, which records its
+own run row and logs its outcome (dr.operation); the daemon adds the Prometheus metrics. A
+failing job never stops the scheduler or the other jobs. /healthz and the backup-age metrics
+read the state store, so they show the runs started by ``kafka-dr backup run`` too.
 """
 
 from __future__ import annotations
@@ -11,26 +12,24 @@ import json
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from dr.backup.runner import BackupCancelled, run_backup
+from dr.backup.runner import run_backup
 from dr.config.schema import Settings
 from dr.cron import crontab_trigger
 from dr.daemon.http import DaemonError, HttpEndpoint, Response
-from dr.errors import DrError
-from dr.log import get_logger, redact_text
+from dr.log import get_logger
 from dr.metrics import CONTENT_TYPE, BackupFigures, Metrics, default_metrics
 from dr.objectives.history import sample_rpo
+from dr.operation import outcome_of
 from dr.state import StateError, StateStore
 
 log = get_logger(__name__)
@@ -49,7 +48,8 @@ class BackupSummary(BackupFigures, Protocol):
 
 
 class Runner(Protocol):
-    """The signature of ``dr.backup.runner.run_backup`` that the daemon calls."""
+    """The signature of ``dr.backup.runner.run_backup`` that the daemon calls; the run records
+    itself (dr.operation): its run row and its one outcome event."""
 
     def __call__(
         self, settings: Settings, job: str, *, cancel: threading.Event | None = None
@@ -66,71 +66,26 @@ def run_backup_job(
     *,
     settings: Settings,
     runner: Runner,
-    state: StateStore,
     cancel: threading.Event,
     metrics: Metrics,
 ) -> None:
-    """Run one backup of ``job`` and record its outcome; never raises (the scheduler goes on).
+    """Run one backup of ``job`` and feed the metrics from its outcome; never raises (the
+    scheduler goes on).
 
-    The outcome is one run row (succeeded, failed or cancelled), the metrics, and one log event:
-    ``backup_done``, ``backup_failed`` or ``backup_cancelled``.
+    The run records itself: ``run_backup`` writes its run row and logs its one outcome event
+    (dr.operation), exactly as under ``kafka-dr backup run``, so nothing is recorded or
+    logged here a second time. A skipped or cancelled run is not counted as a failure.
     """
-    run_id = _record(state.start_run, job)
-    with structlog.contextvars.bound_contextvars(job=job, run_id=run_id):
-        metrics.set_backup_running(job, True)
-        started = time.monotonic()
-        try:
-            result = runner(settings, job, cancel=cancel)
-        except BackupCancelled as exc:
-            duration = round(time.monotonic() - started, 3)
-            _finish(state, run_id, status="cancelled", error=exc.message)
-            log.warning("backup_cancelled", duration_s=duration)
-        except Exception as exc:  # DrError or a bug: recorded either way, the daemon goes on
-            duration = round(time.monotonic() - started, 3)
-            expected = isinstance(exc, DrError)
-            error = str(exc) if expected else f"unexpected error: {type(exc).__name__}: {exc}"
-            error = " ".join(redact_text(error).split())
-            _finish(state, run_id, status="failed", error=error)
+    metrics.set_backup_running(job, True)
+    try:
+        result = runner(settings, job, cancel=cancel)
+    except Exception as exc:  # recorded and logged by the run itself; the daemon goes on
+        if outcome_of(exc) == "failed":
             metrics.record_backup_failure(job)
-            log.error("backup_failed", error=error, duration_s=duration, exc_info=not expected)
-        else:
-            duration = round(time.monotonic() - started, 3)
-            _finish(
-                state,
-                run_id,
-                status="succeeded",
-                backup_id=result.backup_id,
-                records=result.records,
-                bytes=result.bytes,
-            )
-            metrics.record_backup_success(job, result)
-            log.info(
-                "backup_done",
-                backup_id=result.backup_id,
-                records=result.records,
-                bytes=result.bytes,
-                duration_s=duration,
-            )
-        finally:
-            metrics.set_backup_running(job, False)
-
-
-def _record(start_run: Callable[[str], int], job: str) -> int | None:
-    # A broken state store must not stop the backups themselves: they still protect the data.
-    try:
-        return start_run(job)
-    except StateError as exc:
-        log.error("state_write_failed", job=job, error=exc.message)
-        return None
-
-
-def _finish(state: StateStore, run_id: int | None, **outcome: Any) -> None:
-    if run_id is None:
-        return
-    try:
-        state.finish_run(run_id, **outcome)
-    except StateError as exc:
-        log.error("state_write_failed", error=exc.message)
+    else:
+        metrics.record_backup_success(job, result)
+    finally:
+        metrics.set_backup_running(job, False)
 
 
 # -- the scheduler ------------------------------------------------------------------------
@@ -184,7 +139,6 @@ def build_scheduler(
                 "job": name,
                 "settings": settings,
                 "runner": runner,
-                "state": state,
                 "cancel": cancel,
                 "metrics": metrics,
             },
@@ -242,7 +196,10 @@ class Daemon:
         self.metrics = metrics or default_metrics()
         self.cancel = threading.Event()
         self.jobs = sorted(scheduled_jobs(settings))
-        # APScheduler's info lines repeat what run_backup_job logs, in plain text; its warnings
+        # Every configured job, scheduled or not: `kafka-dr backup run` records its runs in the
+        # same state store, so /healthz and the backup-age metrics show them all.
+        self.backup_jobs = sorted(settings.backups)
+        # APScheduler's info lines repeat what each run logs, in plain text; its warnings
         # (skipped and missed runs) are logged as events by _log_skipped_run.
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
         self._scheduler = build_scheduler(
@@ -255,6 +212,7 @@ class Daemon:
         )
         self._http: HttpEndpoint | None = None
         self._stopped = False
+        self._store_readable = True
 
     @property
     def port(self) -> int:
@@ -266,10 +224,9 @@ class Daemon:
     def start(self) -> None:
         """Recover interrupted runs, serve HTTP, start the scheduler. Raises DrError."""
         self.state.recover_interrupted_runs()
-        for job in self.jobs:
-            last = self.state.last_success(job)
-            finished = last.finished_at if last is not None else None
-            self.metrics.declare_backup_job(job, last_success=finished)
+        for job in self.backup_jobs:
+            self.metrics.declare_backup_job(job)
+        self.refresh_backup_metrics()
         self._http = HttpEndpoint(
             self.settings.daemon.listen, {"/metrics": self._metrics, "/healthz": self._healthz}
         )
@@ -294,11 +251,16 @@ class Daemon:
         log.info("daemon_stopped")
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Whether the scheduler runs, and each job's last status. Raises StateError."""
+        """Whether the scheduler runs, and each job's last status as the state store has it,
+        whoever ran the job (the daemon or ``kafka-dr backup run``). Raises StateError.
+
+        A skipped run (another run held the job's lock) is no news of the job: ``last_status``
+        is that of the latest run that did start.
+        """
         running = bool(self._scheduler.running)
         jobs: dict[str, Any] = {}
-        for name in self.jobs:
-            last = self.state.last_run(name)
+        for name in self.backup_jobs:
+            last = self.state.last_run(name, include_skipped=False)
             success = self.state.last_success(name)
             scheduled = self._scheduler.get_job(name) if running else None
             next_run = getattr(scheduled, "next_run_time", None)
@@ -306,11 +268,31 @@ class Daemon:
                 "last_status": last.status if last else None,
                 "last_success_at": _iso(success.finished_at if success else None),
                 "running": last is not None and last.status == "running",
+                "scheduled": name in self.jobs,
                 "next_run_at": _iso(next_run),
             }
         return running, {"status": "ok" if running else "stopped", "jobs": jobs}
 
+    def refresh_backup_metrics(self) -> None:
+        """Bring the last-success time, age and duration of each job up to the state store,
+        which also holds the runs of ``kafka-dr backup run``. A store that cannot be read
+        leaves the metrics as they are (logged once, until it can be read again)."""
+        try:
+            for name in self.backup_jobs:
+                success = self.state.last_success(name)
+                if success is not None and success.finished_at is not None:
+                    self.metrics.observe_last_success(
+                        name, success.finished_at, duration_s=success.duration_s
+                    )
+        except StateError as exc:
+            if self._store_readable:
+                log.warning("state_read_failed", error=exc.message)
+            self._store_readable = False
+        else:
+            self._store_readable = True
+
     def _metrics(self) -> Response:
+        self.refresh_backup_metrics()
         return Response(200, CONTENT_TYPE, self.metrics.render())
 
     def _healthz(self) -> Response:

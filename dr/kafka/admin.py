@@ -14,6 +14,7 @@ from confluent_kafka import (
     ConsumerGroupTopicPartitions,
     IsolationLevel,
     KafkaException,
+    TopicCollection,
     TopicPartition,
 )
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
@@ -218,6 +219,8 @@ def alter_group_offsets(
 
 def acls(admin: AdminClient, timeout_s: float) -> list[dict[str, Any]] | str:
     """Every ACL binding, or the reason they cannot be read (e.g. no authorizer)."""
+    if has_authorizer(admin, timeout_s) is False:
+        return "unavailable: the cluster has no authorizer (authorizer.class.name is not set)"
     anything: Any = None  # the filter's "match any" for name, principal and host
     flt = AclBindingFilter(
         ResourceType.ANY,
@@ -281,3 +284,77 @@ def add_partitions(admin: AdminClient, topic: str, total: int, timeout_s: float)
         raise KafkaError(
             f"cannot grow topic '{topic}' to {total} partitions: {reason(exc)}"
         ) from None
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """A topic's Kafka id and, per partition, its leader's node id (None: no leader now)."""
+
+    name: str
+    topic_id: str
+    leaders: dict[int, int | None]
+
+
+def topic_states(
+    admin: AdminClient, names: Iterable[str], timeout_s: float
+) -> dict[str, TopicState]:
+    """Id and partition leaders of each named topic that exists (DescribeTopics).
+
+    Topic ids are given as Kafka's own tools print them (URL-safe base64, as in
+    `kafka-topics --describe`). A topic that vanished meanwhile is left out.
+    """
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+
+    def query() -> dict[str, TopicState]:
+        futures = admin.describe_topics(TopicCollection(wanted), request_timeout=timeout_s)
+        out: dict[str, TopicState] = {}
+        for name, future in futures.items():
+            try:
+                desc = future.result(timeout=timeout_s + 5)
+            except KafkaException as exc:
+                if _error_name(exc) == "UNKNOWN_TOPIC_OR_PART":
+                    continue
+                raise
+            leaders = {
+                p.id: (p.leader.id if p.leader is not None and p.leader.id >= 0 else None)
+                for p in desc.partitions
+            }
+            out[name] = TopicState(name, kafka_uuid(str(desc.topic_id)), leaders)
+        return out
+
+    try:
+        return with_retry(
+            query, what="topic descriptions", deadline_s=min(RETRY_DEADLINE_S, timeout_s)
+        )
+    except (KafkaException, TimeoutError) as exc:
+        raise KafkaError(f"cannot describe topics (first: {wanted[0]}): {reason(exc)}") from None
+
+
+def kafka_uuid(text: str) -> str:
+    """A Kafka Uuid as Kafka prints it: URL-safe base64 without padding."""
+    return text.replace("+", "-").replace("/", "_").rstrip("=")
+
+
+def _error_name(exc: KafkaException) -> str:
+    err: Any = exc.args[0] if exc.args else None
+    return str(err.name()) if err is not None and hasattr(err, "name") else ""
+
+
+def has_authorizer(admin: AdminClient, timeout_s: float) -> bool | None:
+    """Whether the brokers run an authorizer (authorizer.class.name is set on a broker), or
+    None when that cannot be read."""
+    try:
+        desc = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 5)
+        node = desc.controller or (desc.nodes[0] if desc.nodes else None)
+        if node is None:
+            return None
+        resource = ConfigResource(ResourceType.BROKER, str(node.id))
+        configs = admin.describe_configs([resource], request_timeout=timeout_s)[resource].result(
+            timeout=timeout_s + 5
+        )
+    except (KafkaException, TimeoutError, IndexError):
+        return None
+    entry = configs.get("authorizer.class.name")
+    return bool(entry is not None and entry.value)

@@ -36,24 +36,39 @@ class SeriesSummary:
 def sample_rpo(settings: Settings, state: StateStore, metrics: Metrics | None = None) -> RpoReport:
     """Measure RPO now, store one sample per flow and job, and update the gauges."""
     report = measure_rpo(settings)
+    record_sample(report, state, metrics)
+    return report
+
+
+def record_sample(report: RpoReport, state: StateStore, metrics: Metrics | None = None) -> None:
+    """Store the report's samples, update the gauges, and log the outcome.
+
+    A flow or job that could not be measured stores no RPO sample (a gap in the series, never
+    a zero) and no lag sample when its lag is unknown; each is logged as ``rpo_unmeasured``.
+    """
     at = datetime.fromtimestamp(report.measured_at, UTC)
-    for flow in report.flows:
-        state.add_sample(RPO_METRIC, {"flow": flow.flow}, flow.rpo_seconds, at)
-        state.add_sample(LAG_METRIC, {"flow": flow.flow}, float(flow.lag_messages), at)
-    for job in report.backups:
-        state.add_sample(RPO_METRIC, {"job": job.job}, job.rpo_seconds, at)
-        state.add_sample(LAG_METRIC, {"job": job.job}, float(job.lag_messages), at)
+    series = [({"flow": f.flow}, f.rpo_seconds, f.lag_messages) for f in report.flows]
+    series += [({"job": b.job}, b.rpo_seconds, b.lag_messages) for b in report.backups]
+    for labels, rpo, lag in series:
+        if rpo is not None:
+            state.add_sample(RPO_METRIC, labels, rpo, at)
+        if lag is not None:
+            state.add_sample(LAG_METRIC, labels, float(lag), at)
     if metrics is not None:
         metrics.record_rpo(report)
-    for name, error in report.errors.items():
-        log.warning("rpo_unmeasured", name=name, error=error)
+    for name, reason in report.unmeasured.items():
+        log.warning("rpo_unmeasured", name=name, reason=reason)
     log.info(
         "rpo_sampled",
-        flows={f.flow: round(f.rpo_seconds, 1) for f in report.flows},
-        jobs={b.job: round(b.rpo_seconds, 1) for b in report.backups},
+        flows={f.flow: _rounded(f.rpo_seconds) for f in report.flows},
+        jobs={b.job: _rounded(b.rpo_seconds) for b in report.backups},
         breached=report.breached,
+        unmeasured=sorted(report.unmeasured),
     )
-    return report
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
 
 
 def rpo_history(settings: Settings, state: StateStore, since: datetime) -> list[SeriesSummary]:

@@ -6,6 +6,10 @@ data — the timestamp of the last record of the replica partition, which Mirror
 from the source — and never from MirrorMaker's own metrics, so the number stays true while
 MirrorMaker is stopped, stalled or failing. For a backup job the same question is asked of
 the store: the first source record after the last durably stored offset.
+
+A record that cannot be read in time, or a position that cannot be found, makes the flow or
+job *unmeasured* (``rpo_seconds`` None, ``unmeasured`` the reason): never 0, never a guess.
+The arithmetic lives in dr.objectives.figures; this module reads the clusters and the store.
 """
 
 from __future__ import annotations
@@ -22,57 +26,81 @@ from dr.backup.runner import select_topics
 from dr.config.schema import ClusterSettings, MirrorFlow, Settings
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
-from dr.kafka.reader import first_records, last_records, offsets_for_times, read_range
+from dr.kafka.reader import (
+    RecordAt,
+    first_records,
+    last_records,
+    offsets_for_times,
+    read_range,
+)
 from dr.log import get_logger
 from dr.mirror.records import HEARTBEATS_TOPIC, RecordFormatError, decode_heartbeat, remote_topic
 from dr.mirror.topics import flow_topics
+from dr.objectives.figures import (
+    LAST_RECORD_WINDOW,
+    TP,
+    PartitionRpo,
+    age,
+    dating,
+    first_missing_offsets,
+    partition_rpo,
+    totals,
+)
 from dr.storage import open_store
+
+__all__ = [
+    "BackupRpo",
+    "FlowRpo",
+    "PartitionRpo",
+    "RpoReport",
+    "measure_backup",
+    "measure_flow",
+    "measure_rpo",
+]
 
 log = get_logger(__name__)
 
-TP = tuple[str, int]
-TIMEOUT_S = 15.0
+TIMEOUT_S = 15.0  # each admin request (listings, offsets, offsets-for-times)
+READ_TIMEOUT_S = 15.0  # each read of records (last on the target, first missing on the source)
 # Heartbeats looked at per partition: enough for several flows into one target at 1/s each.
 HEARTBEAT_WINDOW = 300
-
-
-@dataclass(frozen=True)
-class PartitionRpo:
-    topic: str
-    partition: int
-    target_topic: str
-    lag_messages: int
-    rpo_seconds: float
-    source_end: int
+COMMITTED, UNCOMMITTED = "read_committed", "read_uncommitted"
 
 
 @dataclass(frozen=True)
 class FlowRpo:
+    """A flow's RPO: its worst partition's, or None with the reason when one of them could
+    not be measured (never 0 and never a guess)."""
+
     flow: str
-    rpo_seconds: float
-    lag_messages: int
+    rpo_seconds: float | None
+    lag_messages: int | None
     heartbeat_age_seconds: float | None
     target_seconds: float
     partitions: tuple[PartitionRpo, ...] = ()
     missing_topics: tuple[str, ...] = ()
+    unmeasured: str | None = None
 
     @property
     def breached(self) -> bool:
-        return self.rpo_seconds > self.target_seconds
+        return self.rpo_seconds is not None and self.rpo_seconds > self.target_seconds
 
 
 @dataclass(frozen=True)
 class BackupRpo:
+    """A backup job's RPO, or None with the reason when it could not be measured."""
+
     job: str
-    rpo_seconds: float
-    lag_messages: int
+    rpo_seconds: float | None
+    lag_messages: int | None
     target_seconds: float
     last_backup_at: str | None
     partitions: tuple[PartitionRpo, ...] = ()
+    unmeasured: str | None = None
 
     @property
     def breached(self) -> bool:
-        return self.rpo_seconds > self.target_seconds
+        return self.rpo_seconds is not None and self.rpo_seconds > self.target_seconds
 
 
 @dataclass(frozen=True)
@@ -86,17 +114,35 @@ class RpoReport:
     def breached(self) -> bool:
         return any(f.breached for f in self.flows) or any(b.breached for b in self.backups)
 
+    @property
+    def unmeasured(self) -> dict[str, str]:
+        """Each flow or job whose RPO could not be measured, with the reason."""
+        found = {f.flow: f.unmeasured for f in self.flows if f.unmeasured is not None}
+        found.update({b.job: b.unmeasured for b in self.backups if b.unmeasured is not None})
+        return {**found, **self.errors}
 
-def measure_rpo(settings: Settings, *, now: float | None = None) -> RpoReport:
+
+def measure_rpo(
+    settings: Settings, *, now: float | None = None, read_timeout_s: float = READ_TIMEOUT_S
+) -> RpoReport:
     """RPO of every mirror flow and backup job; a source that cannot be read is an error entry
-    (and counts as breached by the CLI), never a silent zero."""
+    and a record that cannot be read makes its flow or job unmeasured (both count as breached
+    by the CLI), never a silent zero."""
     moment = time.time() if now is None else now
     flows = settings.mirror.flows if settings.mirror else []
     jobs = list(settings.backups)
     errors: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(flows) + len(jobs)))) as pool:
-        flow_futures = {f.name: pool.submit(measure_flow, settings, f, now=moment) for f in flows}
-        job_futures = {j: pool.submit(measure_backup, settings, j, now=moment) for j in jobs}
+        flow_futures = {
+            f.name: pool.submit(
+                measure_flow, settings, f, now=moment, read_timeout_s=read_timeout_s
+            )
+            for f in flows
+        }
+        job_futures = {
+            j: pool.submit(measure_backup, settings, j, now=moment, read_timeout_s=read_timeout_s)
+            for j in jobs
+        }
         flow_results: list[FlowRpo] = []
         job_results: list[BackupRpo] = []
         for name, flow_future in flow_futures.items():
@@ -112,7 +158,9 @@ def measure_rpo(settings: Settings, *, now: float | None = None) -> RpoReport:
     return RpoReport(moment, tuple(flow_results), tuple(job_results), errors)
 
 
-def measure_flow(settings: Settings, flow: MirrorFlow, *, now: float) -> FlowRpo:
+def measure_flow(
+    settings: Settings, flow: MirrorFlow, *, now: float, read_timeout_s: float = READ_TIMEOUT_S
+) -> FlowRpo:
     """The RPO of one MirrorMaker 2 flow, partition by partition."""
     source, target = settings.clusters[flow.source], settings.clusters[flow.target]
     src_admin, dst_admin = admin_client(source), admin_client(target)
@@ -128,28 +176,48 @@ def measure_flow(settings: Settings, flow: MirrorFlow, *, now: float) -> FlowRpo
         if remote[t] in target_topics and p < target_topics[remote[t]].partitions
     ]
     dst_end = kadmin.offsets(dst_admin, dst_tps, "latest", TIMEOUT_S, committed=False)
-    last_on_target = last_records(target, dst_end, timeout_s=TIMEOUT_S)
-    replicated_until = {
-        (t, p): last_on_target[(remote[t], p)].timestamp_ms
-        for t, p in tps
-        if (remote[t], p) in last_on_target
-    }
-    partitions = _behind(
-        source, tps, src_low, src_end, replicated_until, now, {t: remote[t] for t in topics}
+    until, unread = replicated_until(target, dst_end, timeout_s=read_timeout_s)
+    replicated = {(t, p): until[(remote[t], p)] for t, p in tps if (remote[t], p) in until}
+    unknown = {(t, p): unread[(remote[t], p)] for t, p in tps if (remote[t], p) in unread}
+    first_missing, unmeasured = first_missing_offsets(
+        tps, src_low, src_end, replicated, unknown, offsets_for_times(source, _after(replicated))
     )
-    missing = tuple(sorted(t for t in topics if remote[t] not in target_topics))
+    pending = _pending(first_missing, src_end)
+    oldest, timed_out = _read_first(
+        source, pending, timeout_s=read_timeout_s, isolation=UNCOMMITTED
+    )
+    log_start = _log_start_if_empty_handed(src_admin, pending, oldest, timed_out=timed_out)
+    partitions = tuple(
+        partition_rpo(
+            tp,
+            remote[tp[0]],
+            end=src_end[tp],
+            first_missing=first_missing.get(tp),
+            oldest=oldest.get(tp),
+            timed_out=timed_out,
+            unmeasured=unmeasured.get(tp),
+            log_start_after=log_start.get(tp),
+            now=now,
+            timeout_s=read_timeout_s,
+        )
+        for tp in tps
+    )
+    total = totals(partitions)
     return FlowRpo(
         flow=flow.name,
-        rpo_seconds=max((p.rpo_seconds for p in partitions), default=0.0),
-        lag_messages=sum(p.lag_messages for p in partitions),
+        rpo_seconds=total.rpo_seconds,
+        lag_messages=total.lag_messages,
         heartbeat_age_seconds=_heartbeat_age(target, dst_admin, target_topics, flow.source, now),
         target_seconds=settings.objectives.rpo_seconds,
         partitions=partitions,
-        missing_topics=missing,
+        missing_topics=tuple(sorted(t for t in topics if remote[t] not in target_topics)),
+        unmeasured=total.unmeasured,
     )
 
 
-def measure_backup(settings: Settings, job: str, *, now: float) -> BackupRpo:
+def measure_backup(
+    settings: Settings, job: str, *, now: float, read_timeout_s: float = READ_TIMEOUT_S
+) -> BackupRpo:
     """The RPO of one backup job: what the cluster holds that the store does not."""
     spec = settings.backups[job]
     cluster = settings.clusters[spec.cluster]
@@ -165,66 +233,86 @@ def measure_backup(settings: Settings, job: str, *, now: float) -> BackupRpo:
     for tp in tps:
         entry = manifest.partition(*tp) if manifest else None
         stored[tp] = max(low[tp], entry.end_offset) if entry else low[tp]
-    firsts = first_records(
-        cluster,
-        {tp: stored[tp] for tp in tps if stored[tp] < end[tp]},
-        timeout_s=TIMEOUT_S,
-        isolation="read_committed",
-    )
+    pending = _pending(stored, end)
+    firsts, timed_out = _read_first(cluster, pending, timeout_s=read_timeout_s, isolation=COMMITTED)
+    log_start = _log_start_if_empty_handed(admin, pending, firsts, timed_out=timed_out)
     partitions = tuple(
-        PartitionRpo(
-            t,
-            p,
-            t,
-            max(0, end[(t, p)] - stored[(t, p)]),
-            _age(now, firsts[(t, p)].timestamp_ms) if (t, p) in firsts else 0.0,
-            end[(t, p)],
+        partition_rpo(
+            tp,
+            tp[0],
+            end=end[tp],
+            first_missing=stored[tp],
+            oldest=firsts.get(tp),
+            timed_out=timed_out,
+            log_start_after=log_start.get(tp),
+            now=now,
+            timeout_s=read_timeout_s,
         )
-        for t, p in tps
+        for tp in tps
     )
+    total = totals(partitions)
     return BackupRpo(
         job=job,
-        rpo_seconds=max((p.rpo_seconds for p in partitions), default=0.0),
-        lag_messages=sum(p.lag_messages for p in partitions),
+        rpo_seconds=total.rpo_seconds,
+        lag_messages=total.lag_messages,
         target_seconds=settings.objectives.rpo_seconds,
         last_backup_at=manifest.finished_at if manifest else None,
         partitions=partitions,
+        unmeasured=total.unmeasured,
     )
 
 
-def _behind(
-    source: ClusterSettings,
-    tps: list[TP],
-    low: Mapping[TP, int],
-    end: Mapping[TP, int],
-    replicated_until: Mapping[TP, int],
-    now: float,
-    remote: Mapping[str, str],
-) -> tuple[PartitionRpo, ...]:
-    """For each source partition: the first record newer than what the target holds."""
-    after = offsets_for_times(
-        source, {tp: ts + 1 for tp, ts in replicated_until.items()}, timeout_s=TIMEOUT_S
+# -- reading records -------------------------------------------------------------------------
+
+
+def replicated_until(
+    target: ClusterSettings, ends: Mapping[TP, int], *, timeout_s: float
+) -> tuple[dict[TP, int], dict[TP, str]]:
+    """For each replica partition that holds records: the timestamp of its last record, or
+    why it could not be read. An empty replica partition is in neither (nothing replicated)."""
+    started = time.monotonic()
+    last = last_records(target, ends, window=LAST_RECORD_WINDOW, timeout_s=timeout_s)
+    return dating(
+        ends, last, timed_out=time.monotonic() - started >= timeout_s, timeout_s=timeout_s
     )
-    first_missing: dict[TP, int] = {}
-    for tp in tps:
-        if tp in replicated_until:
-            offset = after.get(tp, -1)
-            first_missing[tp] = end[tp] if offset < 0 else offset
-        else:
-            first_missing[tp] = low[tp]
-    pending = {tp: off for tp, off in first_missing.items() if off < end[tp]}
-    oldest = first_records(source, pending, timeout_s=TIMEOUT_S)
-    return tuple(
-        PartitionRpo(
-            topic=t,
-            partition=p,
-            target_topic=remote[t],
-            lag_messages=max(0, end[(t, p)] - first_missing[(t, p)]),
-            rpo_seconds=_age(now, oldest[(t, p)].timestamp_ms) if (t, p) in oldest else 0.0,
-            source_end=end[(t, p)],
-        )
-        for t, p in tps
-    )
+
+
+def _after(replicated: Mapping[TP, int]) -> dict[TP, int]:
+    return {tp: ts + 1 for tp, ts in replicated.items()}
+
+
+def _pending(first_missing: Mapping[TP, int], end: Mapping[TP, int]) -> dict[TP, int]:
+    return {tp: off for tp, off in first_missing.items() if off < end[tp]}
+
+
+def _read_first(
+    cluster: ClusterSettings, positions: Mapping[TP, int], *, timeout_s: float, isolation: str
+) -> tuple[dict[TP, RecordAt], bool]:
+    """The first record at or after each position, and whether the read ran out of time.
+
+    The reader leaves a partition out both when it ends without a record and when the deadline
+    comes first. It returns before its deadline only once every partition is done, so a read
+    quicker than the deadline left out only partitions that ended without a record.
+    """
+    started = time.monotonic()
+    found = first_records(cluster, positions, timeout_s=timeout_s, isolation=isolation)
+    return found, bool(positions) and time.monotonic() - started >= timeout_s
+
+
+def _log_start_if_empty_handed(
+    admin: AdminClient,
+    pending: Mapping[TP, int],
+    found: Mapping[TP, RecordAt],
+    *,
+    timed_out: bool,
+) -> dict[TP, int]:
+    """The log start, read again, of the partitions whose read ended without a record: if
+    retention deleted the position meanwhile, the reader started over at the end and found
+    nothing, which must not pass for "nothing to lose". Rare, so asked only then."""
+    empty_handed = [tp for tp in pending if tp not in found]
+    if timed_out or not empty_handed:
+        return {}
+    return kadmin.offsets(admin, empty_handed, "earliest", TIMEOUT_S, committed=False)
 
 
 def _heartbeat_age(
@@ -253,12 +341,8 @@ def _heartbeat_age(
             continue
         if beat.source_alias == source_alias:
             newest = max(newest or 0, beat.timestamp_ms)
-    return None if newest is None else _age(now, newest)
+    return None if newest is None else age(now, newest)
 
 
 def _flow_topics(topics: Mapping[str, kadmin.TopicInfo], flow: MirrorFlow) -> dict[str, int]:
     return {name: topics[name].partitions for name in flow_topics(topics, flow)}
-
-
-def _age(now: float, timestamp_ms: int) -> float:
-    return max(0.0, now - timestamp_ms / 1000)

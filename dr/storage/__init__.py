@@ -1,4 +1,5 @@
-"""Object stores for backups: an S3 bucket prefix or a local directory, behind one protocol."""
+"""Object stores for backups: an S3 bucket prefix or a local directory, behind one protocol;
+and the lease held in a store that every host sharing it respects."""
 
 from __future__ import annotations
 
@@ -14,16 +15,21 @@ from dr.storage.base import (
     check_key,
     check_prefix,
 )
+from dr.storage.lease import LEASE_TTL_S, LeaseOwner, LockLost, StoreLease
 from dr.storage.local import LocalStore
 from dr.storage.s3 import S3Store
 
 __all__ = [
+    "LEASE_TTL_S",
+    "LeaseOwner",
     "LocalStore",
+    "LockLost",
     "ObjectInfo",
     "ObjectNotFound",
     "ObjectStore",
     "S3Store",
     "StorageError",
+    "StoreLease",
     "check_key",
     "check_prefix",
     "open_store",

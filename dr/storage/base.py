@@ -48,6 +48,13 @@ class ObjectStore(Protocol):
         """Store data under key, replacing any object there; readers never see half of it."""
         ...
 
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create the object under key only if there is none: True when this call created it,
+        False when an object already existed (it is left unchanged). Atomic between writers on
+        any host: of two racing calls for one key, exactly one returns True. Raises
+        StorageError, also when the store cannot do a conditional write."""
+        ...
+
     def put_file(self, key: str, path: Path) -> None:
         """Store the file at path under key (large files go up in parts)."""
         ...
@@ -82,6 +89,13 @@ class ObjectStore(Protocol):
         Prefixes match like S3's: 'orders/' lists the objects under orders/, while 'orders'
         also lists 'orders-archive/...'.
         """
+        ...
+
+    def clean_temporaries(self, older_than_s: float) -> int:
+        """Remove what interrupted writes left behind longer than older_than_s seconds ago
+        (temporary files of a local store, incomplete multipart uploads of an S3 prefix); the
+        number removed. Objects are never touched; keep older_than_s well above the longest
+        write, which a younger leftover may still belong to. Raises StorageError."""
         ...
 
 

@@ -3,6 +3,9 @@
 Writes go to a temporary file in the object's own directory, are flushed and fsynced, then
 renamed over the object and the directory is fsynced: after a crash the object is either the
 old one or the new one, never a mix. Objects are created readable by their owner only.
+A conditional write (put_if_absent) hard-links its temporary file to the object's name, which
+the kernel refuses atomically when the name exists; this holds between hosts sharing the
+directory too, on filesystems with POSIX link semantics (local disks, NFSv3+).
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import os
 import shutil
 import stat as stat_mode
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from dr.log import get_logger
 from dr.storage.base import (
     ObjectInfo,
     ObjectNotFound,
@@ -25,6 +30,8 @@ from dr.storage.base import (
     check_prefix,
     key_problem,
 )
+
+log = get_logger(__name__)
 
 # Temporary files start with this; list() skips them and no key may name one.
 TEMP_PREFIX = ".kafka-dr-tmp."
@@ -44,6 +51,16 @@ class LocalStore:
         path = self._path(key)
         with self._failing("write", key):
             atomic_write(path, lambda out: out.write(data), stop_at=self.root)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create the object only if key names none: True when this call created it, False
+        when an object was already there (left unchanged); raises StorageError."""
+        path = self._path(key)
+        with self._failing("write", key):
+            created = link_new(path, data, stop_at=self.root)
+        if not created and path.is_dir():
+            raise StorageError(f"cannot write '{key}' in {self.url}: a directory has that name")
+        return created
 
     def put_file(self, key: str, path: Path) -> None:
         """Copy the file at path under key atomically; raises StorageError."""
@@ -122,6 +139,27 @@ class LocalStore:
         base = f"{directory}/" if directory else ""
         return self._listing(prefix, start, base, name_start)
 
+    def clean_temporaries(self, older_than_s: float) -> int:
+        """Delete temporary files that interrupted writes left, last modified more than
+        older_than_s seconds ago; the number deleted. Raises StorageError."""
+        cutoff = time.time() - older_than_s
+        stale: list[Path] = []
+        with self._failing("clean temporary files under", "/"):
+            for directory, _subdirs, names in os.walk(self.root):
+                for name in names:
+                    path = Path(directory) / name
+                    if name.startswith(TEMP_PREFIX) and _modified_before(path, cutoff):
+                        stale.append(path)
+            removed = 0
+            for path in stale:
+                with contextlib.suppress(FileNotFoundError):  # its write ended meanwhile
+                    path.unlink()
+                    removed += 1
+                    self._prune_empty_parents(path)
+        if removed:
+            log.info("temporaries_cleaned", store=self.url, removed=removed)
+        return removed
+
     def _listing(
         self, prefix: str, start: Path, base: str, name_start: str
     ) -> Iterator[ObjectInfo]:
@@ -176,6 +214,10 @@ class LocalStore:
             return
         except OSError as exc:
             raise StorageError(f"cannot delete '{key}' in {self.url}: {_reason(exc)}") from exc
+        self._prune_empty_parents(path)
+
+    def _prune_empty_parents(self, path: Path) -> None:
+        """Make path's removal durable, then remove the directories it left empty."""
         _fsync_dir(path.parent)
         parent = path.parent
         while parent != self.root and parent.is_relative_to(self.root):
@@ -202,15 +244,7 @@ def atomic_write(
     Raises OSError; no temporary file is left behind.
     """
     parent = path.parent
-    for attempt in range(1, _MKDIR_ATTEMPTS + 1):
-        _make_dirs(parent, stop_at=stop_at)
-        try:
-            fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=parent)
-            break
-        except FileNotFoundError:
-            if attempt == _MKDIR_ATTEMPTS:
-                raise
-    tmp = Path(tmp_name)
+    fd, tmp = _new_temporary(parent, stop_at=stop_at)
     try:
         with os.fdopen(fd, "wb") as out:
             write(out)
@@ -221,6 +255,49 @@ def atomic_write(
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(parent)
+
+
+def link_new(path: Path, data: bytes, *, stop_at: Path | None = None) -> bool:
+    """Create path holding data only if no file has that name: True when created, False when
+    the name was taken (that file is left unchanged). Durable and atomic: the data is fsynced
+    in a temporary file, which is then hard-linked to path (the kernel refuses an existing
+    name) and removed. Raises OSError (also where the filesystem has no hard links)."""
+    parent = path.parent
+    fd, tmp = _new_temporary(parent, stop_at=stop_at)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+        _fsync_dir(parent)
+
+
+def _new_temporary(parent: Path, *, stop_at: Path | None) -> tuple[int, Path]:
+    """An open descriptor and the path of a new temporary file in parent (made if missing)."""
+    for attempt in range(1, _MKDIR_ATTEMPTS + 1):
+        _make_dirs(parent, stop_at=stop_at)
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=parent)
+            return fd, Path(tmp_name)
+        except FileNotFoundError:  # a concurrent delete pruned the directory just made
+            if attempt == _MKDIR_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _modified_before(path: Path, cutoff: float) -> bool:
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return False
+    return stat_mode.S_ISREG(st.st_mode) and st.st_mtime < cutoff
 
 
 def _make_dirs(directory: Path, *, stop_at: Path | None) -> None:

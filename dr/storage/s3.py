@@ -4,13 +4,20 @@ botocore's own retries are switched off so that one policy governs: throttling, 
 broken connections are retried here with exponential backoff and jitter until the call's
 deadline, each retry logged once. Every other failure becomes a one-line StorageError that
 names the operation, the key and the store.
+
+put_if_absent is S3's conditional write (If-None-Match: *), atomic on AWS S3. A server that
+ignores the header would let two writers both "create" a key, so each store checks once,
+before its first conditional write, that the server refuses the second of two, and raises
+StorageError otherwise: a lease or a commit is never silently unsafe.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, TypeVar, cast
@@ -45,16 +52,23 @@ from dr.storage.base import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.literals import ServerSideEncryptionType, StorageClassType
-    from mypy_boto3_s3.type_defs import ListObjectsV2RequestTypeDef
+    from mypy_boto3_s3.type_defs import (
+        ListMultipartUploadsOutputTypeDef,
+        ListMultipartUploadsRequestTypeDef,
+        ListObjectsV2RequestTypeDef,
+    )
 
 log = get_logger(__name__)
 T = TypeVar("T")
 
+_Uploads = list[tuple[str, str]]  # (full key, upload id) of incomplete multipart uploads
 MIB = 1024 * 1024
 # S3's limits: keys per ListObjectsV2 page and per DeleteObjects request.
 LIST_PAGE_SIZE = 1000
 DELETE_BATCH = 1000
-_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload"})
+# Where the one-off check of conditional writes puts (and removes) its probe object.
+PROBE_PREFIX = ".kafka-dr-probe/"
 _TRANSIENT_CODES = frozenset(
     {
         "SlowDown",
@@ -104,6 +118,7 @@ class S3Store:
             preferred_transfer_client="classic",
         )
         self._client = self._make_client(settings, connect_timeout_s, read_timeout_s)
+        self._conditional_writes_checked = False
 
     def put_bytes(self, key: str, data: bytes) -> None:
         """Store data under key with the store's encryption and storage class."""
@@ -115,6 +130,15 @@ class S3Store:
                 Bucket=self.bucket, Key=full, Body=data, **self._extra_args
             ),
         )
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create the object only if key names none (If-None-Match: *): True when this call
+        created it, False when one existed (left unchanged). False can also follow a retry
+        whose first attempt created it; callers that must know compare the content. Raises
+        StorageError, also when the server ignores conditional writes."""
+        full = self._full_key(key)
+        self._check_conditional_writes()
+        return self._create(full, key, data)
 
     def put_file(self, key: str, path: Path) -> None:
         """Upload the file at path under key, in parts above multipart_threshold_mb."""
@@ -230,17 +254,99 @@ class S3Store:
                 return
             request["ContinuationToken"] = token
 
+    def clean_temporaries(self, older_than_s: float) -> int:
+        """Abort the incomplete multipart uploads under the store's prefix that began more than
+        older_than_s seconds ago, by the server's own clock; the number aborted. Raises
+        StorageError."""
+        aborted = 0
+        for full, upload_id in self._abandoned_uploads(older_than_s):
+            abort = partial(
+                self._client.abort_multipart_upload,
+                Bucket=self.bucket,
+                Key=full,
+                UploadId=upload_id,
+            )
+            try:
+                self._call("abort upload", full.removeprefix(self._prefix), abort)
+                aborted += 1
+            except ObjectNotFound:  # completed or aborted meanwhile
+                continue
+        if aborted:
+            log.info("temporaries_cleaned", store=self.url, aborted_uploads=aborted)
+        return aborted
+
+    def _abandoned_uploads(self, older_than_s: float) -> _Uploads:
+        """(full key, upload id) of each multipart upload under the prefix begun before then."""
+        request: ListMultipartUploadsRequestTypeDef = {"Bucket": self.bucket}
+        if self._prefix:
+            request["Prefix"] = self._prefix
+        found: _Uploads = []
+        while True:
+            page = self._call(
+                "list uploads", "*", lambda: self._client.list_multipart_uploads(**request)
+            )
+            cutoff = _server_time(page) - timedelta(seconds=older_than_s)
+            for upload in page.get("Uploads", []):
+                initiated = upload.get("Initiated")
+                if initiated is not None and _utc(initiated) < cutoff:
+                    found.append((upload.get("Key", ""), upload.get("UploadId", "")))
+            if not page.get("IsTruncated"):
+                return [(k, u) for k, u in found if k.startswith(self._prefix) and u]
+            request["KeyMarker"] = page["NextKeyMarker"]
+            request["UploadIdMarker"] = page["NextUploadIdMarker"]
+
+    def _create(self, full: str, key: str, data: bytes) -> bool:
+        """One conditional put; a 409 (a concurrent conditional write) is retried."""
+
+        def create() -> bool:
+            try:
+                self._client.put_object(
+                    Bucket=self.bucket, Key=full, Body=data, IfNoneMatch="*", **self._extra_args
+                )
+            except ClientError as exc:
+                if _code(exc) == "PreconditionFailed" or _status(exc) == 412:
+                    return False
+                raise
+            return True
+
+        return self._call("put", key, create, transient=_transient_for_create)
+
+    def _check_conditional_writes(self) -> None:
+        """Raise StorageError when the server accepts a second If-None-Match: * put."""
+        if self._conditional_writes_checked:
+            return
+        probe = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+        try:
+            ignored = self._create(self._full_key(probe), probe, b"") and self._create(
+                self._full_key(probe), probe, b""
+            )
+        finally:
+            self.delete(probe)
+        if ignored:
+            raise StorageError(
+                f"the S3 server of {self.url} ignores conditional writes (If-None-Match: *), "
+                "so two hosts could both take one lock: use a server that supports them"
+            )
+        self._conditional_writes_checked = True
+
     def _full_key(self, key: str) -> str:
         return self._prefix + check_key(key)
 
-    def _call(self, op: str, key: str, action: Callable[[], T]) -> T:
+    def _call(
+        self,
+        op: str,
+        key: str,
+        action: Callable[[], T],
+        *,
+        transient: Callable[[BaseException], bool] | None = None,
+    ) -> T:
         """Run action, retrying transient failures until the deadline; errors become ours."""
         attempts = Attempts()
         try:
             return call_with_retries(
                 action,
                 deadline_s=self._deadline_s,
-                transient=is_transient,
+                transient=transient or is_transient,
                 event="s3_retry",
                 fields={"op": op, "key": key, "store": self.url},
                 describe=_describe,
@@ -304,6 +410,24 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+def _transient_for_create(exc: BaseException) -> bool:
+    """Transient, or 409 ConditionalRequestConflict: another conditional write of the key was
+    in flight, and trying again gets the definite answer."""
+    error = _unwrap(exc)
+    if isinstance(error, ClientError) and _code(error) == "ConditionalRequestConflict":
+        return True
+    return is_transient(exc)
+
+
+def _server_time(page: ListMultipartUploadsOutputTypeDef) -> datetime:
+    """The server's clock when it answered (its Date header), else this host's."""
+    date = page.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        return _utc(parsedate_to_datetime(date)) if date else datetime.now(UTC)
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+
+
 def _unwrap(exc: BaseException) -> BaseException:
     """The botocore error behind boto3's transfer wrappers."""
     if isinstance(exc, boto3.exceptions.S3UploadFailedError) and exc.__context__ is not None:
@@ -321,6 +445,10 @@ def _utc(moment: datetime) -> datetime:
 
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _status(error: ClientError) -> int:
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
 def _describe(error: BaseException) -> str:

@@ -1,8 +1,11 @@
 """A fault-injecting HTTP proxy in front of the S3-API server.
 
 It forwards every request unchanged, unless told to answer the next N requests with a fault:
-``"500"`` (InternalError), ``"503"`` (SlowDown, S3's throttling answer) or ``"drop"`` (the
-connection is closed without any response, as when a load balancer resets it).
+``"500"`` (InternalError), ``"503"`` (SlowDown, S3's throttling answer), ``"409"``
+(ConditionalRequestConflict, S3's answer to two conditional writes in flight), ``"drop"`` (the
+connection is closed without any response, as when a load balancer resets it) or ``"lost"``
+(the request reaches the server, but its response is dropped). It can also strip request
+headers, as a server that ignores them would.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from types import TracebackType
 from typing import Literal
 from urllib.parse import urlparse
 
-Fault = Literal["500", "503", "drop"]
+Fault = Literal["500", "503", "409", "drop", "lost"]
 
 _HOP_BY_HOP = frozenset(
     {
@@ -33,6 +36,11 @@ _HOP_BY_HOP = frozenset(
 _ERRORS: dict[str, tuple[int, str, str]] = {
     "500": (500, "InternalError", "We encountered an internal error. Please try again."),
     "503": (503, "SlowDown", "Please reduce your request rate."),
+    "409": (
+        409,
+        "ConditionalRequestConflict",
+        "A conflicting conditional operation is currently in progress against this resource.",
+    ),
 }
 
 
@@ -47,6 +55,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self.requests = 0
         self.faults_served = 0
+        self.stripped_headers: frozenset[str] = frozenset()  # lower-case names
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -65,8 +74,14 @@ class FaultProxy:
         """Forward everything again and reset the counters."""
         with self._lock:
             self._plan.clear()
+            self.stripped_headers = frozenset()
             self.requests = 0
             self.faults_served = 0
+
+    def strip_headers(self, *names: str) -> None:
+        """Forward requests without these headers (until clear())."""
+        with self._lock:
+            self.stripped_headers = frozenset(name.lower() for name in names)
 
     def take(self) -> Fault | None:
         """Count one request; the fault to answer it with, if any."""
@@ -117,10 +132,10 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 # No status line at all: the client sees the connection close under it.
                 self.close_connection = True
                 return
-            if fault is not None:
+            if fault in _ERRORS:
                 self._send_error(*_ERRORS[fault])
                 return
-            self._forward(body)
+            self._forward(body, answer=fault != "lost")
 
         def _read_body(self) -> bytes:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -149,17 +164,21 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(xml)
 
-        def _forward(self, body: bytes) -> None:
+        def _forward(self, body: bytes, *, answer: bool = True) -> None:
             upstream = http.client.HTTPConnection(
                 proxy.upstream_host, proxy.upstream_port, timeout=60
             )
             try:
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                dropped = _HOP_BY_HOP | proxy.stripped_headers
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                 if body or self.command in ("PUT", "POST"):
                     headers["Content-Length"] = str(len(body))
                 upstream.request(self.command, self.path, body=body or None, headers=headers)
                 response = upstream.getresponse()
                 data = response.read()
+                if not answer:  # done upstream; the client sees the connection close
+                    self.close_connection = True
+                    return
                 self.send_response(response.status, response.reason)
                 for name, value in response.getheaders():
                     # send_response() has written its own Server and Date headers.

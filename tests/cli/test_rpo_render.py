@@ -7,20 +7,28 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dr.cli.rpo import parse_window, report_json
+from dr.cli.rpo import exit_code, parse_window, print_report, report_json
 from dr.errors import UsageError
 from dr.objectives.rpo import BackupRpo, FlowRpo, PartitionRpo, RpoReport
 
 MEASURED_AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 FLOW_KEYS = {
     "rpo_seconds",
+    "unmeasured",
     "lag_messages",
     "heartbeat_age_seconds",
     "target_seconds",
     "breached",
     "partitions",
 }
-PARTITION_KEYS = {"topic", "partition", "target_topic", "lag_messages", "rpo_seconds"}
+PARTITION_KEYS = {
+    "topic",
+    "partition",
+    "target_topic",
+    "lag_messages",
+    "rpo_seconds",
+    "unmeasured",
+}
 
 
 def partition(topic: str, number: int, *, lag: int, rpo: float) -> PartitionRpo:
@@ -86,6 +94,7 @@ def test_each_partition_of_a_flow_names_its_source_and_target_topic() -> None:
             "target_topic": "primary.orders",
             "lag_messages": 150,
             "rpo_seconds": 12.346,
+            "unmeasured": None,
         },
         {
             "topic": "orders",
@@ -93,6 +102,7 @@ def test_each_partition_of_a_flow_names_its_source_and_target_topic() -> None:
             "target_topic": "primary.orders",
             "lag_messages": 0,
             "rpo_seconds": 0.0,
+            "unmeasured": None,
         },
     ]
 
@@ -132,6 +142,93 @@ def test_the_report_says_when_it_was_measured_and_what_could_not_be_measured() -
     assert doc["flows"] == {}
     assert doc["backups"] == {}
     assert doc["errors"] == {"primary->dr": "cluster 'primary' did not answer within 15s"}
+
+
+REASON = "the record at offset 40 of orders-0 could not be read within 15s"
+
+
+def unmeasured_report() -> RpoReport:
+    return RpoReport(
+        measured_at=MEASURED_AT.timestamp(),
+        flows=(
+            FlowRpo(
+                flow="primary->dr",
+                rpo_seconds=None,
+                lag_messages=60,
+                heartbeat_age_seconds=0.5,
+                target_seconds=60.0,
+                partitions=(
+                    PartitionRpo("orders", 0, "primary.orders", 60, None, 100, REASON),
+                    partition("orders", 1, lag=0, rpo=0.0),
+                ),
+                unmeasured=REASON,
+            ),
+        ),
+        backups=(
+            BackupRpo(
+                job="orders-hourly",
+                rpo_seconds=None,
+                lag_messages=None,
+                target_seconds=3600.0,
+                last_backup_at=None,
+                unmeasured="the last record of orders-0 could not be read within 15s",
+            ),
+        ),
+    )
+
+
+def test_an_unmeasured_flow_shows_a_null_rpo_and_the_reason_never_zero() -> None:
+    doc = json.loads(json.dumps(report_json(unmeasured_report())))
+    flow = doc["flows"]["primary->dr"]
+
+    assert flow["rpo_seconds"] is None
+    assert flow["unmeasured"] == REASON
+    assert flow["breached"] is False
+    assert flow["lag_messages"] == 60
+    assert flow["partitions"][0]["rpo_seconds"] is None
+    assert flow["partitions"][0]["unmeasured"] == REASON
+    assert flow["partitions"][1]["unmeasured"] is None
+
+
+def test_an_unmeasured_backup_job_shows_a_null_rpo_and_lag_and_the_reason() -> None:
+    job = report_json(unmeasured_report())["backups"]["orders-hourly"]
+
+    assert (job["rpo_seconds"], job["lag_messages"]) == (None, None)
+    assert job["unmeasured"] == "the last record of orders-0 could not be read within 15s"
+
+
+def test_a_measured_flow_says_it_is_not_unmeasured() -> None:
+    assert report_json(report())["flows"]["primary->dr"]["unmeasured"] is None
+
+
+def test_the_text_says_unmeasured_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    print_report(unmeasured_report())
+
+    out = capsys.readouterr().out
+    assert f"flow primary->dr: RPO unmeasured ({REASON})" in out
+    assert "backup orders-hourly: RPO unmeasured (the last record of orders-0" in out
+    assert "unknown records not in the store" in out
+    assert "RPO 0.0s" not in out
+
+
+def test_the_text_says_unmeasured_for_a_flow_that_could_not_be_read_at_all(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    print_report(RpoReport(measured_at=0.0, errors={"primary->dr": "cluster primary unreachable"}))
+
+    assert "primary->dr: RPO unmeasured (cluster primary unreachable)" in capsys.readouterr().out
+
+
+def test_status_exits_1_when_anything_is_unmeasured_as_for_a_breach() -> None:
+    within = RpoReport(
+        measured_at=0.0, backups=(BackupRpo("orders", 1.0, 1, 60.0, last_backup_at=None),)
+    )
+    failed = RpoReport(measured_at=0.0, errors={"primary->dr": "cluster primary unreachable"})
+
+    assert exit_code(within) == 0
+    assert exit_code(report()) == 1  # breached
+    assert exit_code(unmeasured_report()) == 1
+    assert exit_code(failed) == 1
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import structlog
 from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from dr.backup.runner import BackupCancelled
@@ -26,6 +27,7 @@ from dr.daemon import Daemon, DaemonError, build_scheduler, crontab_trigger, run
 from dr.daemon.scheduler import run_backup_job
 from dr.errors import KafkaError
 from dr.metrics import Metrics
+from dr.operation import operation
 from dr.state import StateStore
 
 TICK_S = 0.1
@@ -48,7 +50,9 @@ Behaviour = Callable[[str, threading.Event | None], FakeResult]
 
 
 class FakeRunner:
-    """Stands in for run_backup: each job does what its behaviour says; counts what it saw."""
+    """Stands in for run_backup: each job does what its behaviour says, inside the same
+    operation() record as the real one (its lock, run row and one outcome event); counts what
+    it saw."""
 
     def __init__(self, **behaviours: Behaviour) -> None:
         self.behaviours = behaviours
@@ -65,7 +69,13 @@ class FakeRunner:
             self.concurrent[job] += 1
             self.most_concurrent[job] = max(self.most_concurrent[job], self.concurrent[job])
         try:
-            return self.behaviours[job](job, cancel)
+            assert settings.state is not None
+            state = StateStore(settings.state)
+            lock = state.exclusive(f"backup-{job}", what=f"backup job '{job}'")
+            with operation(state, kind="backup", name=job, lock=lock) as op:
+                result = self.behaviours[job](job, cancel)
+                op.succeeded(backup_id=result.backup_id, records=result.records, bytes=result.bytes)
+                return result
         finally:
             with self._lock:
                 self.concurrent[job] -= 1
@@ -84,7 +94,7 @@ def fails(_job: str, _cancel: threading.Event | None) -> FakeResult:
     raise KafkaError("cluster primary unreachable: check bootstrap_servers")
 
 
-def settings_for(tmp_path: Path, *jobs: str, schedule: str = "* * * * *") -> Settings:
+def settings_for(tmp_path: Path, *jobs: str, schedule: str | None = "* * * * *") -> Settings:
     return Settings.model_validate(
         {
             "clusters": {"primary": {"bootstrap_servers": "kafka-1.prod:9092"}},
@@ -113,6 +123,15 @@ def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> None:
 
 def statuses(store: StateStore, job: str) -> list[str]:
     return [r.status for r in store.runs(job)]
+
+
+def sample(text: str, name: str, job: str) -> float | None:
+    """The value of ``name{job=...}`` in a /metrics text, as Prometheus parses it."""
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and s.labels == {"job": job}:
+                return float(s.value)
+    return None
 
 
 def get(port: int, path: str) -> tuple[int, str, bytes]:
@@ -209,46 +228,49 @@ def test_a_six_field_schedule_fires_on_seconds() -> None:
 # -- one run ------------------------------------------------------------------------------------
 
 
-def run_once(tmp_path: Path, behaviour: Behaviour) -> tuple[StateStore, Metrics, list[Any]]:
+def run_once(
+    tmp_path: Path, behaviour: Behaviour, runner: Any = None
+) -> tuple[StateStore, Metrics, list[Any]]:
     state, metrics = StateStore(tmp_path / "state.db"), Metrics()
     state.runs()  # created before the logs are captured
+    metrics.declare_backup_job("orders")  # as the daemon does when it starts
     with capture_logs() as events:
         run_backup_job(
             "orders",
             settings=settings_for(tmp_path, "orders"),
-            runner=FakeRunner(orders=behaviour),
-            state=state,
+            runner=runner or FakeRunner(orders=behaviour),
             cancel=threading.Event(),
             metrics=metrics,
         )
     return state, metrics, events
 
 
-def test_a_successful_run_is_recorded_counted_and_logged_once(tmp_path: Path) -> None:
+def failures_of(metrics: Metrics, job: str) -> float | None:
+    return metrics.registry.get_sample_value("kafka_dr_backup_failures_total", {"job": job})
+
+
+def test_a_successful_run_is_recorded_once_counted_and_logged_once(tmp_path: Path) -> None:
     state, metrics, events = run_once(tmp_path, succeeds())
 
-    last = state.last_run("orders")
-    assert last is not None and last.status == "succeeded"
-    assert last.backup_id is not None and (last.records, last.bytes) == (10, 1000)
+    (run,) = state.runs("orders")
+    assert run.status == "succeeded"
+    assert run.backup_id is not None and (run.records, run.bytes) == (10, 1000)
     assert (
         metrics.registry.get_sample_value("kafka_dr_backup_records_total", {"job": "orders"}) == 10
     )
     assert [e["event"] for e in events] == ["backup_done"]
-    assert events[0]["backup_id"] == last.backup_id
+    assert events[0]["backup_id"] == run.backup_id
     assert {"records", "bytes", "duration_s"} <= set(events[0])
 
 
-def test_a_failed_run_is_recorded_with_its_one_line_error(tmp_path: Path) -> None:
+def test_a_failed_run_is_recorded_with_its_one_line_error_and_counted(tmp_path: Path) -> None:
     state, metrics, events = run_once(tmp_path, fails)
 
-    last = state.last_run("orders")
-    assert last is not None and last.status == "failed"
-    assert last.error == "cluster primary unreachable: check bootstrap_servers"
-    failures = metrics.registry.get_sample_value(
-        "kafka_dr_backup_failures_total", {"job": "orders"}
-    )
-    assert failures == 1
-    assert [(e["event"], e["error"]) for e in events] == [("backup_failed", last.error)]
+    (run,) = state.runs("orders")
+    assert run.status == "failed"
+    assert run.error == "cluster primary unreachable: check bootstrap_servers"
+    assert failures_of(metrics, "orders") == 1
+    assert [(e["event"], e["error"]) for e in events] == [("backup_failed", run.error)]
     assert events[0]["exc_info"] is False
 
 
@@ -258,13 +280,42 @@ def test_an_unexpected_exception_is_recorded_as_a_failure_with_its_traceback(
     def crashes(_job: str, _cancel: threading.Event | None) -> FakeResult:
         raise ZeroDivisionError("division by zero")
 
-    state, _metrics, events = run_once(tmp_path, crashes)
+    state, metrics, events = run_once(tmp_path, crashes)
 
     last = state.last_run("orders")
     assert last is not None and last.status == "failed"
     assert last.error == "unexpected error: ZeroDivisionError: division by zero"
+    assert failures_of(metrics, "orders") == 1
     assert [e["event"] for e in events] == ["backup_failed"]
     assert events[0]["exc_info"] is True
+
+
+def test_a_run_skipped_while_a_cli_backup_holds_the_lock_is_not_a_failure(
+    tmp_path: Path,
+) -> None:
+    state = StateStore(tmp_path / "state.db")
+
+    with state.exclusive("backup-orders", what="backup job 'orders'"):
+        state, metrics, events = run_once(tmp_path, succeeds())
+
+    (run,) = state.runs("orders")
+    assert run.status == "skipped"
+    assert run.error is not None and "backup job 'orders' is already running" in run.error
+    assert failures_of(metrics, "orders") == 0
+    assert [e["event"] for e in events] == ["backup_skipped"]
+
+
+def test_the_daemon_leaves_the_record_and_the_outcome_event_to_the_run_itself(
+    tmp_path: Path,
+) -> None:
+    def bare(settings: Settings, job: str, *, cancel: threading.Event | None = None) -> FakeResult:
+        return fails(job, cancel)
+
+    state, metrics, events = run_once(tmp_path, fails, runner=bare)
+
+    assert state.runs("orders") == []
+    assert events == []
+    assert failures_of(metrics, "orders") == 1
 
 
 # -- the scheduler ------------------------------------------------------------------------------
@@ -332,6 +383,62 @@ def test_healthz_shows_each_job_and_other_paths_are_not_found(
     assert isinstance(health["jobs"]["orders"]["running"], bool)
     assert get(daemon.port, "/")[0] == 404
     assert get(daemon.port, "/metricsx")[0] == 404
+
+
+def cli_backup(state: StateStore, job: str, behaviour: Behaviour) -> None:
+    """A backup as `kafka-dr backup run` records it: the same operation, in another process."""
+    try:
+        with operation(state, kind="backup", name=job) as op:
+            result = behaviour(job, None)
+            op.succeeded(backup_id=result.backup_id, records=result.records, bytes=result.bytes)
+    except KafkaError:
+        pass
+
+
+def test_healthz_and_the_backup_age_show_a_job_run_only_from_the_cli(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, "orders", schedule=None)
+    daemon = Daemon(
+        settings, runner=FakeRunner(orders=fails), metrics=Metrics(), trigger_factory=fast_trigger
+    )
+    daemon.start()
+    try:
+        assert daemon.health()[1]["jobs"]["orders"]["last_success_at"] is None
+
+        cli_backup(daemon.state, "orders", succeeds())
+
+        _, _, body = get(daemon.port, "/healthz")
+        orders = json.loads(body)["jobs"]["orders"]
+        text = get(daemon.port, "/metrics")[2].decode()
+    finally:
+        daemon.stop()
+
+    success = daemon.state.last_success("orders")
+    assert success is not None and success.finished_at is not None
+    assert orders["last_status"] == "succeeded"
+    assert orders["last_success_at"] == success.finished_at.isoformat()
+    assert (orders["scheduled"], orders["next_run_at"]) == (False, None)
+    last_success = sample(text, "kafka_dr_backup_last_success_timestamp_seconds", "orders")
+    assert last_success == success.finished_at.timestamp()
+    age = sample(text, "kafka_dr_backup_age_seconds", "orders")
+    assert age is not None and 0 <= age < 60
+
+
+def test_a_skipped_run_leaves_the_last_status_and_the_last_success_as_they_were(
+    tmp_path: Path,
+) -> None:
+    daemon = Daemon(
+        settings_for(tmp_path, "orders", schedule=None),
+        runner=FakeRunner(orders=fails),
+        metrics=Metrics(),
+    )
+    cli_backup(daemon.state, "orders", fails)
+    daemon.state.record_skipped("orders", reason="backup job 'orders' is already running")
+
+    orders = daemon.health()[1]["jobs"]["orders"]
+
+    assert orders["last_status"] == "failed"
+    assert orders["last_success_at"] is None
+    assert orders["running"] is False
 
 
 def test_a_stopped_daemon_reports_itself_unhealthy(

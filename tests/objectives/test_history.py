@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from dr.config import Settings, parse_config
-from dr.objectives.history import LAG_METRIC, RPO_METRIC, rpo_history, summarise
+from dr.objectives.history import LAG_METRIC, RPO_METRIC, record_sample, rpo_history, summarise
+from dr.objectives.rpo import BackupRpo, FlowRpo, RpoReport
 from dr.state import StateStore
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -175,3 +177,36 @@ def test_history_of_an_empty_window_is_empty(tmp_path: Path) -> None:
     add(state, {"flow": FLOW}, {120: 3.0})
 
     assert rpo_history(settings(tmp_path), state, NOW - timedelta(hours=1)) == []
+
+
+def test_an_unmeasured_flow_stores_no_rpo_sample_and_is_logged_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    state = store(tmp_path)
+    reason = "the record at offset 40 of orders-0 could not be read within 15s"
+    report = RpoReport(
+        measured_at=NOW.timestamp(),
+        flows=(FlowRpo(FLOW, None, 60, None, 60.0, unmeasured=reason),),
+        backups=(BackupRpo("orders", 12.0, 3, 60.0, None),),
+    )
+
+    with capture_logs() as events:
+        record_sample(report, state)
+
+    assert rpo_history(settings(tmp_path), state, NOW - timedelta(hours=1))[0].kind == "job"
+    assert [s.value for s in state.samples(LAG_METRIC, NOW, {"flow": FLOW})] == [60.0]
+    unmeasured = [e for e in events if e["event"] == "rpo_unmeasured"]
+    assert [(e["name"], e["reason"]) for e in unmeasured] == [(FLOW, reason)]
+
+
+def test_an_unknown_lag_stores_no_lag_sample_either(tmp_path: Path) -> None:
+    state = store(tmp_path)
+    report = RpoReport(
+        measured_at=NOW.timestamp(),
+        flows=(FlowRpo(FLOW, None, None, None, 60.0, unmeasured="replica unreadable"),),
+    )
+
+    record_sample(report, state)
+
+    assert state.samples(RPO_METRIC, NOW) == []
+    assert state.samples(LAG_METRIC, NOW) == []
