@@ -443,3 +443,78 @@ def _leave_temporaries(directory: Path) -> list[Path]:
         os.utime(path, (old, old))
         made.append(path)
     return made
+
+
+# -- 7 and 14. one run per job across hosts; every run recorded, a skipped one as skipped ----
+
+GHOST = """
+import sys, time
+from pathlib import Path
+from dr.storage import LocalStore, StoreLease
+lease = StoreLease(LocalStore(Path(sys.argv[1])), "job/locks/backup", purpose="backup of job job",
+                   ttl_s=float(sys.argv[2]), host="host-b")
+lease.acquire()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_run_on_another_host_holding_the_jobs_lease_makes_this_one_skip_never_both_commit(
+    lab: RunningLab, tmp_path: Path
+) -> None:
+    from dr.state import StateStore
+    from dr.storage import LocalStore, StoreLease
+
+    primary = lab.bootstrap("primary")
+    create_topic(primary, f"{P}.lease", partitions=1)
+    produce(primary, f"{P}.lease", 20)
+    config = config_for(lab, tmp_path, [f"{P}\\.lease"], lock_ttl_s=5)
+    store = LocalStore(tmp_path / "store")
+    other_host = StoreLease(
+        store, "job/locks/backup", purpose="backup of job job", ttl_s=5, host="host-b"
+    ).acquire()
+    try:
+        code, out = cli(config, "backup", "run", "job")
+    finally:
+        other_host.release()
+
+    assert code == 2, out
+    [error] = [line for line in out.splitlines() if line.startswith("error:")]
+    assert "host-b" in error and "job/locks/backup" in error, error
+    assert not (tmp_path / "store" / "job" / "sequence").exists()
+    state = StateStore(tmp_path / "state.db")
+    [skipped] = state.runs("job")
+    assert skipped.status == "skipped"
+
+    done = backup_ok(config)  # released: this host runs, and the CLI run is recorded
+    last = state.runs("job")[0]
+    assert (last.status, last.backup_id, last.records) == ("succeeded", done["backup_id"], 20)
+
+
+def test_a_lease_left_by_a_host_that_died_is_taken_over_after_its_ttl(
+    lab: RunningLab, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    primary = lab.bootstrap("primary")
+    create_topic(primary, f"{P}.ghost", partitions=1)
+    produce(primary, f"{P}.ghost", 15)
+    config = config_for(lab, tmp_path, [f"{P}\\.ghost"], lock_ttl_s=5)
+    ghost = subprocess.Popen(
+        [sys.executable, "-c", GHOST, str(tmp_path / "store"), "5"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert ghost.stdout is not None
+    while ghost.stdout.readline().strip() != "held":
+        pass
+    ghost.send_signal(signal.SIGKILL)  # host-b dies holding the lease
+    ghost.wait()
+
+    started = time.monotonic()
+    done = backup_ok(config)
+
+    assert done["records"] == 15
+    assert time.monotonic() - started >= 5  # only once unchanged for the whole ttl

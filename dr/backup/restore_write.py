@@ -87,6 +87,7 @@ class RecordWriter:
         self._cluster = cluster
         self._failures: list[tuple[TP, str]] = []
         self._fatal: str | None = None
+        self._reports: list[tuple[Any, Any]] = []
         self._delivered: Counter[TP] = Counter()
         self._exact: KafkaProducer | None = None
         self._exact_pending: list[tuple[TP, Any]] = []
@@ -141,19 +142,20 @@ class RecordWriter:
                 self._poll(0.05)
                 self.check()
             except KafkaException as exc:
-                self._fatal = self._fatal or _reason(exc.args[0])
+                self._fatal = self._fatal or _fatal_reason(exc)
                 self.check()
 
     def check(self) -> None:
         """Serve delivery reports; raises WriteFailed naming the first failure."""
         self._poll(0)
+        reports, self._reports = self._reports, []
+        self._failures += [((m.topic(), m.partition()), _reason(e)) for e, m in reports]
+        # The failed batch's own report, not those of the later records purged after it.
+        real = [f for f in self._failures if "_PURGE" not in f[1]] or self._failures
         if self._fatal is not None:
-            # The fatal error names the batch that failed; the reports after it only say that
-            # later records were purged.
-            raise WriteFailed(None, self._fatal)
-        if self._failures:
-            real = [f for f in self._failures if "_PURGE" not in f[1]]
-            raise WriteFailed(*(real or self._failures)[0])
+            raise WriteFailed(real[0][0] if real else None, self._fatal)
+        if real:
+            raise WriteFailed(*real[0])
 
     def settle(self, timeout_s: float = FLUSH_S) -> None:
         """Wait until every queued record is acknowledged; raises WriteFailed otherwise."""
@@ -216,23 +218,28 @@ class RecordWriter:
         self.check()
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
-        tp = (msg.topic(), msg.partition())
         if err is None:
-            self._delivered[tp] += 1
+            self._delivered[(msg.topic(), msg.partition())] += 1
         else:
-            self._failures.append((tp, _reason(err)))
+            # Read later: after a fatal error confluent-kafka runs this callback with the
+            # error already raised, when no method of err or msg may be called.
+            self._reports.append((err, msg))
+
+    # A fatal error (the gapless guarantee) is raised from poll() and flush() as a
+    # KafkaException; confluent-kafka then still runs the delivery callbacks of the purged
+    # records with that exception set, which surfaces as a SystemError caused by it.
 
     def _poll(self, timeout_s: float) -> None:
         try:
             self._producer.poll(timeout_s)
-        except KafkaException as exc:  # a fatal error: the producer has stopped
-            self._fatal = self._fatal or _reason(exc.args[0])
+        except (KafkaException, SystemError) as exc:
+            self._fatal = self._fatal or _fatal_reason(exc)
 
     def _flush(self, timeout_s: float) -> int:
         try:
             return int(self._producer.flush(timeout_s))
-        except KafkaException as exc:
-            self._fatal = self._fatal or _reason(exc.args[0])
+        except (KafkaException, SystemError) as exc:
+            self._fatal = self._fatal or _fatal_reason(exc)
             return len(self._producer)
 
 
@@ -247,6 +254,13 @@ def _quiet_logger() -> logging.Logger:
 
 def _serialize(value: Any) -> bytes | None:
     return None if value is _NULL else value
+
+
+def _fatal_reason(exc: BaseException) -> str:
+    cause = exc if isinstance(exc, KafkaException) else exc.__cause__
+    if isinstance(cause, KafkaException) and cause.args:
+        return _reason(cause.args[0])
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _reason(err: Any) -> str:

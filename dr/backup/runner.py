@@ -36,6 +36,7 @@ from dr.backup.copy import (
     ProgressEvent,
     copy_records,
 )
+from dr.backup.lock import JobLock
 from dr.backup.metadata import encode_metadata, snapshot_metadata
 from dr.backup.plan import (
     BackupPlan,
@@ -51,7 +52,7 @@ from dr.kafka.client import admin_client
 from dr.log import get_logger
 from dr.operation import operation
 from dr.state import StateStore
-from dr.storage import open_store
+from dr.storage import ObjectStore, open_store
 
 __all__ = [
     "BackupCancelled",
@@ -130,10 +131,18 @@ def run_backup(
     assert settings.state is not None  # set by the config loader
     spec = settings.backups[job]
     partial_ok = spec.allow_partial if allow_partial is None else allow_partial
-    state = StateStore(settings.state)
-    lock = state.exclusive(f"backup-{job}", what=f"backup job '{job}'")
-    with operation(state, kind="backup", name=job, lock=lock) as op:
-        result = _run(settings, job, cancel=cancel, progress=progress, allow_partial=partial_ok)
+    store = open_store(settings.storage[spec.storage])
+    lock = JobLock(settings, job, store, what="backup")
+    with operation(StateStore(settings.state), kind="backup", name=job, lock=lock) as op:
+        result = _run(
+            settings,
+            job,
+            store,
+            cancel=cancel,
+            progress=progress,
+            allow_partial=partial_ok,
+            fence=lock.fence,
+        )
         op.succeeded(backup_id=result.backup_id, records=result.records, bytes=result.bytes)
         return result
 
@@ -141,14 +150,15 @@ def run_backup(
 def _run(
     settings: Settings,
     job: str,
+    store: ObjectStore,
     *,
     cancel: threading.Event | None,
     progress: Callable[[ProgressEvent], None] | None,
     allow_partial: bool,
+    fence: Callable[[], None],
 ) -> BackupResult:
     spec = settings.backups[job]
     cluster = settings.clusters[spec.cluster]
-    store = open_store(settings.storage[spec.storage])
     started = datetime.now(UTC)
     backup_id = new_backup_id(job, started)
     log.info("backup_started", job=job, backup_id=backup_id, store=store.url)
@@ -198,6 +208,7 @@ def _run(
     )
     log_start = {(s.topic, s.partition): s.earliest for s in states if s.problem is None}
     manifest = apply_data_horizon(manifest, spec.retention.keep_days, finished, log_start)
+    fence()  # another host took the job's lease over: this run must not commit
     manifest = write_manifest(store, manifest)
     result = BackupResult(
         backup_id=backup_id,

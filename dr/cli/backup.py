@@ -10,12 +10,15 @@ from typing import Any
 import click
 
 from dr.backup.catalog import Manifest, ManifestDamaged, list_manifests
+from dr.backup.lock import JobLock
 from dr.backup.lookup import find_backup, job_store
 from dr.backup.retention import execute_prune, plan_prune
 from dr.backup.runner import ProgressEvent, run_backup
 from dr.backup.verify import Problem, VerifyResult, verify_backup
 from dr.cli.common import AppContext, echo_json, pass_app
+from dr.config.schema import Retention
 from dr.errors import UsageError
+from dr.storage import ObjectStore
 
 job_option = click.option(
     "--job",
@@ -204,7 +207,14 @@ def prune(app: AppContext, job: str, dry_run: bool, yes: bool, as_json: bool) ->
     """Apply JOB's retention: delete expired backups and objects no kept backup needs."""
     settings = app.config().settings
     store = job_store(settings, job)
-    plan = plan_prune(store, job, settings.backups[job].retention)
+    with JobLock(settings, job, store, what="prune"):
+        _prune(store, job, settings.backups[job].retention, dry_run, yes, as_json)
+
+
+def _prune(
+    store: ObjectStore, job: str, retention: Retention, dry_run: bool, yes: bool, as_json: bool
+) -> None:
+    plan = plan_prune(store, job, retention)
     if as_json:
         echo_json(
             {

@@ -387,6 +387,15 @@ class BackupJob(Model):
             "the leaderless ones (or, with allow_partial, completes as a partial backup)."
         ),
     )
+    lock_ttl_s: int = Field(
+        default=60,
+        ge=5,
+        le=3600,
+        description=(
+            "Lease of the job's lock in the store: renewed every third of it; a lease left by "
+            "a host that died is taken over once unchanged for this long (runs wait for it)."
+        ),
+    )
     allow_partial: bool = Field(
         default=False,
         description=(

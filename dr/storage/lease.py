@@ -193,6 +193,7 @@ class StoreLease:
             raise RuntimeError(f"lease '{self.key}' is already held by this object")
         deadline = time.monotonic() + (self.wait_s if wait_s is None else wait_s)
         self._me = LeaseOwner.of_this_process(self._host)
+        waiting = False
         while True:
             try:
                 top = self._read_top()
@@ -205,6 +206,9 @@ class StoreLease:
                 continue
             if time.monotonic() >= deadline:
                 raise LockHeld(self._held_message(top))
+            if not waiting and top is not None:
+                waiting = True
+                log.info("lease_waiting", lease=self.key, holder=top.describe())
             time.sleep(min(self._poll_s, max(0.0, deadline - time.monotonic())))
 
     def still_held(self) -> bool:

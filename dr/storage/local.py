@@ -4,8 +4,9 @@ Writes go to a temporary file in the object's own directory, are flushed and fsy
 renamed over the object and the directory is fsynced: after a crash the object is either the
 old one or the new one, never a mix. Objects are created readable by their owner only.
 A conditional write (put_if_absent) hard-links its temporary file to the object's name, which
-the kernel refuses atomically when the name exists; this holds between hosts sharing the
-directory too, on filesystems with POSIX link semantics (local disks, NFSv3+).
+the filesystem refuses atomically when the name exists; that holds between hosts sharing the
+directory too (NFS makes the link on the server; a retried link that reports "exists" for the
+one it made is recognised by comparing the two files).
 """
 
 from __future__ import annotations
@@ -272,7 +273,7 @@ def link_new(path: Path, data: bytes, *, stop_at: Path | None = None) -> bool:
         try:
             os.link(tmp, path)
         except FileExistsError:
-            return False
+            return _same_file(tmp, path)  # ours, when a retried NFS LINK said EEXIST
         return True
     finally:
         tmp.unlink(missing_ok=True)
@@ -290,6 +291,13 @@ def _new_temporary(parent: Path, *, stop_at: Path | None) -> tuple[int, Path]:
             if attempt == _MKDIR_ATTEMPTS:
                 raise
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except FileNotFoundError:  # b was deleted since: it existed, and was not ours
+        return False
 
 
 def _modified_before(path: Path, cutoff: float) -> bool:

@@ -113,7 +113,11 @@ def test_of_stores_putting_one_key_if_absent_over_http_exactly_one_creates_it(
     stores = [S3Store(one_at_a_time_server.settings(s3_prefix)) for _ in range(8)]
     for round_ in range(5):
         key = f"locks/backup.json.{round_:08d}"
-        winners = race(8, lambda i, key=key: stores[i].put_if_absent(key, str(i).encode()))
+
+        def create(i: int, key: str = key) -> bool:
+            return stores[i].put_if_absent(key, str(i).encode())
+
+        winners = race(8, create)
 
         assert len(winners) == 1, f"round {round_}: {winners}"
         assert stores[0].get_bytes(key) == str(winners[0]).encode()

@@ -153,8 +153,32 @@ def test_delete_many_checks_every_key_before_deleting_any(store: ObjectStore) ->
     assert keys(store) == ["a/1"]
 
 
+def test_put_if_absent_creates_an_object_once_and_never_replaces_one(
+    store: ObjectStore,
+) -> None:
+    store.put_bytes("manifest.json", b"old")
+
+    assert store.put_if_absent("locks/backup.json.00000001", b"first") is True
+    assert store.put_if_absent("locks/backup.json.00000001", b"second") is False
+    assert store.put_if_absent("manifest.json", b"new") is False
+
+    assert store.get_bytes("locks/backup.json.00000001") == b"first"
+    assert store.get_bytes("manifest.json") == b"old"
+    assert keys(store) == ["locks/backup.json.00000001", "manifest.json"]
+
+
+def test_cleaning_temporaries_leaves_every_object_alone(store: ObjectStore) -> None:
+    store.put_bytes("orders/data/0/000.seg", b"x")
+    store.put_if_absent("orders/sequence/00000001", b"y")
+
+    assert store.clean_temporaries(older_than_s=0) == 0
+
+    assert keys(store) == ["orders/data/0/000.seg", "orders/sequence/00000001"]
+
+
 CALLS: dict[str, Callable[[ObjectStore, str, Path], object]] = {
     "put_bytes": lambda s, k, p: s.put_bytes(k, b"x"),
+    "put_if_absent": lambda s, k, p: s.put_if_absent(k, b"x"),
     "put_file": lambda s, k, p: s.put_file(k, p),
     "get_bytes": lambda s, k, p: s.get_bytes(k),
     "get_file": lambda s, k, p: s.get_file(k, p.with_name("out")),

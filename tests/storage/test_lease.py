@@ -24,6 +24,8 @@ from dr.storage import LEASE_TTL_S, LocalStore, LockLost, StorageError, StoreLea
 
 KEY = "orders/locks/backup.json"
 TTL = 0.6
+# For holders that must never be stolen: room for a renewer thread slowed by a busy machine.
+SAFE_TTL = 1.2
 WORKER = Path(__file__).with_name("lease_worker.py")
 
 
@@ -212,10 +214,10 @@ def test_a_lease_another_host_left_unchanged_is_taken_over_after_the_ttl(
 
 
 def test_a_holder_whose_object_keeps_changing_is_never_taken_over(store: LocalStore) -> None:
-    with StoreLease(store, KEY, purpose="backup", ttl_s=TTL, host="host-a") as holder:
+    with StoreLease(store, KEY, purpose="backup", ttl_s=SAFE_TTL, host="host-a") as holder:
         with pytest.raises(LockHeld):
-            StoreLease(store, KEY, purpose="backup", ttl_s=TTL, host="host-b").acquire(
-                wait_s=TTL * 4
+            StoreLease(store, KEY, purpose="backup", ttl_s=SAFE_TTL, host="host-b").acquire(
+                wait_s=SAFE_TTL * 2.5
             )
 
         assert holder.still_held()
@@ -229,7 +231,7 @@ def test_a_renewing_holder_whose_clock_is_far_behind_is_not_taken_over(
 
     def renew_with_a_clock_stuck_in_1970() -> None:
         renewals = 0
-        while not stop.wait(TTL / 3):
+        while not stop.wait(SAFE_TTL / 6):
             renewals += 1
             data = foreign_lease(renewed_at="1970-01-01T00:00:00+00:00", renewals=renewals)
             store.put_bytes(f"{KEY}.00000001", data)
@@ -239,7 +241,7 @@ def test_a_renewing_holder_whose_clock_is_far_behind_is_not_taken_over(
     renewer.start()
     try:
         with pytest.raises(LockHeld, match="since 1970-01-01"):
-            StoreLease(store, KEY, purpose="backup", ttl_s=TTL).acquire(wait_s=TTL * 4)
+            StoreLease(store, KEY, purpose="backup", ttl_s=SAFE_TTL).acquire(wait_s=SAFE_TTL * 2.5)
     finally:
         stop.set()
         renewer.join()
@@ -409,8 +411,9 @@ def test_check_held_refuses_a_lease_that_was_never_acquired(store: LocalStore) -
 
 def test_a_lease_is_renewed_in_the_background(store: LocalStore) -> None:
     with StoreLease(store, KEY, purpose="backup", ttl_s=TTL) as lease:
-        first = read_generation(store, 1)["renewals"]
+        first = read_generation(store, 1)
         time.sleep(TTL * 1.5)
+        later = read_generation(store, 1)
 
-        assert isinstance(first, int) and read_generation(store, 1)["renewals"] > first
+        assert later["renewals"] != first["renewals"] and later["renewed_at"]
         assert lease.still_held()
