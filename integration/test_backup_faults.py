@@ -130,7 +130,7 @@ def test_damaged_objects_fail_verify_by_name_and_restore_refuses(
     produce_records(primary, "faults.damage", 4000)
     config = job_config(lab, tmp_path, "faults\\.damage", segment_max_records=1000)
     assert run(config, "backup", "run", "job").returncode == 0
-    segments = sorted((tmp_path / "store" / "job" / "data" / "faults.damage" / "0").glob("*.seg"))
+    segments = sorted((tmp_path / "store" / "job" / "data" / "faults.damage").glob("*/0/*.seg"))
     assert len(segments) == 4
 
     flipped, truncated, missing = segments[0], segments[1], segments[2]

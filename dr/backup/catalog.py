@@ -442,7 +442,18 @@ def newest_number(store: ObjectStore, job: str) -> int | None:
         return None
     while store.exists(sequence_key(job, number + 1)):
         number += 1
-    return number if number > 0 and store.exists(sequence_key(job, number)) else None
+    if number > 0 and store.exists(sequence_key(job, number)):
+        return number
+    log.warning("backup_catalog_head_dangling", job=job, sequence=number)
+    return None
+
+
+def head_number(store: ObjectStore, job: str) -> int | None:
+    """The number the head hint names (not checked), or None without a readable hint."""
+    try:
+        return int(json.loads(store.get_bytes(head_key(job)))["sequence"])
+    except (ObjectNotFound, ValueError, KeyError, TypeError):
+        return None
 
 
 def newest_first(store: ObjectStore, job: str) -> Iterator[Manifest | CatalogProblem]:
@@ -470,9 +481,9 @@ def newest_first(store: ObjectStore, job: str) -> Iterator[Manifest | CatalogPro
 
 
 def latest_manifest(store: ObjectStore, job: str) -> Manifest | None:
-    """The newest readable backup of the job: one listing of keys and, normally, two small
-    reads, however many backups the job has. A newer backup whose manifest is missing or
-    altered is logged and passed over."""
+    """The newest readable backup of the job: normally three small reads (the head hint, its
+    sequence entry, the manifest) and no listing, however many backups the job has. A newer
+    backup whose manifest is missing or altered is logged and passed over."""
     for item in newest_first(store, job):
         if isinstance(item, Manifest):
             return item

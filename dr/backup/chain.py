@@ -18,9 +18,11 @@ from dr.backup.catalog import (
     Manifest,
     PartitionEntry,
     catalog_entries,
+    head_number,
     load_entry,
     load_manifest,
     manifest_key,
+    sequence_key,
 )
 from dr.storage import ObjectStore, StorageError
 
@@ -126,6 +128,16 @@ def _newer_broken(
     if manifest.sequence <= 0:
         return []
     found: list[Found] = []
+    head = head_number(store, manifest.job)
+    newest = max((e.sequence for e in entries), default=0)
+    if head is not None and head > newest:
+        found.append(
+            (
+                sequence_key(manifest.job, head),
+                f"backup number {head} is gone with its sequence entry (the catalog head names "
+                f"it; the newest entry is {newest}): deleted out of band",
+            )
+        )
     for entry in entries:
         if entry.sequence <= manifest.sequence:
             continue

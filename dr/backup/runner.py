@@ -163,7 +163,7 @@ def _run(
     backup_id = new_backup_id(job, started)
     log.info("backup_started", job=job, backup_id=backup_id, store=store.url)
     # Holding the job's lock: whatever temporaries exist were left by a killed run.
-    store.clean_temporaries(older_than_s=LEFTOVER_AGE_S)
+    store.clean_temporaries(older_than_s=LEFTOVER_AGE_S, under=f"{job}/")
     adopt_legacy(store, job)
     previous = latest_manifest(store, job)
     sequence = next_sequence(store, job)

@@ -35,10 +35,10 @@ def backup() -> None:
 @backup.command("run")
 @click.argument("job")
 @click.option(
-    "--allow-partial",
-    is_flag=True,
+    "--allow-partial/--no-allow-partial",
     default=None,
-    help="Complete as a PARTIAL backup when partitions have no leader (default: fail).",
+    help="Complete as a PARTIAL backup when partitions have no leader, or fail (default: the "
+    "job's allow_partial).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
@@ -50,9 +50,7 @@ def run(app: AppContext, job: str, allow_partial: bool | None, as_json: bool) ->
         def on_progress(event: ProgressEvent) -> None:
             advance(event.records, event.records_expected)
 
-        result = run_backup(
-            settings, job, progress=on_progress, allow_partial=allow_partial or None
-        )
+        result = run_backup(settings, job, progress=on_progress, allow_partial=allow_partial)
     if as_json:
         echo_json(result.to_json())
     else:

@@ -91,11 +91,13 @@ class ObjectStore(Protocol):
         """
         ...
 
-    def clean_temporaries(self, older_than_s: float) -> int:
+    def clean_temporaries(self, older_than_s: float, under: str = "") -> int:
         """Remove what interrupted writes left behind longer than older_than_s seconds ago
-        (temporary files of a local store, incomplete multipart uploads of an S3 prefix); the
-        number removed. Objects are never touched; keep older_than_s well above the longest
-        write, which a younger leftover may still belong to. Raises StorageError."""
+        (temporary files of a local store, incomplete multipart uploads of an S3 prefix), only
+        under the key prefix ``under`` ('' for the whole store; 'JOB/' for one job, whose lock
+        the caller holds); the number removed. Objects are never touched; keep older_than_s
+        well above the longest write, which a younger leftover may still belong to. Raises
+        StorageError."""
         ...
 
 

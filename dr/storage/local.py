@@ -140,13 +140,15 @@ class LocalStore:
         base = f"{directory}/" if directory else ""
         return self._listing(prefix, start, base, name_start)
 
-    def clean_temporaries(self, older_than_s: float) -> int:
-        """Delete temporary files that interrupted writes left, last modified more than
-        older_than_s seconds ago; the number deleted. Raises StorageError."""
+    def clean_temporaries(self, older_than_s: float, under: str = "") -> int:
+        """Delete temporary files that interrupted writes left under the key prefix ``under``,
+        last modified more than older_than_s seconds ago; the number deleted. Raises
+        StorageError."""
         cutoff = time.time() - older_than_s
         stale: list[Path] = []
-        with self._failing("clean temporary files under", "/"):
-            for directory, _subdirs, names in os.walk(self.root):
+        top = self._path(check_prefix(under).rstrip("/")) if under else self.root
+        with self._failing("clean temporary files under", under or "/"):
+            for directory, _subdirs, names in os.walk(top):
                 for name in names:
                     path = Path(directory) / name
                     if name.startswith(TEMP_PREFIX) and _modified_before(path, cutoff):

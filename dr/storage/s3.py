@@ -254,12 +254,12 @@ class S3Store:
                 return
             request["ContinuationToken"] = token
 
-    def clean_temporaries(self, older_than_s: float) -> int:
+    def clean_temporaries(self, older_than_s: float, under: str = "") -> int:
         """Abort the incomplete multipart uploads under the store's prefix that began more than
         older_than_s seconds ago, by the server's own clock; the number aborted. Raises
         StorageError."""
         aborted = 0
-        for full, upload_id in self._abandoned_uploads(older_than_s):
+        for full, upload_id in self._abandoned_uploads(older_than_s, check_prefix(under)):
             abort = partial(
                 self._client.abort_multipart_upload,
                 Bucket=self.bucket,
@@ -275,11 +275,11 @@ class S3Store:
             log.info("temporaries_cleaned", store=self.url, aborted_uploads=aborted)
         return aborted
 
-    def _abandoned_uploads(self, older_than_s: float) -> _Uploads:
+    def _abandoned_uploads(self, older_than_s: float, under: str) -> _Uploads:
         """(full key, upload id) of each multipart upload under the prefix begun before then."""
         request: ListMultipartUploadsRequestTypeDef = {"Bucket": self.bucket}
-        if self._prefix:
-            request["Prefix"] = self._prefix
+        if self._prefix or under:
+            request["Prefix"] = self._prefix + under
         found: _Uploads = []
         while True:
             page = self._call(

@@ -22,6 +22,7 @@ from dr.backup.catalog import (
     list_manifests,
     manifest_key,
     scan_catalog,
+    sequence_key,
 )
 from dr.backup.chain import chain_problems
 from dr.backup.retention import execute_prune, plan_prune
@@ -195,6 +196,20 @@ def test_a_segment_removed_without_a_trace_is_reported_missing_though_the_parent
         ),
         Problem(c.s3.key, "orders-0: starts at offset 20, the previous segment ended at 10"),
     )
+
+
+def test_a_newest_backup_deleted_with_its_sequence_entry_is_named_by_the_catalog_head(
+    c: Chain,
+) -> None:
+    c.store.delete(c.key(c.b3))
+    c.store.delete(sequence_key(JOB, 3))
+
+    previous = latest_manifest(c.store, JOB)
+    assert previous == c.b2
+    messages = [p.message for p in verify_backup(c.store, previous).problems]
+
+    assert len(messages) == 1
+    assert messages[0].startswith("backup number 3 is gone with its sequence entry")
 
 
 def test_verifying_the_previous_backup_names_a_newest_manifest_deleted_out_of_band(
