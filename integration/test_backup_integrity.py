@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -56,6 +57,15 @@ def produce(
         producer.produce(topic, key=f"{prefix}{i}".encode(), value=f"v{i}".encode(), **kwargs)
         producer.poll(0)
     assert producer.flush(60) == 0
+
+
+def seeded(lab: RunningLab, tmp: Path, name: str, records: int, **job: Any) -> Path:
+    """A one-partition topic P.name holding records, and the config of a job backing it up."""
+    primary = lab.bootstrap("primary")
+    create_topic(primary, f"{P}.{name}", partitions=1)
+    if records:
+        produce(primary, f"{P}.{name}", records)
+    return config_for(lab, tmp, [re.escape(f"{P}.{name}")], **job)
 
 
 def delete_topic(bootstrap: str, topic: str) -> None:
@@ -225,9 +235,7 @@ def test_a_deleted_newest_manifest_is_reported_by_verify_not_skipped(
     lab: RunningLab, tmp_path: Path
 ) -> None:
     primary = lab.bootstrap("primary")
-    create_topic(primary, f"{P}.chain-del", partitions=1)
-    produce(primary, f"{P}.chain-del", 20)
-    config = config_for(lab, tmp_path, [f"{P}\\.chain-del"])
+    config = seeded(lab, tmp_path, "chain-del", 20)
     first = backup_ok(config)
     produce(primary, f"{P}.chain-del", 20, prefix="b")
     second = backup_ok(config)
@@ -255,9 +263,7 @@ def test_a_cut_tail_and_a_segment_disguised_as_a_gap_are_reported_as_what_they_a
     lab: RunningLab, tmp_path: Path
 ) -> None:
     primary = lab.bootstrap("primary")
-    create_topic(primary, f"{P}.chain-cut", partitions=1)
-    produce(primary, f"{P}.chain-cut", 100)
-    config = config_for(lab, tmp_path, [f"{P}\\.chain-cut"], segment_max_records=25)
+    config = seeded(lab, tmp_path, "chain-cut", 100, segment_max_records=25)
     backup_ok(config)
     produce(primary, f"{P}.chain-cut", 50, prefix="b")
     second = backup_ok(config)
@@ -418,10 +424,7 @@ def test_acls_are_recorded_as_unavailable_on_a_cluster_without_authorizer(
 def test_temporary_files_of_a_killed_run_are_cleaned_by_the_next_run(
     lab: RunningLab, tmp_path: Path
 ) -> None:
-    primary = lab.bootstrap("primary")
-    create_topic(primary, f"{P}.tmp", partitions=1)
-    produce(primary, f"{P}.tmp", 5)
-    config = config_for(lab, tmp_path, [f"{P}\\.tmp"])
+    config = seeded(lab, tmp_path, "tmp", 5)
     backup_ok(config)
     leftovers = _leave_temporaries(tmp_path / "store" / "job" / "data")
 
@@ -465,10 +468,7 @@ def test_a_run_on_another_host_holding_the_jobs_lease_makes_this_one_skip_never_
     from dr.state import StateStore
     from dr.storage import LocalStore, StoreLease
 
-    primary = lab.bootstrap("primary")
-    create_topic(primary, f"{P}.lease", partitions=1)
-    produce(primary, f"{P}.lease", 20)
-    config = config_for(lab, tmp_path, [f"{P}\\.lease"], lock_ttl_s=5)
+    config = seeded(lab, tmp_path, "lease", 20, lock_ttl_s=5)
     store = LocalStore(tmp_path / "store")
     other_host = StoreLease(
         store, "job/locks/backup", purpose="backup of job job", ttl_s=5, host="host-b"
@@ -498,10 +498,7 @@ def test_a_lease_left_by_a_host_that_died_is_taken_over_after_its_ttl(
     import subprocess
     import sys
 
-    primary = lab.bootstrap("primary")
-    create_topic(primary, f"{P}.ghost", partitions=1)
-    produce(primary, f"{P}.ghost", 15)
-    config = config_for(lab, tmp_path, [f"{P}\\.ghost"], lock_ttl_s=5)
+    config = seeded(lab, tmp_path, "ghost", 15, lock_ttl_s=5)
     ghost = subprocess.Popen(
         [sys.executable, "-c", GHOST, str(tmp_path / "store"), "5"],
         stdout=subprocess.PIPE,

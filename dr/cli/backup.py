@@ -59,24 +59,15 @@ def run(app: AppContext, job: str, allow_partial: bool | None, as_json: bool) ->
             f"backup {result.backup_id}{status}: {result.records} records, "
             f"{_size(result.bytes)} from {result.partitions} partitions of {result.topics} topics"
         )
-        for gap in result.gaps:
+        alarms = [
+            f"GAP: offsets {g.start_offset}..{g.end_offset - 1} were {g.reason}"
+            for g in result.gaps
+        ] + [f"MISSING: {m.topic}-{m.partition}: {m.reason}" for m in result.missing]
+        for line in alarms:
+            click.secho(f"  {line}", fg="red", bold=True, err=True)
+        for r in result.retired:
             click.secho(
-                f"  GAP: offsets {gap.start_offset}..{gap.end_offset - 1} were {gap.reason}",
-                fg="red",
-                bold=True,
-                err=True,
-            )
-        for missing in result.missing:
-            click.secho(
-                f"  MISSING: {missing.topic}-{missing.partition}: {missing.reason}",
-                fg="red",
-                bold=True,
-                err=True,
-            )
-        for retired in result.retired:
-            click.secho(
-                f"  retired topic {retired.topic} ({retired.reason}): "
-                f"restore it from {retired.held_by}",
+                f"  retired topic {r.topic} ({r.reason}): restore it from {r.held_by}",
                 fg="yellow",
                 err=True,
             )
