@@ -96,8 +96,15 @@ def main() -> None:
             path.write_text(yaml.safe_dump(config))
             expected = args.partitions * args.records_per_partition
             raw, raw_s = peak_rss_mib(
-                [sys.executable, "-c", RAW_CONSUME, bootstrap, TOPIC, str(args.partitions),
-                 str(expected)]
+                [
+                    sys.executable,
+                    "-c",
+                    RAW_CONSUME,
+                    bootstrap,
+                    TOPIC,
+                    str(args.partitions),
+                    str(expected),
+                ]
             )
             backup, backup_s = peak_rss_mib(
                 [sys.executable, "-m", "dr", "--config", str(path), "backup", "run", "wide"]
@@ -108,8 +115,10 @@ def main() -> None:
     print(f"{args.partitions} partitions, {expected} records, {mib:.0f} MiB of values")
     print(f"raw consume: peak RSS {raw:7.1f} MiB ({raw_s:.1f}s)")
     print(f"backup:      peak RSS {backup:7.1f} MiB ({backup_s:.1f}s)")
-    print(f"ratio backup/raw consume: {backup / raw:.2f}; target: backup <= 512 MiB "
-          f"({'met' if backup <= 512 else 'MISSED'})")
+    print(
+        f"ratio backup/raw consume: {backup / raw:.2f}; target: backup <= 512 MiB "
+        f"({'met' if backup <= 512 else 'MISSED'})"
+    )
 
 
 if __name__ == "__main__":

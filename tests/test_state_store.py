@@ -13,7 +13,8 @@ import pytest
 
 import dr.log
 from dr.log import register_secrets
-from dr.state import _MIGRATIONS, INTERRUPTED, StateError, StateStore
+from dr.state import INTERRUPTED, StateError, StateStore
+from dr.state.schema import MIGRATIONS
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -32,7 +33,7 @@ def test_the_store_is_created_with_its_directory_in_wal_mode(tmp_path: Path) -> 
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(
-            _MIGRATIONS
+            MIGRATIONS
         )
 
 
@@ -194,7 +195,7 @@ def test_an_unknown_status_is_refused_by_the_store_itself(store: StateStore) -> 
 def test_a_store_of_the_first_schema_is_migrated_keeping_its_runs(tmp_path: Path) -> None:
     path = tmp_path / "kafka-dr.db"
     with sqlite3.connect(path) as db:
-        for statement in _MIGRATIONS[0].split(";"):
+        for statement in MIGRATIONS[0].split(";"):
             if statement.strip():
                 db.execute(statement)
         db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")

@@ -21,20 +21,18 @@ Only its owner rewrites it (renewals every ttl/3 change its content); everything
   renewal that lands within that window extends it: by then no observer has seen the old
   content unchanged for a whole ttl. ``check_held()`` also lists the generations, so a caller
   that calls it right before committing learns of a takeover (fencing).
+
+lease_owner.py says who an owner is and whether its process still runs on this host.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
-import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
@@ -42,6 +40,9 @@ from dr.errors import DrError
 from dr.log import get_logger
 from dr.state import LockHeld
 from dr.storage.base import ObjectNotFound, ObjectStore, check_key
+from dr.storage.lease_owner import LeaseOwner, add_held_token, discard_held_token
+
+__all__ = ["LEASE_TTL_S", "VALIDITY", "LeaseOwner", "LockLost", "StoreLease"]
 
 log = get_logger(__name__)
 
@@ -49,53 +50,12 @@ LEASE_TTL_S = 60.0
 # A holder counts on its lease for this share of the ttl after its last renewal began.
 VALIDITY = 0.8
 _GENERATION_SUFFIX = re.compile(r"\d{8,}")
-# Tokens of the leases this process holds: a lease naming this pid with another token was
-# left by an earlier process that had the same pid.
-_held_tokens: set[str] = set()
-_held_tokens_lock = threading.Lock()
 
 Verdict = Literal["free", "released", "dead", "expired", "held"]
 
 
 class LockLost(DrError):
     """A lease this process held was taken over (or not renewed in time): do not commit."""
-
-
-@dataclass(frozen=True)
-class LeaseOwner:
-    """Who holds a lease: a process on a host, and the lease's own random token."""
-
-    host: str
-    pid: int
-    token: str
-    machine: str | None = None  # boot id and pid namespace: where pid numbers mean something
-    process_started: int | None = None  # the pid's start time (clock ticks): tells reuse apart
-
-    @classmethod
-    def of_this_process(cls, host: str | None = None) -> LeaseOwner:
-        """This process, with a new token (host defaults to this machine's host name)."""
-        pid = os.getpid()
-        return cls(
-            host=host or socket.gethostname(),
-            pid=pid,
-            token=secrets.token_hex(8),
-            machine=_machine_id(),
-            process_started=_start_ticks(_proc_stat(pid)),
-        )
-
-    def is_dead_process_here(self, me: LeaseOwner) -> bool:
-        """True when this owner is a process of me's host and boot that no longer runs."""
-        if self.host != me.host or self.machine != me.machine:
-            return False  # another host: only the ttl can tell
-        if self.pid == me.pid:
-            with _held_tokens_lock:
-                return self.token not in _held_tokens
-        fields = _proc_stat(self.pid)
-        if fields is None:  # no /proc entry: gone on Linux, or no /proc on this system
-            return not _pid_alive(self.pid)
-        if fields[0] == b"Z":  # killed, not yet reaped by its parent
-            return True
-        return self.process_started is not None and _start_ticks(fields) != self.process_started
 
 
 @dataclass(frozen=True)
@@ -250,8 +210,7 @@ class StoreLease:
             self._renewer = None
         with self._state_lock:
             number, self._number = self._number, None
-        with _held_tokens_lock:
-            _held_tokens.discard(self._me.token)
+        discard_held_token(self._me.token)
         if number is None:
             return
         try:
@@ -300,8 +259,7 @@ class StoreLease:
         started = time.monotonic()
         self._acquired_at, self._renewals = _now(), 0
         content = self._content(number)
-        with _held_tokens_lock:
-            _held_tokens.add(self._me.token)
+        add_held_token(self._me.token)
         try:
             if not self.store.put_if_absent(key, content) and not self._is_mine(key):
                 return self._forget_token()
@@ -332,8 +290,7 @@ class StoreLease:
         return owner is not None and owner.token == self._me.token
 
     def _forget_token(self) -> Literal[False]:
-        with _held_tokens_lock:
-            _held_tokens.discard(self._me.token)
+        discard_held_token(self._me.token)
         return False
 
     def _start_renewing(self) -> None:
@@ -421,41 +378,3 @@ class StoreLease:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        pass
-    return True
-
-
-def _proc_stat(pid: int) -> list[bytes] | None:
-    """/proc/PID/stat from its state field on (field 3 of proc(5)); None without one."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    return stat.rsplit(b")", 1)[-1].split()  # the command name may hold spaces and ')'
-
-
-def _start_ticks(fields: list[bytes] | None) -> int | None:
-    """The process's start time in clock ticks after boot; None when unknown."""
-    try:
-        return int(fields[19]) if fields else None  # starttime, field 22 of proc(5)
-    except (IndexError, ValueError):
-        return None
-
-
-def _machine_id() -> str | None:
-    """This boot and pid namespace (Linux): the same host name elsewhere is another machine."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as handle:
-            boot = handle.read().strip()
-        namespace = os.stat("/proc/self/ns/pid").st_ino
-    except OSError:
-        return None
-    return f"{boot}/{namespace}"

@@ -9,6 +9,9 @@ put_if_absent is S3's conditional write (If-None-Match: *), atomic on AWS S3. A 
 ignores the header would let two writers both "create" a key, so each store checks once,
 before its first conditional write, that the server refuses the second of two, and raises
 StorageError otherwise: a lease or a commit is never silently unsafe.
+
+s3_client.py sets the client up from the settings; s3_errors.py says which failures are
+transient and describes them.
 """
 
 from __future__ import annotations
@@ -20,25 +23,13 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict, TypeVar, cast
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING, TypeVar
 
-import boto3
 import boto3.exceptions
-from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    HTTPClientError,
-    IncompleteReadError,
-    NoCredentialsError,
-    SSLError,
-)
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from dr.config.schema import StorageSettings
-from dr.log import get_logger, register_secrets
+from dr.log import get_logger
 from dr.retry import Attempts, call_with_retries
 from dr.storage.base import (
     ObjectInfo,
@@ -48,50 +39,34 @@ from dr.storage.base import (
     check_prefix,
     key_problem,
 )
+from dr.storage.s3_client import make_client, parse_store_url, put_args, transfer_config
+from dr.storage.s3_errors import (
+    describe,
+    is_not_found,
+    is_precondition_failed,
+    is_transient,
+    is_transient_for_create,
+    unwrap,
+)
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.literals import ServerSideEncryptionType, StorageClassType
     from mypy_boto3_s3.type_defs import (
         ListMultipartUploadsOutputTypeDef,
         ListMultipartUploadsRequestTypeDef,
         ListObjectsV2RequestTypeDef,
     )
 
+__all__ = ["DELETE_BATCH", "LIST_PAGE_SIZE", "PROBE_PREFIX", "S3Store", "is_transient"]
+
 log = get_logger(__name__)
 T = TypeVar("T")
 
 _Uploads = list[tuple[str, str]]  # (full key, upload id) of incomplete multipart uploads
-MIB = 1024 * 1024
 # S3's limits: keys per ListObjectsV2 page and per DeleteObjects request.
 LIST_PAGE_SIZE = 1000
 DELETE_BATCH = 1000
-_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload"})
 # Where the one-off check of conditional writes puts (and removes) its probe object.
 PROBE_PREFIX = ".kafka-dr-probe/"
-_TRANSIENT_CODES = frozenset(
-    {
-        "SlowDown",
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "ServiceUnavailable",
-        "InternalError",
-        "RequestTimeout",
-        "503",
-    }
-)
-
-
-class PutArgs(TypedDict, total=False):
-    """The options applied to every upload."""
-
-    ServerSideEncryption: ServerSideEncryptionType
-    SSEKMSKeyId: str
-    StorageClass: StorageClassType
 
 
 class S3Store:
@@ -105,19 +80,18 @@ class S3Store:
         connect_timeout_s: float = 10.0,
         read_timeout_s: float = 60.0,
     ) -> None:
-        self.bucket, prefix = _parse_url(settings.url)
+        self.bucket, prefix = parse_store_url(settings.url)
         self.url = f"s3://{self.bucket}/{prefix}" if prefix else f"s3://{self.bucket}"
         self._prefix = f"{prefix}/" if prefix else ""
         self._deadline_s = retry_deadline_s
-        self._extra_args = _put_args(settings)
-        threshold = settings.multipart_threshold_mb * MIB
-        self._transfer = TransferConfig(
-            multipart_threshold=threshold,
-            multipart_chunksize=threshold,
-            num_download_attempts=1,  # our retry policy, not s3transfer's, governs
-            preferred_transfer_client="classic",
+        self._extra_args = put_args(settings)
+        self._transfer = transfer_config(settings)
+        self._client = make_client(
+            settings,
+            url=self.url,
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=read_timeout_s,
         )
-        self._client = self._make_client(settings, connect_timeout_s, read_timeout_s)
         self._conditional_writes_checked = False
 
     def put_bytes(self, key: str, data: bytes) -> None:
@@ -304,12 +278,12 @@ class S3Store:
                     Bucket=self.bucket, Key=full, Body=data, IfNoneMatch="*", **self._extra_args
                 )
             except ClientError as exc:
-                if _code(exc) == "PreconditionFailed" or _status(exc) == 412:
+                if is_precondition_failed(exc):
                     return False
                 raise
             return True
 
-        return self._call("put", key, create, transient=_transient_for_create)
+        return self._call("put", key, create, transient=is_transient_for_create)
 
     def _check_conditional_writes(self) -> None:
         """Raise StorageError when the server accepts a second If-None-Match: * put."""
@@ -349,74 +323,18 @@ class S3Store:
                 transient=transient or is_transient,
                 event="s3_retry",
                 fields={"op": op, "key": key, "store": self.url},
-                describe=_describe,
+                describe=describe,
                 max_wait_s=5.0,
                 jitter_s=0.5,
                 attempts=attempts,
             )
         except (BotoCoreError, ClientError, boto3.exceptions.Boto3Error, OSError) as exc:
-            error = _unwrap(exc)
-            if isinstance(error, ClientError) and _code(error) in _NOT_FOUND_CODES:
+            error = unwrap(exc)
+            if is_not_found(error):
                 raise ObjectNotFound(key, self.url) from None
             raise StorageError(
-                f"S3 {op} of '{key}' in {self.url} failed{attempts.summary()}: {_describe(error)}"
+                f"S3 {op} of '{key}' in {self.url} failed{attempts.summary()}: {describe(error)}"
             ) from exc
-
-    def _make_client(
-        self, settings: StorageSettings, connect_timeout_s: float, read_timeout_s: float
-    ) -> S3Client:
-        key_id, secret = settings.access_key_id, settings.secret_access_key
-        if (key_id is None) != (secret is None):
-            raise StorageError(
-                f"store {self.url} has only one of access_key_id and secret_access_key: "
-                "give both, or neither to use the AWS credential chain"
-            )
-        if secret is not None:
-            register_secrets([secret.get_secret_value()])
-        config = Config(
-            connect_timeout=connect_timeout_s,
-            read_timeout=read_timeout_s,
-            # One attempt per botocore call: the retry policy in _call governs.
-            retries={"total_max_attempts": 1, "mode": "standard"},
-        )
-        try:
-            return boto3.session.Session().client(
-                "s3",
-                endpoint_url=settings.endpoint_url,
-                region_name=settings.region,
-                config=config,
-                aws_access_key_id=key_id.get_secret_value() if key_id else None,
-                aws_secret_access_key=secret.get_secret_value() if secret else None,
-            )
-        except (BotoCoreError, ValueError) as exc:
-            raise StorageError(f"cannot set up an S3 client for {self.url}: {exc}") from exc
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for failures worth retrying: throttling, 5xx, broken or timed-out connections."""
-    error = _unwrap(exc)
-    if isinstance(error, ClientError):
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return _code(error) in _TRANSIENT_CODES or status == 429 or status >= 500
-    if isinstance(error, SSLError):  # a certificate problem does not heal by itself
-        return False
-    return isinstance(
-        error,
-        BotoConnectionError
-        | HTTPClientError
-        | IncompleteReadError
-        | ConnectionError
-        | TimeoutError,
-    )
-
-
-def _transient_for_create(exc: BaseException) -> bool:
-    """Transient, or 409 ConditionalRequestConflict: another conditional write of the key was
-    in flight, and trying again gets the definite answer."""
-    error = _unwrap(exc)
-    if isinstance(error, ClientError) and _code(error) == "ConditionalRequestConflict":
-        return True
-    return is_transient(exc)
 
 
 def _server_time(page: ListMultipartUploadsOutputTypeDef) -> datetime:
@@ -428,69 +346,5 @@ def _server_time(page: ListMultipartUploadsOutputTypeDef) -> datetime:
         return datetime.now(UTC)
 
 
-def _unwrap(exc: BaseException) -> BaseException:
-    """The botocore error behind boto3's transfer wrappers."""
-    if isinstance(exc, boto3.exceptions.S3UploadFailedError) and exc.__context__ is not None:
-        return exc.__context__
-    if isinstance(exc, boto3.exceptions.RetriesExceededError):
-        last = getattr(exc, "last_exception", None)
-        if isinstance(last, BaseException):
-            return last
-    return exc
-
-
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def _status(error: ClientError) -> int:
-    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-
-
-def _describe(error: BaseException) -> str:
-    """One line saying what went wrong, without the request's headers or credentials."""
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        text = f"{details.get('Code', 'error')} (HTTP {status})"
-        if details.get("Message"):
-            text += f": {details['Message']}"
-    elif isinstance(error, NoCredentialsError):
-        text = (
-            "no credentials: set access_key_id and secret_access_key, "
-            "or configure the AWS credential chain"
-        )
-    else:
-        text = f"{type(error).__name__}: {error}"
-    return " ".join(text.split())
-
-
-def _parse_url(url: str) -> tuple[str, str]:
-    parsed = urlparse(url)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise StorageError(f"'{url}' is not an s3://BUCKET/PREFIX URL")
-    if "@" in parsed.netloc:
-        # Never echo it: the part before '@' would be a credential.
-        raise StorageError(
-            "an s3:// store URL holds credentials: put them in access_key_id/secret_access_key"
-        )
-    prefix = parsed.path.strip("/")
-    if prefix and key_problem(prefix):
-        raise StorageError(f"store URL {url} has an invalid prefix: {key_problem(prefix)}")
-    return parsed.netloc, prefix
-
-
-def _put_args(settings: StorageSettings) -> PutArgs:
-    """ServerSideEncryption, SSEKMSKeyId and StorageClass, as given, for every upload."""
-    args: PutArgs = {}
-    if settings.sse:
-        args["ServerSideEncryption"] = settings.sse
-    if settings.sse_kms_key_id:
-        args["SSEKMSKeyId"] = settings.sse_kms_key_id
-    if settings.storage_class:
-        args["StorageClass"] = cast("StorageClassType", settings.storage_class)
-    return args

@@ -1,0 +1,12 @@
+"""StateStore: the one object callers hold, made of the store's parts over one SQLite file."""
+
+from __future__ import annotations
+
+from dr.state.journals import Journals
+from dr.state.locks import HostLocks
+from dr.state.runs import RunHistory
+from dr.state.samples import SampleSeries
+
+
+class StateStore(RunHistory, SampleSeries, Journals, HostLocks):
+    """The SQLite state store at ``path``; created with its directory on first use."""
