@@ -34,7 +34,8 @@ TOPIC = "bench.wide"
 RAW_CONSUME = """
 import sys, uuid
 from confluent_kafka import Consumer, TopicPartition
-bootstrap, topic, partitions, expected = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+bootstrap, topic = sys.argv[1], sys.argv[2]
+partitions, expected = int(sys.argv[3]), int(sys.argv[4])
 c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}",
               "enable.auto.commit": False, "auto.offset.reset": "earliest"})
 c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
