@@ -42,7 +42,10 @@ def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def manifests(tmp: Path) -> list[Path]:
-    return sorted((tmp / "store" / "job" / "manifests").glob("*.json"))
+    """The manifests of committed backups (those a sequence entry names), oldest first."""
+    entries = sorted((tmp / "store" / "job" / "sequence").glob("[0-9]*.json"))
+    ids = [json.loads(e.read_text())["backup_id"] for e in entries]
+    return [tmp / "store" / "job" / "manifests" / f"{i}.json" for i in ids]
 
 
 def test_a_run_killed_at_any_point_loses_and_doubles_nothing(
@@ -68,7 +71,7 @@ def test_a_run_killed_at_any_point_loses_and_doubles_nothing(
         if not new:
             killed_mid_run += 1
         else:
-            # Killed after its manifest was written (while exiting): a complete backup.
+            # Killed after its commit (while exiting): a complete backup.
             backup_id = new[0].stem
             proc2 = run(config, "backup", "verify", backup_id, "--deep")
             assert proc2.returncode == 0, proc2.stdout + proc2.stderr
