@@ -120,9 +120,14 @@ def write_manifest(store: ObjectStore, manifest: Manifest) -> Manifest:
     """
     sealed, data = encode_manifest(manifest)
     key = manifest_key(sealed.job, sealed.backup_id)
-    store.put_bytes(key, data)
     if sealed.sequence <= 0:
+        store.put_bytes(key, data)
         return sealed  # a format-1 style manifest (tests of old stores): no commit entry
+    if not store.put_if_absent(key, data) and store.get_bytes(key) != data:
+        raise CatalogError(
+            f"job '{sealed.job}': a manifest named {sealed.backup_id} exists already "
+            "(two runs started in the same microsecond?); this run recorded nothing"
+        )
     entry = json.dumps(
         {"backup_id": sealed.backup_id, "manifest_sha256": sealed.sha256}, sort_keys=True
     ).encode()
