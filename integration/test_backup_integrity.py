@@ -248,7 +248,20 @@ def test_a_deleted_newest_manifest_is_reported_by_verify_not_skipped(
     assert any(
         second["backup_id"] in p["object"] and "missing" in p["message"] for p in out["problems"]
     ), out
-    # ... and it blocks neither the next backup nor restore latest.
+    # ... and it blocks neither restore latest nor the next backup.
+    code, out = cli(
+        config,
+        "restore",
+        "latest",
+        "--to",
+        "dr",
+        "--rename",
+        f"{P}.chain-del={P}.chain-del.back",
+        "--yes",
+        "--json",
+    )
+    assert code == 0, out
+    assert count_records(lab.bootstrap("dr"), f"{P}.chain-del.back") == 20
     produce(primary, f"{P}.chain-del", 5, prefix="c")
     third = backup_ok(config)
     assert records_in_manifest(tmp_path, third["backup_id"]) == 45

@@ -29,8 +29,9 @@ from dr.storage import ObjectStore, StorageError
 Found = tuple[str, str]  # (object, message)
 
 
-def chain_problems(store: ObjectStore, manifest: Manifest) -> list[Found]:
-    """What is wrong with the manifest's place in its chain; [] when it holds."""
+def chain_problems(store: ObjectStore, manifest: Manifest, *, newer: bool = True) -> list[Found]:
+    """What is wrong with the manifest's place in its chain; [] when it holds. ``newer`` also
+    looks at the committed backups after it (a newest backup deleted or altered)."""
     key = manifest_key(manifest.job, manifest.backup_id)
     found: list[Found] = []
     try:
@@ -45,7 +46,8 @@ def chain_problems(store: ObjectStore, manifest: Manifest) -> list[Found]:
         elif own.manifest_sha256 not in (None, manifest.sha256):
             found.append((key, f"is not the manifest committed as backup number {own.sequence}"))
     found += _against_parent(store, manifest, by_id)
-    found += _newer_broken(store, manifest, entries)
+    if newer:
+        found += _newer_broken(store, manifest, entries)
     return found
 
 

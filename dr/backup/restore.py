@@ -6,12 +6,12 @@ base offset) records of the backup's stream for that partition; restore_resume c
 before it relies on it. The journal in the state store keeps the base offsets.
 
 The plan (restore_plan), the configs of restored topics (restore_configs), reading checked
-segments (restore_read) and writing records (restore_write) live beside this module.
+segments (restore_read), writing records (restore_write), the resume check (restore_resume)
+and group offsets (restore_groups) live beside this module.
 """
 
 from __future__ import annotations
 
-import bisect
 import threading
 import time
 from array import array
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dr.backup.catalog import Manifest, PartitionEntry
-from dr.backup.metadata import group_offsets_of
+from dr.backup.restore_groups import mapped_offset, restore_groups
 from dr.backup.restore_plan import (
     JOURNAL,
     TIMEOUT_S,
@@ -63,6 +63,7 @@ log = get_logger(__name__)
 TP = tuple[str, int]
 Verify = Literal["checksums", "deep", "none"]
 CHECK_EVERY = 5_000
+CANCELLED = "restore cancelled"
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ def verify_for_restore(
 ) -> VerifyResult:
     """The backup checked as a restore of this plan needs it: every segment of the chosen
     topics present with its checksum (``deep``: every record decoded too)."""
-    return verify_backup(store, manifest, deep=deep, topics={t.source for t in plan.topics})
+    chosen = {t.source for t in plan.topics}
+    return verify_backup(store, manifest, deep=deep, topics=chosen, newer=False)
 
 
 def run_restore(
@@ -133,13 +135,15 @@ def run_restore(
     for topic in plan.topics:
         if not topic.exists:
             _create_topic(admin, topic)
-    all_tps = [(t.target, p) for t in plan.topics for p in range(t.partitions)]
-    if plan.resuming or any(t.exists for t in plan.topics):
-        ends = _stable_ends(admin, all_tps)
-    else:  # every target topic was just created by this restore: all empty
-        ends = dict.fromkeys(all_tps, 0)
+    # A topic this run created is empty: only existing ones are asked for their ends.
+    ends = {(t.target, p): 0 for t in plan.topics if not t.exists for p in range(t.partitions)}
+    existing = [(t.target, p) for t in plan.topics if t.exists for p in range(t.partitions)]
+    if existing:
+        ends |= _stable_ends(admin, existing)
     for topic in plan.topics:
-        if topic.target not in bases:
+        # A topic this run creates starts afresh, even when an interrupted restore had written
+        # to an earlier topic of that name (deleted since, as a refused resume advises).
+        if topic.target not in bases or not topic.exists:
             bases[topic.target] = {str(p): ends[(topic.target, p)] for p in range(topic.partitions)}
     options = _options(plan)
     if journal is not None and journal.get("options", options) != options:
@@ -175,7 +179,7 @@ def run_restore(
             )
         finally:
             writer.close()
-    group_result, skips = _restore_groups(admin, plan, metadata, bases, stream.originals)
+    group_result, skips = restore_groups(admin, plan, metadata, bases, stream.originals)
     state.save_journal(
         JOURNAL, plan.journal_key, {"status": "done", "bases": bases, "options": options}
     )
@@ -231,12 +235,12 @@ def _write_all(
                         store,
                         entry,
                         tp,
-                        present,
-                        plan.until_ms,
-                        writer,
-                        stream,
-                        prefetch,
-                        lambda: _checkpoint(writer, stream, total, progress, cancel),
+                        present=present,
+                        until=plan.until_ms,
+                        writer=writer,
+                        stream=stream,
+                        prefetch=prefetch,
+                        checkpoint=lambda: _checkpoint(writer, stream, total, progress, cancel),
                     )
                 stream.finished.add(tp)
         writer.settle()
@@ -250,6 +254,7 @@ def _write_partition(
     store: ObjectStore,
     entry: PartitionEntry,
     tp: TP,
+    *,
     present: int,
     until: int | None,
     writer: RecordWriter,
@@ -286,7 +291,7 @@ def _checkpoint(
 ) -> None:
     writer.check()
     if cancel is not None and cancel.is_set():
-        raise RestoreError("restore cancelled")
+        raise RestoreError(CANCELLED)
     if progress is not None:
         progress(stream.sent + stream.already, total)
 
@@ -306,6 +311,8 @@ def _failed(
             "nothing of that segment was written; this backup cannot restore the incomplete "
             "partitions past it (restore them from another backup)"
         )
+    elif str(exc) == CANCELLED:
+        advice = "run the same command again to resume"
     else:
         advice = "fix the cause and run the same command again: it resumes where this stopped"
     return RestoreFailed(
@@ -344,63 +351,6 @@ def _options(plan: RestorePlan) -> dict[str, Any]:
         "topics": {t.source: t.target for t in plan.topics},
         "until_ms": plan.until_ms,
     }
-
-
-def mapped_offset(originals: array[int], base: int, committed: int) -> int:
-    """Where a group committed at `committed` resumes among the restored records: before the
-    first restored record whose original offset is at or after it."""
-    return base + bisect.bisect_left(originals, committed)
-
-
-def _restore_groups(
-    admin: Any,
-    plan: RestorePlan,
-    metadata: dict[str, Any],
-    bases: dict[str, dict[str, int]],
-    restored: dict[tuple[str, int], array[int]],
-) -> tuple[dict[str, dict[str, dict[int, int]]], tuple[GroupSkip, ...]]:
-    """Each group's offsets mapped onto the restored partitions; offsets on partitions the
-    restored topic does not have are skipped and returned, never dropped silently."""
-    renames = {t.source: t.target for t in plan.topics}
-    out: dict[str, dict[str, dict[int, int]]] = {}
-    skips: list[GroupSkip] = []
-    offsets = group_offsets_of(metadata)
-    for group in plan.groups:
-        mapped: dict[tuple[str, int], int] = {}
-        for source, parts in offsets.get(group, {}).items():
-            if source not in renames:
-                continue
-            target = renames[source]
-            for partition, committed in sorted(parts.items()):
-                base = bases[target].get(str(partition))
-                if base is None:
-                    skips.append(
-                        GroupSkip(
-                            group,
-                            target,
-                            partition,
-                            committed,
-                            f"the restored topic has no partition {partition}",
-                        )
-                    )
-                    continue
-                originals = restored.get((source, partition), array("q"))
-                mapped[(target, partition)] = mapped_offset(originals, base, committed)
-        if mapped:
-            kadmin.alter_group_offsets(admin, group, mapped, TIMEOUT_S)
-            out[group] = {}
-            for (t, p), o in mapped.items():
-                out[group].setdefault(t, {})[p] = o
-    for skip in skips:
-        log.info(
-            "restore_group_offset_skipped",
-            group=skip.group,
-            topic=skip.topic,
-            partition=skip.partition,
-            offset=skip.offset,
-            reason=skip.reason,
-        )
-    return out, tuple(skips)
 
 
 def _stable_ends(admin: Any, tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:

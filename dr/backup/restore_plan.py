@@ -161,9 +161,9 @@ def plan_restore(
                 f"target topic '{target}' already holds {target_records} records "
                 "(use --force to restore into it anyway)"
             )
-    problems += _name_clashes(plans)
+    problems += name_clashes(plans)
     problems += _existing_target_problems(admin, [p for p in plans if p.exists])
-    group_names, skips = _groups(metadata, plans, groups)
+    group_names, skips = plan_groups(metadata, plans, groups)
     gaps = tuple(
         f"{p.topic}-{p.partition} offsets {g.start_offset}..{g.end_offset - 1}: {g.reason}"
         for p in manifest.partitions
@@ -201,7 +201,8 @@ def _chosen_topics(manifest: Manifest, topics: str | None) -> list[str]:
     return chosen
 
 
-def _name_clashes(plans: list[TopicRestore]) -> list[str]:
+def name_clashes(plans: list[TopicRestore]) -> list[str]:
+    """A problem for each target name that two source topics would be restored under."""
     by_target: dict[str, list[str]] = {}
     for p in plans:
         by_target.setdefault(p.target, []).append(p.source)
@@ -213,8 +214,8 @@ def _name_clashes(plans: list[TopicRestore]) -> list[str]:
     ]
 
 
-def _groups(
-    metadata: dict[str, Any], plans: list[TopicRestore], wanted: bool
+def plan_groups(
+    metadata: dict[str, Any], plans: list[TopicRestore], wanted: bool = True
 ) -> tuple[tuple[str, ...], tuple[GroupSkip, ...]]:
     """The groups to restore, and each committed offset on a partition the restored topic
     does not have (a partition added while the backup ran)."""

@@ -29,7 +29,7 @@ from dr.storage import ObjectStore
 
 TP = tuple[str, int]
 READ_TIMEOUT_S = 30.0
-_ADVICE = "delete the target topic and restore again, or restore under another name (--rename)"
+_ADVICE = "delete the target topic and run the same restore again"
 
 
 @dataclass(frozen=True)
@@ -71,12 +71,12 @@ def check_resume(
                     store,
                     topic,
                     entries.get(partition),
-                    plan.until_ms,
-                    tp,
-                    base,
-                    ends[tp],
-                    reader,
-                    prefetch,
+                    until_ms=plan.until_ms,
+                    tp=tp,
+                    base=base,
+                    end=ends[tp],
+                    reader=reader,
+                    prefetch=prefetch,
                 )
     finally:
         reader.close()
@@ -86,6 +86,7 @@ def _check_partition(
     store: ObjectStore,
     topic: TopicRestore,
     entry: PartitionEntry | None,
+    *,
     until_ms: int | None,
     tp: TP,
     base: int,

@@ -6,19 +6,20 @@ later batch of the same partition, and each target partition always holds a pref
 backed-up records, which is what lets a restore resume.
 
 librdkafka reads a timestamp of 0 as "now", so a record stamped 0 (the Unix epoch) is written by
-a second, pure-Python producer (kafka-python), which keeps 0. The librdkafka producer is flushed
-before such a record and the Python one after it, so the partition's order holds.
+a second, pure-Python producer (kafka-python), which keeps 0: once every earlier record is
+acknowledged, and acknowledged itself before the next one is written, so the partition's order
+holds.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import re
+import time
 from collections import Counter
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
-from kafka import KafkaProducer  # type: ignore[import-untyped]
 
 from dr.backup.restore_plan import RestoreError
 from dr.config.schema import ClusterSettings
@@ -45,9 +46,9 @@ _KAFKA_PYTHON = {
     "client.id": "client_id",
 }
 _SECURITY_PREFIXES = ("ssl.", "sasl.", "security.")
-_NULL = (
-    object()
-)  # a null value: kafka-python's send() wants a key or a value, a record may have neither
+_PRODUCE_REQUEST = re.compile(r"ProduceRequest for (\S+) \[(\d+)\]")
+# A null value: kafka-python's send() wants a key or a value, a Kafka record may have neither.
+_NULL = object()
 
 
 class WriteFailed(RestoreError):
@@ -89,8 +90,7 @@ class RecordWriter:
         self._fatal: str | None = None
         self._reports: list[tuple[Any, Any]] = []
         self._delivered: Counter[TP] = Counter()
-        self._exact: KafkaProducer | None = None
-        self._exact_pending: list[tuple[TP, Any]] = []
+        self._exact: Any = None  # kafka-python's KafkaProducer, made at the first record stamped 0
         self._producer = Producer(
             confluent_config(
                 cluster,
@@ -124,8 +124,6 @@ class RecordWriter:
         if timestamp == 0:
             self._write_exact(tp, key, value, headers)
             return
-        if self._exact_pending:
-            self._settle_exact()
         while True:
             try:
                 self._producer.produce(
@@ -153,13 +151,12 @@ class RecordWriter:
         # The failed batch's own report, not those of the later records purged after it.
         real = [f for f in self._failures if "_PURGE" not in f[1]] or self._failures
         if self._fatal is not None:
-            raise WriteFailed(real[0][0] if real else None, self._fatal)
+            raise WriteFailed(real[0][0] if real else _named_partition(self._fatal), self._fatal)
         if real:
             raise WriteFailed(*real[0])
 
     def settle(self, timeout_s: float = FLUSH_S) -> None:
         """Wait until every queued record is acknowledged; raises WriteFailed otherwise."""
-        self._settle_exact()
         remaining = self._flush(timeout_s)
         self.check()
         if remaining:
@@ -167,8 +164,6 @@ class RecordWriter:
 
     def drain(self, timeout_s: float = FLUSH_S) -> None:
         """After a failure: wait for what is in flight, so the counts are final; never raises."""
-        with contextlib.suppress(WriteFailed):
-            self._settle_exact()
         self._flush(timeout_s)
 
     def close(self) -> None:
@@ -178,15 +173,37 @@ class RecordWriter:
     def _write_exact(
         self, tp: TP, key: bytes | None, value: bytes | None, headers: Headers
     ) -> None:
+        """One record stamped 0, through kafka-python, once every earlier record is
+        acknowledged, and acknowledged itself before the next record is written (one at a
+        time: kafka-python has no gapless guarantee, and such records are rare)."""
         if headers and any(v is None for _, v in headers):
             raise WriteFailed(
                 tp,
                 "a record stamped 0 has a null header value, which kafka-python (the client "
                 "that writes timestamp 0) cannot send; leave the topic out with --topics",
             )
-        if not self._exact_pending:
-            self.settle()  # every earlier record of the partition is written first
+        self.settle()
+        try:
+            future = self._exact_producer().send(
+                tp[0],
+                value=_NULL if value is None else value,
+                key=key,
+                partition=tp[1],
+                timestamp_ms=0,
+                headers=list(headers or []),
+            )
+            future.get(timeout=FLUSH_S)
+        except RestoreError:
+            raise
+        except Exception as exc:  # kafka-python raises its own error tree
+            raise WriteFailed(tp, f"{type(exc).__name__}: {exc}") from None
+        self._delivered[tp] += 1
+
+    def _exact_producer(self) -> Any:
         if self._exact is None:
+            from kafka import KafkaProducer  # type: ignore[import-untyped]  # rarely needed
+
+            logging.getLogger("kafka").setLevel(_quiet_logger().level)
             self._exact = KafkaProducer(
                 **kafka_python_config(self._cluster),
                 acks="all",
@@ -194,28 +211,7 @@ class RecordWriter:
                 max_request_size=16 * 1024 * 1024,
                 value_serializer=_serialize,
             )
-        future = self._exact.send(
-            tp[0],
-            value=_NULL if value is None else value,
-            key=key,
-            partition=tp[1],
-            timestamp_ms=0,
-            headers=list(headers or []),
-        )
-        self._exact_pending.append((tp, future))
-
-    def _settle_exact(self) -> None:
-        if not self._exact_pending or self._exact is None:
-            return
-        self._exact.flush(timeout=FLUSH_S)
-        pending, self._exact_pending = self._exact_pending, []
-        for tp, future in pending:
-            try:
-                future.get(timeout=1)
-                self._delivered[tp] += 1
-            except Exception as exc:  # kafka-python raises its own KafkaError tree
-                self._failures.append((tp, f"{type(exc).__name__}: {exc}"))
-        self.check()
+        return self._exact
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is None:
@@ -236,11 +232,17 @@ class RecordWriter:
             self._fatal = self._fatal or _fatal_reason(exc)
 
     def _flush(self, timeout_s: float) -> int:
-        try:
-            return int(self._producer.flush(timeout_s))
-        except (KafkaException, SystemError) as exc:
-            self._fatal = self._fatal or _fatal_reason(exc)
-            return len(self._producer)
+        """Records still queued after waiting up to timeout_s; once the producer has stopped
+        (a fatal error) what it still holds will never be sent: no more waiting then."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                remaining = int(self._producer.flush(min(1.0, deadline - time.monotonic())))
+            except (KafkaException, SystemError) as exc:
+                self._fatal = self._fatal or _fatal_reason(exc)
+                remaining = len(self._producer)
+            if not remaining or self._fatal is not None or time.monotonic() >= deadline:
+                return remaining
 
 
 def _quiet_logger() -> logging.Logger:
@@ -254,6 +256,13 @@ def _quiet_logger() -> logging.Logger:
 
 def _serialize(value: Any) -> bytes | None:
     return None if value is _NULL else value
+
+
+def _named_partition(reason: str) -> TP | None:
+    """The partition a gapless-guarantee error names ("ProduceRequest for TOPIC [P] with..."),
+    for when the failed batch's own delivery report was not served."""
+    found = _PRODUCE_REQUEST.search(reason)
+    return (found.group(1), int(found.group(2))) if found else None
 
 
 def _fatal_reason(exc: BaseException) -> str:

@@ -53,17 +53,20 @@ def verify_backup(
     progress: Callable[[int, int], None] | None = None,
     topics: set[str] | None = None,
     chain: bool = True,
+    newer: bool = True,
 ) -> VerifyResult:
     """Check every object the backup needs; ``deep`` also decodes every record; ``topics``
     limits the data checks to those topics; ``chain`` checks the manifest against its parent
     and the job's catalog (an altered, replaced or deleted manifest; a cut tail; a segment
-    removed and disguised as a gap).
+    removed and disguised as a gap); ``newer`` also reports damaged backups newer than this
+    one (a restore leaves it out: another backup's damage does not make this one unusable).
 
     Returns every problem found; never raises for a bad object.
     """
     problems: list[Problem] = []
     if chain:
-        problems += [Problem(obj, msg) for obj, msg in chain_problems(store, manifest)]
+        linked = chain_problems(store, manifest, newer=newer)
+        problems += [Problem(obj, msg) for obj, msg in linked]
     gaps: list[str] = []
     entries = [p for p in manifest.partitions if topics is None or p.topic in topics]
     segments = [s for p in entries for s in p.segments]
