@@ -67,12 +67,12 @@ def operation(
     """Run the block as one recorded operation ``kind`` of ``name`` (a backup of job 'orders').
 
     Enters ``lock`` first: when it raises LockHeld, records a ``skipped`` run with the holder's
-    message, logs ``<kind>_skipped`` and re-raises (any other error taking the lock is a failed
-    run, recorded and logged as below). Otherwise records a ``running`` run, binds
-    ``job`` and ``run_id`` to the log context, yields an Operation, and on exit records the
-    outcome (succeeded, cancelled, failed with a one-line redacted error) and logs ONE event:
-    ``<kind>_done``, ``<kind>_cancelled`` or ``<kind>_failed``, with ``duration_s``. The
-    block's exception is re-raised unchanged. With ``state`` None nothing is recorded.
+    message and re-raises (any other error taking the lock is a failed run). Otherwise records
+    a ``running`` run, binds ``job`` and ``run_id`` to the log context, yields an Operation,
+    and on exit records the outcome (succeeded, cancelled, failed with a one-line redacted
+    error). A success is logged here (``<kind>_done`` with ``duration_s``); an exception is
+    re-raised unchanged and reported once by whoever handles it (the CLI's error line, the
+    daemon's ``log_outcome``), never twice. With ``state`` None nothing is recorded.
     """
     with ExitStack() as stack:
         if lock is not None:
@@ -103,10 +103,8 @@ def operation(
 
 
 def record_skipped(state: StateStore | None, *, kind: str, name: str, reason: str) -> None:
-    """Record and log (``<kind>_skipped``) a run of ``name`` that did not start."""
-    run_id = _store(state, lambda s: s.record_skipped(name, kind=kind, reason=reason))
-    with structlog.contextvars.bound_contextvars(job=name, run_id=run_id):
-        log.warning(f"{kind}_skipped", reason=reason)
+    """Record a run of ``name`` that did not start (its handler reports it)."""
+    _store(state, lambda s: s.record_skipped(name, kind=kind, reason=reason))
 
 
 def describe_error(exc: BaseException) -> str:
@@ -122,16 +120,23 @@ def describe_error(exc: BaseException) -> str:
 def _end_with(
     state: StateStore | None, op: Operation, exc: BaseException, *, duration_s: float
 ) -> None:
+    """Record how the run ended; the exception goes on to its handler, which reports it once
+    (the CLI's one error line, or the daemon's ``log_outcome``)."""
+    del duration_s
+    _finish(state, op.run_id, status=outcome_of(exc), error=describe_error(exc))
+
+
+def log_outcome(kind: str, exc: BaseException, *, duration_s: float) -> None:
+    """Log, once, how a run that raised ended: ``<kind>_failed`` (error; with the traceback
+    when it is not a DrError, i.e. a bug), ``<kind>_skipped`` or ``<kind>_cancelled``
+    (warning). For handlers that have no error line of their own, such as the daemon."""
     status = outcome_of(exc)
     error = describe_error(exc)
-    _finish(state, op.run_id, status=status, error=error)
     if status == "failed":
-        # A DrError is an expected failure with its own message; anything else is a bug whose
-        # traceback is wanted, once, here.
         expected = isinstance(exc, DrError)
-        log.error(f"{op.kind}_failed", error=error, duration_s=duration_s, exc_info=not expected)
+        log.error(f"{kind}_failed", error=error, duration_s=duration_s, exc_info=not expected)
     else:
-        log.warning(f"{op.kind}_{status}", reason=error, duration_s=duration_s)
+        log.warning(f"{kind}_{status}", reason=error, duration_s=duration_s)
 
 
 def _finish(state: StateStore | None, run_id: int | None, **outcome: Any) -> None:

@@ -62,7 +62,7 @@ def produce(
 def seeded(lab: RunningLab, tmp: Path, name: str, records: int, **job: Any) -> Path:
     """A one-partition topic P.name holding records, and the config of a job backing it up."""
     primary = lab.bootstrap("primary")
-    create_topic(primary, f"{P}.{name}", partitions=1)
+    create_topic(primary, f"{P}.{name}", partitions=1, replication=3)
     if records:
         produce(primary, f"{P}.{name}", records)
     return config_for(lab, tmp, [re.escape(f"{P}.{name}")], **job)
@@ -98,7 +98,13 @@ def test_records_with_old_create_times_are_backed_up_whatever_keep_days_says(
     lab: RunningLab, tmp_path: Path
 ) -> None:
     primary = lab.bootstrap("primary")
-    create_topic(primary, f"{P}.old-times", partitions=1, config={"cleanup.policy": "compact"})
+    create_topic(
+        primary,
+        f"{P}.old-times",
+        partitions=1,
+        replication=3,
+        config={"cleanup.policy": "compact"},
+    )
     produce(primary, f"{P}.old-times", 300, timestamp_ms=YEAR_2001_MS)
     config = config_for(
         lab, tmp_path, [f"{P}\\.old-times"], retention={"keep_days": 1}, segment_max_records=50
@@ -122,12 +128,12 @@ def test_a_recreated_topic_starts_a_new_lineage_and_its_old_self_stays_restorabl
     lab: RunningLab, tmp_path: Path
 ) -> None:
     primary, dr = lab.bootstrap("primary"), lab.bootstrap("dr")
-    create_topic(primary, f"{P}.reborn", partitions=1)
+    create_topic(primary, f"{P}.reborn", partitions=1, replication=3)
     produce(primary, f"{P}.reborn", 500, prefix="old")
     config = config_for(lab, tmp_path, [f"{P}\\.reborn"])
     old = backup_ok(config)
     delete_topic(primary, f"{P}.reborn")
-    create_topic(primary, f"{P}.reborn", partitions=1)
+    create_topic(primary, f"{P}.reborn", partitions=1, replication=3)
     produce(primary, f"{P}.reborn", 40, prefix="new")
 
     new = backup_ok(config)  # shorter than its old self: no wedge
@@ -178,7 +184,7 @@ def test_a_deleted_topic_leaves_later_backups_and_restores_from_the_one_that_hol
         replication=3,
         config={"cleanup.policy": "compact", "max.message.bytes": "200000"},
     )
-    create_topic(primary, f"{P}.survivor", partitions=1)
+    create_topic(primary, f"{P}.survivor", partitions=1, replication=3)
     produce(primary, f"{P}.doomed", 100)
     produce(primary, f"{P}.survivor", 10)
     config = config_for(lab, tmp_path, [f"{P}\\.doomed", f"{P}\\.survivor"])
@@ -324,7 +330,7 @@ def test_a_garbage_manifest_blocks_neither_backups_nor_restore_latest_nor_prune(
     lab: RunningLab, tmp_path: Path
 ) -> None:
     primary, dr = lab.bootstrap("primary"), lab.bootstrap("dr")
-    create_topic(primary, f"{P}.chain-junk", partitions=1)
+    create_topic(primary, f"{P}.chain-junk", partitions=1, replication=3)
     config = config_for(lab, tmp_path, [f"{P}\\.chain-junk"], retention={"keep_last": 2})
     ids = []
     for n in range(3):
@@ -413,6 +419,7 @@ def test_a_broker_down_fails_the_backup_naming_partitions_or_makes_a_partial_one
     done = backup_ok(config)
     assert done["status"] == "DONE"
     assert records_in(config, done["backup_id"]) == 330
+    delete_topic(lab.bootstrap("primary"), f"{P}.offline")  # RF 1: it would stay under min ISR
 
 
 # -- 15. small ones --------------------------------------------------------------------------
@@ -422,7 +429,7 @@ def test_acls_are_recorded_as_unavailable_on_a_cluster_without_authorizer(
     lab: RunningLab, tmp_path: Path
 ) -> None:
     primary = lab.bootstrap("primary")
-    create_topic(primary, f"{P}.acls", partitions=1)
+    create_topic(primary, f"{P}.acls", partitions=1, replication=3)
     config = config_for(lab, tmp_path, [f"{P}\\.acls"])
     done = backup_ok(config)
 

@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 import dr.log
 from dr.errors import DrError, KafkaError
 from dr.log import register_secrets
-from dr.operation import operation, outcome_of
+from dr.operation import log_outcome, operation, outcome_of
 from dr.state import LockHeld, StateStore
 
 
@@ -92,8 +92,7 @@ def test_a_run_that_finds_the_lock_held_is_recorded_as_skipped_not_failed(
     assert run.error == raised.value.message
     assert "backup job 'orders' is already running" in run.error
     assert state.last_success("orders") is None
-    assert names(events) == ["backup_skipped"]
-    assert events[0]["reason"] == raised.value.message
+    assert names(events) == []  # its handler (the CLI's error line, the daemon) reports it
 
 
 class Unreachable:
@@ -106,7 +105,7 @@ class Unreachable:
         return None
 
 
-def test_a_lock_that_cannot_be_asked_for_is_a_failed_run_recorded_and_logged_once(
+def test_a_lock_that_cannot_be_asked_for_is_a_failed_run_recorded_for_its_handler(
     state: StateStore,
 ) -> None:
     with (
@@ -118,7 +117,7 @@ def test_a_lock_that_cannot_be_asked_for_is_a_failed_run_recorded_and_logged_onc
 
     (run,) = state.runs("orders")
     assert (run.status, run.error) == ("failed", "lease store unreachable")
-    assert names(events) == ["backup_failed"]
+    assert names(events) == []
 
 
 def test_the_lock_is_held_while_the_operation_runs_and_released_after(state: StateStore) -> None:
@@ -133,32 +132,39 @@ def test_the_lock_is_held_while_the_operation_runs_and_released_after(state: Sta
         pass
 
 
-def test_a_failure_is_recorded_on_one_line_and_logged_once(state: StateStore) -> None:
+def test_a_failure_is_recorded_on_one_line_and_left_to_its_handler_to_report(
+    state: StateStore,
+) -> None:
+    error = KafkaError("cluster primary unreachable:\n  check bootstrap_servers")
     with (
         capture_logs() as events,
         pytest.raises(KafkaError),
         operation(state, kind="backup", name="orders"),
     ):
-        raise KafkaError("cluster primary unreachable:\n  check bootstrap_servers")
+        raise error
+    with capture_logs() as reported:
+        log_outcome("backup", error, duration_s=1.5)
 
     (run,) = state.runs("orders")
     assert run.status == "failed"
     assert run.error == "cluster primary unreachable: check bootstrap_servers"
-    assert names(events) == ["backup_failed"]
-    assert events[0]["error"] == run.error
-    assert events[0]["exc_info"] is False
-    assert events[0]["duration_s"] >= 0
+    assert names(events) == []
+    assert names(reported) == ["backup_failed"]
+    assert reported[0]["error"] == run.error
+    assert reported[0]["exc_info"] is False
+    assert reported[0]["duration_s"] == 1.5
 
 
-def test_an_unexpected_exception_is_a_failure_logged_with_its_traceback(
+def test_an_unexpected_exception_is_a_failure_reported_with_its_traceback(
     state: StateStore,
 ) -> None:
     with (
-        capture_logs() as events,
-        pytest.raises(ZeroDivisionError),
+        pytest.raises(ZeroDivisionError) as raised,
         operation(state, kind="backup", name="orders"),
     ):
         _ = 1 / 0
+    with capture_logs() as events:
+        log_outcome("backup", raised.value, duration_s=0.1)
 
     (run,) = state.runs("orders")
     assert (run.status, run.error) == (
@@ -171,11 +177,12 @@ def test_an_unexpected_exception_is_a_failure_logged_with_its_traceback(
 
 def test_a_cancelled_run_is_recorded_as_cancelled_not_failed(state: StateStore) -> None:
     with (
-        capture_logs() as events,
-        pytest.raises(Cancelled),
+        pytest.raises(Cancelled) as raised,
         operation(state, kind="backup", name="orders"),
     ):
         raise Cancelled("backup of job 'orders' cancelled: nothing recorded")
+    with capture_logs() as events:
+        log_outcome("backup", raised.value, duration_s=0.1)
 
     (run,) = state.runs("orders")
     assert run.status == "cancelled"
@@ -190,11 +197,12 @@ def test_a_recorded_error_never_holds_a_secret(
     register_secrets(["hunter2-s3cret"])
 
     with (
-        capture_logs() as events,
-        pytest.raises(RuntimeError),
+        pytest.raises(RuntimeError) as raised,
         operation(state, kind="backup", name="orders"),
     ):
         raise RuntimeError("login kafka-dr:hunter2-s3cret refused")
+    with capture_logs() as events:
+        log_outcome("backup", raised.value, duration_s=0.1)
 
     (run,) = state.runs("orders")
     assert run.error == "unexpected error: RuntimeError: login kafka-dr:*** refused"
@@ -216,7 +224,7 @@ def test_a_broken_state_store_does_not_stop_the_work(tmp_path: Path) -> None:
     assert "not-a-dir" in events[0]["error"]
 
 
-def test_a_broken_state_store_does_not_hide_a_failure(tmp_path: Path) -> None:
+def test_a_broken_state_store_is_logged_and_the_failure_still_raised(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
 
@@ -227,7 +235,7 @@ def test_a_broken_state_store_does_not_hide_a_failure(tmp_path: Path) -> None:
     ):
         raise KafkaError("cluster primary unreachable")
 
-    assert names(events) == ["state_write_failed", "backup_failed"]
+    assert names(events) == ["state_write_failed"]
 
 
 def test_without_a_state_store_nothing_is_recorded_but_the_outcome_is_logged() -> None:

@@ -12,11 +12,13 @@ import json
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -29,7 +31,7 @@ from dr.daemon.http import DaemonError, HttpEndpoint, Response
 from dr.log import get_logger
 from dr.metrics import CONTENT_TYPE, BackupFigures, Metrics, default_metrics
 from dr.objectives.history import sample_rpo
-from dr.operation import outcome_of
+from dr.operation import log_outcome, outcome_of
 from dr.state import StateError, StateStore
 
 log = get_logger(__name__)
@@ -72,14 +74,17 @@ def run_backup_job(
     """Run one backup of ``job`` and feed the metrics from its outcome; never raises (the
     scheduler goes on).
 
-    The run records itself: ``run_backup`` writes its run row and logs its one outcome event
-    (dr.operation), exactly as under ``kafka-dr backup run``, so nothing is recorded or
-    logged here a second time. A skipped or cancelled run is not counted as a failure.
+    The run records itself: ``run_backup`` writes its run row (dr.operation), exactly as under
+    ``kafka-dr backup run``, and logs a success; the daemon handles a run that raised, so it
+    logs that outcome, once. A skipped or cancelled run is not counted as a failure.
     """
     metrics.set_backup_running(job, True)
+    started = time.monotonic()
     try:
         result = runner(settings, job, cancel=cancel)
-    except Exception as exc:  # recorded and logged by the run itself; the daemon goes on
+    except Exception as exc:  # recorded by the run itself; reported here; the daemon goes on
+        with structlog.contextvars.bound_contextvars(job=job):
+            log_outcome("backup", exc, duration_s=round(time.monotonic() - started, 3))
         if outcome_of(exc) == "failed":
             metrics.record_backup_failure(job)
     else:

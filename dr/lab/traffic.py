@@ -92,13 +92,29 @@ def count_records(bootstrap: str, topic: str, *, timeout_s: float = 10.0) -> int
             return 0
         total = 0
         for pid in meta.partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, pid), timeout=timeout_s
-            )
+            low, high = _watermarks(consumer, TopicPartition(topic, pid), timeout_s)
             total += high - low
         return total
     finally:
         consumer.close()
+
+
+_LEADER_SETTLING = {"NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "UNKNOWN_TOPIC_OR_PART"}
+
+
+def _watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> tuple[int, int]:
+    """A partition's watermarks; a topic created a moment ago may not have its leader yet."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+            return int(low), int(high)
+        except KafkaException as exc:
+            err = exc.args[0]
+            settling = err.retriable() or err.name() in _LEADER_SETTLING
+            if time.monotonic() >= deadline or not settling:
+                raise
+            time.sleep(0.2)
 
 
 def wait_for_records(

@@ -305,7 +305,7 @@ def test_a_run_skipped_while_a_cli_backup_holds_the_lock_is_not_a_failure(
     assert [e["event"] for e in events] == ["backup_skipped"]
 
 
-def test_the_daemon_leaves_the_record_and_the_outcome_event_to_the_run_itself(
+def test_the_daemon_leaves_the_record_to_the_run_and_reports_its_failure_once(
     tmp_path: Path,
 ) -> None:
     def bare(settings: Settings, job: str, *, cancel: threading.Event | None = None) -> FakeResult:
@@ -314,7 +314,7 @@ def test_the_daemon_leaves_the_record_and_the_outcome_event_to_the_run_itself(
     state, metrics, events = run_once(tmp_path, fails, runner=bare)
 
     assert state.runs("orders") == []
-    assert events == []
+    assert [e["event"] for e in events] == ["backup_failed"]
     assert failures_of(metrics, "orders") == 1
 
 
