@@ -388,6 +388,12 @@ def test_a_broker_down_fails_the_backup_naming_partitions_or_makes_a_partial_one
     lost = sorted(p for p, node in leaders.items() if node == victim)
     lab.lab_cli("stop-node", "primary", str(victim), "--kill")
     try:
+        # At once: the cluster still names the dead broker as leader for a few seconds.
+        code, out = cli(config, "backup", "run", "job")
+        assert code == 2
+        [error] = [line for line in out.splitlines() if line.startswith("error:")]
+        assert f"{P}.offline-{lost[0]} (" in error, out
+        assert "no leader" in error or f"broker {victim}" in error, error
         wait_until(
             lambda: leader_of(lab.bootstrap("primary"), f"{P}.offline")[0] == -1,
             timeout_s=60,

@@ -11,12 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from confluent_kafka.admin import AdminClient
 
 from dr.backup.catalog import (
     Gap,
@@ -38,9 +35,9 @@ from dr.backup.copy import (
 )
 from dr.backup.lock import JobLock
 from dr.backup.metadata import encode_metadata, snapshot_metadata
+from dr.backup.partitions import partition_states
 from dr.backup.plan import (
     BackupPlan,
-    PartitionState,
     apply_data_horizon,
     partition_entry,
     plan_backup,
@@ -180,7 +177,7 @@ def _run(
         raise BackupError(
             f"job '{job}': no topic of cluster '{spec.cluster}' matches {spec.topics}"
         )
-    states = partition_states(admin, topics, wait_s=spec.leader_wait_s)
+    states = partition_states(cluster, topics, wait_s=spec.leader_wait_s)
     plan = plan_backup(
         previous, states, existing_topics=set(listing), backup_id=backup_id, now=started
     )
@@ -188,6 +185,8 @@ def _run(
     _log_plan(job, plan)
     records, stored = copy_records(settings, spec, job, plan.partitions, store, cancel, progress)
     ids = {s.topic: s.topic_id for s in states if s.topic_id}
+    # A fresh client: the first one may still wait on a broker that died since (as controller).
+    admin = admin_client(cluster, timeout_s=ADMIN_TIMEOUT_S)
     metadata = encode_metadata(snapshot_metadata(admin, topics, ADMIN_TIMEOUT_S, topic_ids=ids))
     meta_key = metadata_key(job, backup_id)
     store.put_bytes(meta_key, metadata)
@@ -311,53 +310,6 @@ def _log_plan(job: str, plan: BackupPlan) -> None:
             reason=retired.reason,
             held_by=retired.held_by,
         )
-
-
-def partition_states(
-    admin: AdminClient, topics: dict[str, kadmin.TopicInfo], *, wait_s: float
-) -> list[PartitionState]:
-    """Each partition's topic id and offsets, waiting up to wait_s for every partition to have
-    a leader. A partition still without a leader, or whose offsets are not valid (negative),
-    comes back with a problem instead of offsets: it is never taken for an empty range."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        described = kadmin.topic_states(admin, topics, ADMIN_TIMEOUT_S)
-        leaderless = [
-            (t, p)
-            for t, d in described.items()
-            for p, leader in d.leaders.items()
-            if leader is None
-        ]
-        if not leaderless or time.monotonic() >= deadline:
-            break
-        log.warning("backup_waiting_for_leaders", partitions=len(leaderless), first=leaderless[0])
-        time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
-    led = sorted(
-        (t, p)
-        for t, d in described.items()
-        for p, leader in d.leaders.items()
-        if leader is not None
-    )
-    earliest = kadmin.offsets(admin, led, "earliest", ADMIN_TIMEOUT_S) if led else {}
-    latest = kadmin.offsets(admin, led, "latest", ADMIN_TIMEOUT_S, committed=True) if led else {}
-    states: list[PartitionState] = []
-    for topic in sorted(described):
-        d = described[topic]
-        for p in sorted(d.leaders):
-            states.append(_state(d, p, earliest.get((topic, p)), latest.get((topic, p))))
-    return states
-
-
-def _state(
-    d: kadmin.TopicState, partition: int, low: int | None, high: int | None
-) -> PartitionState:
-    if d.leaders[partition] is None:
-        return PartitionState(d.name, partition, d.topic_id, problem="no leader")
-    if low is None or high is None or low < 0 or high < 0 or low > high:
-        return PartitionState(
-            d.name, partition, d.topic_id, problem=f"invalid offsets {low}..{high}"
-        )
-    return PartitionState(d.name, partition, d.topic_id, low, high)
 
 
 def select_topics(

@@ -149,9 +149,16 @@ def topic_configs(
 
 
 def offsets(
-    admin: AdminClient, tps: Iterable[TP], spec: str, timeout_s: float, *, committed: bool = True
+    admin: AdminClient,
+    tps: Iterable[TP],
+    spec: str,
+    timeout_s: float,
+    *,
+    committed: bool = True,
+    deadline_s: float = RETRY_DEADLINE_S,
 ) -> dict[TP, int]:
-    """Earliest or latest offsets; latest under read_committed is the last stable offset."""
+    """Earliest or latest offsets; latest under read_committed is the last stable offset.
+    Transient errors are retried until deadline_s."""
     offset_spec = (
         OffsetSpec.earliest()  # type: ignore[no-untyped-call]
         if spec == "earliest"
@@ -170,7 +177,7 @@ def offsets(
         }
 
     try:
-        return with_retry(query, what=f"{spec} offsets")
+        return with_retry(query, what=f"{spec} offsets", deadline_s=deadline_s)
     except (KafkaException, TimeoutError) as exc:
         first = next(iter(request))
         raise KafkaError(
