@@ -53,6 +53,8 @@ _TRANSIENT = {
     "_TRANSPORT",
     "NOT_CONTROLLER",
     "REBALANCE_IN_PROGRESS",
+    "UNKNOWN_LEADER_EPOCH",  # a leader just elected (a topic just created or a broker lost)
+    "FENCED_LEADER_EPOCH",
 }
 
 
