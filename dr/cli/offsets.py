@@ -48,5 +48,3 @@ def translate(app: AppContext, group: str, source: str, target: str, as_json: bo
         )
     for topic, partition in result.missing:
         click.secho(f"  {topic}-{partition}: no checkpoint yet", fg="yellow")
-    if not result.partitions and not result.missing:
-        click.echo("  no committed offsets and no checkpoints for this group")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from dr.config.schema import MirrorFlow, Settings
-from dr.errors import UsageError
+from dr.errors import DrError, UsageError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
 from dr.kafka.reader import read_range
@@ -50,20 +50,35 @@ def translate_offsets(
 ) -> TranslationResult:
     """Where group G should resume on `target`, never past what was replicated.
 
-    Raises UsageError for unknown clusters, KafkaError when a cluster cannot be read.
+    Raises UsageError for unknown clusters, the same cluster on both sides or a direction no
+    mirror flow replicates; UnknownGroup when the group has neither commits on the source nor
+    checkpoints; KafkaError when a cluster cannot be read.
     """
     for name in (source, target):
         if name not in settings.clusters:
             raise UsageError(
                 f"no cluster named '{name}' (clusters: {', '.join(settings.clusters)})"
             )
+    if source == target:
+        raise UsageError(
+            f"--from and --to both name cluster '{source}': offsets translate "
+            "across a mirror flow, from one cluster to another"
+        )
     flow = flow_between(settings, source, target)
-    policy = flow.replication_policy if flow else "default"
+    if flow is None:
+        flows = [
+            f"{f.source}->{f.target}" for f in (settings.mirror.flows if settings.mirror else [])
+        ]
+        raise UsageError(
+            f"no mirror flow replicates {source}->{target} "
+            f"(flows: {', '.join(flows) or 'none configured'})"
+        )
+    policy = flow.replication_policy
     committed = kadmin.group_offsets(
         admin_client(settings.clusters[source]), _all_topics(settings, source), TIMEOUT_S
     ).get(group, {})
     upstream = {(t, p): o for t, parts in committed.items() for p, o in parts.items()}
-    return translate_group(
+    result = translate_group(
         group,
         read_checkpoints(settings, source, target),
         source_alias=source,
@@ -72,6 +87,18 @@ def translate_offsets(
         committed_upstream=upstream,
         target_alias=target,
     )
+    if not result.partitions and not result.missing:
+        raise UnknownGroup(
+            f"group '{group}' has no committed offsets on '{source}' and no checkpoints on "
+            f"'{target}': check the group name (kafka-consumer-groups --list)"
+        )
+    return result
+
+
+class UnknownGroup(DrError):
+    """The group is known to neither side of the flow: nothing to translate."""
+
+    exit_code = 1
 
 
 def _all_topics(settings: Settings, cluster: str) -> set[str]:
