@@ -86,7 +86,7 @@ def operation(
                     kind, name, _store(state, lambda s: s.start_run(name, kind=kind))
                 )
                 with structlog.contextvars.bound_contextvars(job=name, run_id=failed.run_id):
-                    _end_with(state, failed, exc, duration_s=0.0)
+                    _end_with(state, failed, exc)
                 raise
         run_id = _store(state, lambda s: s.start_run(name, kind=kind))
         op = Operation(kind=kind, name=name, run_id=run_id)
@@ -95,7 +95,7 @@ def operation(
         try:
             yield op
         except BaseException as exc:
-            _end_with(state, op, exc, duration_s=_since(started))
+            _end_with(state, op, exc)
             raise
         _finish(state, run_id, status="succeeded", **op.figures)
         shown = {k: v for k, v in op.figures.items() if v is not None}
@@ -117,12 +117,9 @@ def describe_error(exc: BaseException) -> str:
     return " ".join(redact_text(text).split())
 
 
-def _end_with(
-    state: StateStore | None, op: Operation, exc: BaseException, *, duration_s: float
-) -> None:
+def _end_with(state: StateStore | None, op: Operation, exc: BaseException) -> None:
     """Record how the run ended; the exception goes on to its handler, which reports it once
     (the CLI's one error line, or the daemon's ``log_outcome``)."""
-    del duration_s
     _finish(state, op.run_id, status=outcome_of(exc), error=describe_error(exc))
 
 

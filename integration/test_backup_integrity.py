@@ -85,6 +85,15 @@ def backup_ok(config: Path, *extra: str) -> dict[str, Any]:
     return out
 
 
+def restore_ok(config: Path, backup_id: str, rename: str, *, to: str = "dr", **opts: str) -> None:
+    """Restore backup_id onto cluster `to` with one --rename SRC=DST; it must succeed."""
+    extra = [a for k, v in opts.items() for a in (f"--{k}", v)]
+    code, out = cli(
+        config, "restore", backup_id, "--to", to, "--rename", rename, *extra, "--yes", "--json"
+    )
+    assert code == 0, out
+
+
 def records_in(config: Path, backup_id: str) -> int:
     code, out = cli(config, "backup", "verify", backup_id, "--deep", "--json")
     assert code == 0, out
@@ -153,18 +162,7 @@ def test_a_recreated_topic_starts_a_new_lineage_and_its_old_self_stays_restorabl
         (old["backup_id"], f"{P}.reborn.old", 500),
         (new["backup_id"], f"{P}.reborn.new", 40),
     ):
-        code, out = cli(
-            config,
-            "restore",
-            backup_id,
-            "--to",
-            "dr",
-            "--rename",
-            f"{P}.reborn={target}",
-            "--yes",
-            "--json",
-        )
-        assert code == 0, out
+        restore_ok(config, backup_id, f"{P}.reborn={target}")
         assert count_records(dr, target) == expected
     produce(primary, f"{P}.reborn", 5, prefix="more")
     assert backup_ok(config)["records"] == 5
@@ -203,20 +201,13 @@ def test_a_deleted_topic_leaves_later_backups_and_restores_from_the_one_that_hol
             "held_by": holder["backup_id"],
         }
     ]
-    code, out = cli(
+    restore_ok(
         config,
-        "restore",
         holder["backup_id"],
-        "--to",
-        "primary",
-        "--topics",
-        f"{P}\\.doomed",
-        "--rename",
         f"{P}.doomed={P}.doomed.back",
-        "--yes",
-        "--json",
+        to="primary",
+        topics=f"{P}\\.doomed",
     )
-    assert code == 0, out
     assert count_records(primary, f"{P}.doomed.back") == 100
     admin = AdminClient({"bootstrap.servers": primary})
     meta = admin.list_topics(f"{P}.doomed.back", timeout=10).topics[f"{P}.doomed.back"]
@@ -255,18 +246,7 @@ def test_a_deleted_newest_manifest_is_reported_by_verify_not_skipped(
         second["backup_id"] in p["object"] and "missing" in p["message"] for p in out["problems"]
     ), out
     # ... and it blocks neither restore latest nor the next backup.
-    code, out = cli(
-        config,
-        "restore",
-        "latest",
-        "--to",
-        "dr",
-        "--rename",
-        f"{P}.chain-del={P}.chain-del.back",
-        "--yes",
-        "--json",
-    )
-    assert code == 0, out
+    restore_ok(config, "latest", f"{P}.chain-del={P}.chain-del.back")
     assert count_records(lab.bootstrap("dr"), f"{P}.chain-del.back") == 20
     produce(primary, f"{P}.chain-del", 5, prefix="c")
     third = backup_ok(config)
@@ -344,18 +324,7 @@ def test_a_garbage_manifest_blocks_neither_backups_nor_restore_latest_nor_prune(
     code, listing = cli(config, "backup", "list", "--json")
     assert code == 0
     assert [b["backup_id"] for b in listing["backups"]] == [*ids[1:], latest["backup_id"]]
-    code, out = cli(
-        config,
-        "restore",
-        "latest",
-        "--to",
-        "dr",
-        "--rename",
-        f"{P}.chain-junk={P}.junk.back",
-        "--yes",
-        "--json",
-    )
-    assert code == 0, out
+    restore_ok(config, "latest", f"{P}.chain-junk={P}.junk.back")
     assert count_records(dr, f"{P}.junk.back") == 40
     code, pruned = cli(config, "backup", "prune", "job", "--yes", "--json")
     assert code == 0, pruned

@@ -132,7 +132,7 @@ def write_manifest(store: ObjectStore, manifest: Manifest) -> Manifest:
         {"backup_id": sealed.backup_id, "manifest_sha256": sealed.sha256}, sort_keys=True
     ).encode()
     slot = sequence_key(sealed.job, sealed.sequence)
-    if not store.put_if_absent(slot, entry) and not _names(store, slot, sealed):
+    if not store.put_if_absent(slot, entry) and not _names(store, sealed):
         store.delete(key)
         raise CatalogError(
             f"job '{sealed.job}': backup number {sealed.sequence} was committed by another run "
@@ -142,11 +142,10 @@ def write_manifest(store: ObjectStore, manifest: Manifest) -> Manifest:
     return sealed
 
 
-def _names(store: ObjectStore, slot: str, sealed: Manifest) -> bool:
-    """Whether the sequence entry at slot commits this very manifest (a create whose answer
-    was lost and retried reports 'already there')."""
+def _names(store: ObjectStore, sealed: Manifest) -> bool:
+    """Whether the sequence entry of sealed's number commits this very manifest (a create whose
+    answer was lost and retried reports 'already there')."""
     entry = read_entry(store, sealed.job, sealed.sequence)
-    del slot
     return (entry.backup_id, entry.manifest_sha256) == (sealed.backup_id, sealed.sha256)
 
 
@@ -268,9 +267,8 @@ def newest_number(store: ObjectStore, job: str) -> int | None:
     """The newest committed number, found in O(1) reads from the head hint: the hint is
     followed forward while a newer entry exists (a run that died before moving it), and is
     trusted only when its entry exists. None when there is no usable hint."""
-    try:
-        number = int(json.loads(store.get_bytes(head_key(job)))["sequence"])
-    except (ObjectNotFound, ValueError, KeyError, TypeError):
+    number = head_number(store, job)
+    if number is None:
         return None
     while store.exists(sequence_key(job, number + 1)):
         number += 1

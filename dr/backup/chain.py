@@ -95,26 +95,28 @@ def _partition_against(old: PartitionEntry, new: PartitionEntry) -> list[str]:
         ]
     kept = {(s.key, s.sha256) for s in new.segments}
     problems = []
+    disguised = False
     for seg in old.segments:
         if seg.start_offset < new.start_offset or (seg.key, seg.sha256) in kept:
             continue
-        disguised = any(
+        as_gap = any(
             g.start_offset <= seg.start_offset and seg.end_offset <= g.end_offset for g in new.gaps
         )
+        disguised = disguised or as_gap
         problems.append(
             f"{where}: segment {seg.key} (offsets {seg.start_offset}..{seg.end_offset - 1}) "
-            + ("was removed and recorded as a gap" if disguised else "is missing")
+            + ("was removed and recorded as a gap" if as_gap else "is missing")
             + ", though the parent backup held it"
         )
+    if disguised:
+        return problems
     old_gaps = {(g.start_offset, g.end_offset) for g in old.gaps}
-    disguised_found = any("recorded as a gap" in p for p in problems)
     for gap in new.gaps:
-        new_inside = (
+        if (
             gap.start_offset < old.end_offset
             and gap.end_offset > new.start_offset
             and (gap.start_offset, gap.end_offset) not in old_gaps
-        )
-        if new_inside and not disguised_found:
+        ):
             problems.append(
                 f"{where}: gap {gap.start_offset}..{gap.end_offset - 1} lies inside offsets "
                 "the parent backup held (a removed segment disguised as a gap)"
