@@ -150,7 +150,7 @@ class RecordWriter:
         self._failures += [((m.topic(), m.partition()), _reason(e)) for e, m in reports]
         # The failed batch's own report, not those of the later records purged after it.
         real = [f for f in self._failures if "_PURGE" not in f[1]] or self._failures
-        if self._fatal is not None:
+        if self._fatal is not None and not (real and self._fatal.startswith("SystemError")):
             raise WriteFailed(real[0][0] if real else _named_partition(self._fatal), self._fatal)
         if real:
             raise WriteFailed(*real[0])
@@ -266,7 +266,9 @@ def _named_partition(reason: str) -> TP | None:
 
 
 def _fatal_reason(exc: BaseException) -> str:
-    cause = exc if isinstance(exc, KafkaException) else exc.__cause__
+    """The KafkaException's own reason; a SystemError without one (the delivery callbacks of
+    purged records) stays "SystemError: ...", and the failed batch's report names the cause."""
+    cause = exc if isinstance(exc, KafkaException) else (exc.__cause__ or exc.__context__)
     if isinstance(cause, KafkaException) and cause.args:
         return _reason(cause.args[0])
     return f"{type(exc).__name__}: {exc}"
