@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from dr.cli.common import AppContext, echo_json, pass_app
 from dr.mirror.offsets import translate_offsets
+from dr.mirror.translate import TranslatedOffset, TranslationResult
 
 
 @click.group()
@@ -23,28 +26,73 @@ def translate(app: AppContext, group: str, source: str, target: str, as_json: bo
     """The offsets GROUP should use on --to, from MirrorMaker 2's latest checkpoints."""
     result = translate_offsets(app.config().settings, group, source, target)
     if as_json:
-        echo_json(
-            {
-                "group": result.group,
-                "partitions": [
-                    {
-                        "topic": p.topic,
-                        "partition": p.partition,
-                        "offset": p.offset,
-                        "upstream_offset": p.upstream_offset,
-                        "checkpoint_age_seconds": round(p.checkpoint_age_seconds, 3),
-                    }
-                    for p in result.partitions
-                ],
-                "missing": [{"topic": t, "partition": p} for t, p in result.missing],
-            }
-        )
+        echo_json(translation_json(result))
         return
     click.echo(f"group {group}: {source} -> {target}")
-    for p in result.partitions:
-        click.echo(
-            f"  {p.topic}-{p.partition}: offset {p.offset} (upstream {p.upstream_offset}, "
-            f"checkpoint {p.checkpoint_age_seconds:.0f}s old)"
+    if result.source_unreachable is not None:
+        age = result.newest_checkpoint_age_seconds
+        click.secho(
+            f"  WARNING: {result.source_unreachable}; this translation rests on the last "
+            "checkpoints"
+            + ("" if age is None else f" (the newest is {age:.0f}s old)")
+            + ": commits made since are not in it",
+            fg="yellow",
         )
-    for topic, partition in result.missing:
-        click.secho(f"  {topic}-{partition}: no checkpoint yet", fg="yellow")
+    for p in result.partitions:
+        click.echo(f"  {p.topic}-{p.partition}: offset {p.offset} ({_basis(p)})")
+    for m in result.missing:
+        click.secho(f"  {m.topic}-{m.partition}: missing: {m.reason}", fg="yellow")
+
+
+def translation_json(result: TranslationResult) -> dict[str, Any]:
+    """The documented --json shape of `offsets translate`."""
+    return {
+        "group": result.group,
+        "source_reachable": result.source_unreachable is None,
+        "source_unreachable": result.source_unreachable,
+        "newest_checkpoint_age_seconds": _round(result.newest_checkpoint_age_seconds),
+        "partitions": [
+            {
+                "topic": p.topic,
+                "partition": p.partition,
+                "offset": p.offset,
+                "upstream_offset": p.upstream_offset,
+                "basis": p.basis,
+                "checkpoint_age_seconds": _round(p.checkpoint_age_seconds),
+                "source_committed": p.source_committed,
+                "checkpoint_upstream_offset": p.checkpoint_upstream_offset,
+                "max_redelivered": p.max_redelivered,
+            }
+            for p in result.partitions
+        ],
+        "missing": [
+            {
+                "topic": m.topic,
+                "partition": m.partition,
+                "source_committed": m.source_committed,
+                "reason": m.reason,
+            }
+            for m in result.missing
+        ],
+    }
+
+
+def _basis(p: TranslatedOffset) -> str:
+    if p.basis == "offset-sync":
+        stale = (
+            ""
+            if p.checkpoint_upstream_offset is None
+            else f", the checkpoint of {p.checkpoint_upstream_offset} is stale"
+        )
+        return (
+            f"commit {p.upstream_offset} through an offset-sync{stale}; "
+            f"re-reads at most {p.max_redelivered} records"
+        )
+    age = f"checkpoint {p.checkpoint_age_seconds:.0f}s old"
+    if p.source_committed is None:
+        return f"upstream {p.upstream_offset}, {age}"
+    return f"commit {p.upstream_offset}, {age}"
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

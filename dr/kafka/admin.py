@@ -199,17 +199,30 @@ def group_offsets(
         raise KafkaError(f"cannot list consumer groups: {reason(exc)}") from None
     out: dict[str, dict[str, dict[int, int]]] = {}
     for group in sorted(g.group_id for g in listing.valid):
-        request = [ConsumerGroupTopicPartitions(group)]
-        try:
-            result = admin.list_consumer_group_offsets(request, request_timeout=timeout_s)[
-                group
-            ].result(timeout=timeout_s + 5)
-        except (KafkaException, TimeoutError) as exc:
-            raise KafkaError(f"cannot read offsets of group '{group}': {reason(exc)}") from None
-        for tp in result.topic_partitions or []:
-            if tp.topic in topics and tp.offset >= 0:
-                out.setdefault(group, {}).setdefault(tp.topic, {})[tp.partition] = int(tp.offset)
+        for (topic, partition), offset in committed_offsets(admin, group, timeout_s).items():
+            if topic in topics:
+                out.setdefault(group, {}).setdefault(topic, {})[partition] = offset
     return out
+
+
+def committed_offsets(admin: AdminClient, group: str, timeout_s: float) -> dict[TP, int]:
+    """One group's committed offsets; empty for a group that has none (or does not exist)."""
+    request = [ConsumerGroupTopicPartitions(group)]
+    try:
+        result = admin.list_consumer_group_offsets(request, request_timeout=timeout_s)[
+            group
+        ].result(timeout=timeout_s + 5)
+    except KafkaException as exc:
+        if _error_name(exc) == "GROUP_ID_NOT_FOUND":
+            return {}
+        raise KafkaError(f"cannot read offsets of group '{group}': {reason(exc)}") from None
+    except TimeoutError as exc:
+        raise KafkaError(f"cannot read offsets of group '{group}': {reason(exc)}") from None
+    return {
+        (tp.topic, tp.partition): int(tp.offset)
+        for tp in result.topic_partitions or []
+        if tp.offset >= 0
+    }
 
 
 def alter_group_offsets(

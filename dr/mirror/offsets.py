@@ -1,21 +1,40 @@
-"""Consumer offset translation for failover: the offsets a group should use on the target,
-from MirrorMaker 2's latest checkpoints (read from the target cluster)."""
+"""Consumer offset translation for failover: the offsets a group should use on the target.
+
+Reads MirrorMaker 2's checkpoints (on the target), its offset-syncs (on the source, unless the
+flow sets ``offset-syncs.topic.location=target``) and the group's commits on the source, and
+hands them to dr.mirror.translate. When the source cannot be read the translation rests on the
+newest checkpoints alone, and says so.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
-from dr.config.schema import MirrorFlow, Settings
-from dr.errors import DrError, UsageError
+from dr.config.schema import ClusterSettings, MirrorFlow, Settings
+from dr.errors import DrError, KafkaError, UsageError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
 from dr.kafka.reader import read_range
 from dr.log import get_logger
-from dr.mirror.records import Checkpoint, RecordFormatError, checkpoints_topic, decode_checkpoint
+from dr.mirror.records import (
+    Checkpoint,
+    OffsetSync,
+    RecordFormatError,
+    checkpoints_topic,
+    decode_checkpoint,
+    decode_offset_sync,
+    offset_syncs_topic,
+)
+from dr.mirror.topics import flow_setting, flow_topics, group_excluded
 from dr.mirror.translate import TranslationResult, translate_group
 
 log = get_logger(__name__)
 TIMEOUT_S = 30.0
+T = TypeVar("T")
+# The source may be the cluster that was lost: a failover must not wait long to learn it.
+SOURCE_TIMEOUT_S = 10.0
 
 
 def flow_between(settings: Settings, source: str, target: str) -> MirrorFlow | None:
@@ -26,22 +45,55 @@ def flow_between(settings: Settings, source: str, target: str) -> MirrorFlow | N
 
 def read_checkpoints(settings: Settings, source: str, target: str) -> list[tuple[Checkpoint, int]]:
     """Every checkpoint MirrorMaker wrote for source->target, in log order, with its timestamp."""
-    cluster = settings.clusters[target]
+    return [
+        (checkpoint, timestamp)
+        for checkpoint, timestamp in _read_topic(
+            settings.clusters[target], checkpoints_topic(source), decode_checkpoint, TIMEOUT_S
+        )
+        or []
+    ]
+
+
+def read_offset_syncs(
+    settings: Settings, flow: MirrorFlow, timeout_s: float = SOURCE_TIMEOUT_S
+) -> list[OffsetSync]:
+    """The flow's offset syncs in log order; raises KafkaError when they cannot be read (the
+    topic absent included: MirrorMaker has not run, or the flow turned offset-syncs off)."""
+    overrides = settings.mirror.properties if settings.mirror else {}
+    if flow_setting(flow, overrides, "offset-syncs.topic.location") == "target":
+        cluster, topic = flow.target, offset_syncs_topic(flow.source)
+    else:
+        cluster, topic = flow.source, offset_syncs_topic(flow.target)
+    found = _read_topic(settings.clusters[cluster], topic, decode_offset_sync, timeout_s)
+    if found is None:
+        raise KafkaError(f"topic {topic} does not exist on '{cluster}'")
+    return [sync for sync, _ in found]
+
+
+def _read_topic(
+    cluster: ClusterSettings,
+    topic: str,
+    decode: Callable[[bytes | None, bytes | None], T],
+    timeout_s: float,
+) -> list[tuple[T, int]] | None:
+    """A MirrorMaker internal topic's records decoded, in log order per partition, with their
+    timestamps; None when the topic does not exist. Undecodable records are logged, skipped."""
     admin = admin_client(cluster)
-    topic = checkpoints_topic(source)
-    topics = kadmin.list_topic_partitions(admin, TIMEOUT_S)
+    topics = kadmin.list_topic_partitions(admin, timeout_s)
     if topic not in topics:
-        return []
+        return None
     tps = [(topic, p) for p in range(topics[topic].partitions)]
-    low = kadmin.offsets(admin, tps, "earliest", TIMEOUT_S, committed=False)
-    high = kadmin.offsets(admin, tps, "latest", TIMEOUT_S, committed=False)
-    out: list[tuple[Checkpoint, int]] = []
+    low = kadmin.offsets(admin, tps, "earliest", timeout_s, committed=False)
+    high = kadmin.offsets(admin, tps, "latest", timeout_s, committed=False)
+    out: list[tuple[T, int]] = []
     for tp in tps:
-        for rec in read_range(cluster, tp, low[tp], high[tp], timeout_s=TIMEOUT_S):
+        for rec in read_range(cluster, tp, low[tp], high[tp], timeout_s=timeout_s):
             try:
-                out.append((decode_checkpoint(rec.key, rec.value), rec.timestamp_ms))
+                out.append((decode(rec.key, rec.value), rec.timestamp_ms))
             except RecordFormatError as exc:
-                log.warning("checkpoint_unreadable", topic=topic, offset=rec.offset, error=str(exc))
+                log.warning(
+                    "mirror_record_unreadable", topic=topic, offset=rec.offset, error=str(exc)
+                )
     return out
 
 
@@ -73,21 +125,47 @@ def translate_offsets(
             f"no mirror flow replicates {source}->{target} "
             f"(flows: {', '.join(flows) or 'none configured'})"
         )
-    policy = flow.replication_policy
-    committed = kadmin.group_offsets(
-        admin_client(settings.clusters[source]), _all_topics(settings, source), TIMEOUT_S
-    ).get(group, {})
-    upstream = {(t, p): o for t, parts in committed.items() for p, o in parts.items()}
+    src = settings.clusters[source]
+    try:
+        src_admin = admin_client(src)
+        committed: dict[tuple[str, int], int] | None = kadmin.committed_offsets(
+            src_admin, group, SOURCE_TIMEOUT_S
+        )
+        topics = set(kadmin.list_topic_partitions(src_admin, SOURCE_TIMEOUT_S))
+        unreachable = None
+    except KafkaError as exc:
+        committed, topics = None, set()
+        unreachable = f"'{source}' ({src.bootstrap_servers}) cannot be read: {exc}"
+        log.info("translate_source_unreachable", cluster=source, error=str(exc))
+    syncs, syncs_error = None, None
+    if committed:
+        try:
+            syncs = read_offset_syncs(settings, flow)
+        except KafkaError as exc:
+            syncs_error = str(exc)
+    replicated = set(flow_topics(topics, flow))
     result = translate_group(
         group,
         read_checkpoints(settings, source, target),
         source_alias=source,
-        policy=policy,
+        policy=flow.replication_policy,
         now_ms=int(time.time() * 1000),
-        committed_upstream=upstream,
+        committed_upstream=committed,
+        source_unreachable=unreachable,
+        offset_syncs=syncs,
+        syncs_unreadable=syncs_error,
+        replicated=replicated.__contains__,
+        group_excluded=group_excluded(
+            group, flow, settings.mirror.properties if settings.mirror else {}
+        ),
         target_alias=target,
     )
     if not result.partitions and not result.missing:
+        if unreachable is not None:
+            raise UnknownGroup(
+                f"group '{group}' has no checkpoints on '{target}' and {unreachable}: "
+                "nothing to translate"
+            )
         raise UnknownGroup(
             f"group '{group}' has no committed offsets on '{source}' and no checkpoints on "
             f"'{target}': check the group name (kafka-consumer-groups --list)"
@@ -99,7 +177,3 @@ class UnknownGroup(DrError):
     """The group is known to neither side of the flow: nothing to translate."""
 
     exit_code = 1
-
-
-def _all_topics(settings: Settings, cluster: str) -> set[str]:
-    return set(kadmin.list_topic_partitions(admin_client(settings.clusters[cluster]), TIMEOUT_S))

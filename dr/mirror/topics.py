@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from dr.config.schema import MirrorFlow
+from dr.mirror.properties import DEFAULT_GROUPS_EXCLUDE
 
 # MirrorMaker's default exclusions, plus the heartbeat topics (monitoring, not data).
 EXCLUDED = (r".*[\-\.]internal", r".*\.replica", r"__.*", r"heartbeats", r".*\.heartbeats")
@@ -31,3 +32,42 @@ def _is_cycle(topic: str, flow: MirrorFlow) -> bool:
         return False  # identity names do not say where a topic came from
     source, sep, rest = topic.partition(".")
     return bool(sep and rest) and source == flow.target
+
+
+def flow_setting(flow: MirrorFlow, overrides: Mapping[str, str], key: str) -> str | None:
+    """A MirrorMaker property as the flow runs it: the flow's own properties, then the mirror's
+    (``SOURCE->TARGET.key`` before the bare key), else None (MirrorMaker's default)."""
+    return (
+        flow.properties.get(key)
+        or overrides.get(f"{flow.source}->{flow.target}.{key}")
+        or overrides.get(key)
+    )
+
+
+def group_excluded(group: str, flow: MirrorFlow, overrides: Mapping[str, str]) -> str | None:
+    """Why MirrorMaker never checkpoints ``group`` on this flow, or None when it does.
+
+    MirrorMaker's group filter: ``groups`` (the flow's patterns) minus ``groups.exclude``, which
+    defaults to MirrorMaker's own exclusions (console consumers, Connect, internal groups).
+    Patterns match the whole name.
+    """
+    include = _patterns(flow_setting(flow, overrides, "groups")) or flow.groups
+    explicit = _patterns(flow_setting(flow, overrides, "groups.exclude"))
+    exclude = explicit or [*DEFAULT_GROUPS_EXCLUDE, *flow.groups_exclude]
+    hit = next((p for p in exclude if re.fullmatch(p, group)), None)
+    if hit is not None:
+        default = "" if explicit or hit in flow.groups_exclude else " (a MirrorMaker default)"
+        return (
+            f"MirrorMaker never checkpoints group '{group}' on flow {flow.name}: it matches "
+            f"groups.exclude '{hit}'{default}"
+        )
+    if not any(re.fullmatch(p, group) for p in include):
+        return (
+            f"MirrorMaker never checkpoints group '{group}' on flow {flow.name}: it matches none "
+            f"of the flow's groups ({', '.join(include)})"
+        )
+    return None
+
+
+def _patterns(value: str | None) -> list[str]:
+    return [p.strip() for p in (value or "").split(",") if p.strip()]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from dr.mirror.records import Checkpoint, ReplicationPolicy, remote_topic
+from dr.config.schema import MirrorFlow
+from dr.mirror.records import Checkpoint, OffsetSync, ReplicationPolicy, remote_topic
+from dr.mirror.topics import group_excluded
 from dr.mirror.translate import (
+    MissingOffset,
     TranslatedOffset,
     TranslationResult,
     downstream_topic,
@@ -31,11 +34,10 @@ def test_the_latest_checkpoint_of_a_partition_wins_in_log_order() -> None:
     result = translate_group(
         "billing", log, source_alias="primary", policy="default", now_ms=NOW_MS
     )
-    assert result == TranslationResult(
-        group="billing",
-        partitions=(TranslatedOffset("primary.orders", 0, 190, 200, 10.0),),
-        missing=(),
+    assert result.partitions == (
+        TranslatedOffset("primary.orders", 0, 190, 200, "checkpoint", 10.0),
     )
+    assert result.source_unreachable is not None  # no commits given: checkpoints alone
 
 
 def test_the_target_offset_is_the_downstream_offset_not_the_upstream_one() -> None:
@@ -88,7 +90,7 @@ def test_committed_partitions_without_a_checkpoint_are_listed_as_missing() -> No
         now_ms=NOW_MS,
         committed_upstream=committed,
     )
-    assert result.missing == (("orders", 1), ("payments", 0))
+    assert [(m.topic, m.partition) for m in result.missing] == [("orders", 1), ("payments", 0)]
 
 
 def test_missing_partitions_are_matched_by_the_identity_policys_names() -> None:
@@ -102,7 +104,7 @@ def test_missing_partitions_are_matched_by_the_identity_policys_names() -> None:
         now_ms=NOW_MS,
         committed_upstream=committed,
     )
-    assert result.missing == (("orders", 1),)
+    assert [(m.topic, m.partition) for m in result.missing] == [("orders", 1)]
 
 
 def test_a_topic_coming_home_from_the_target_is_matched_by_its_original_name() -> None:
@@ -142,7 +144,19 @@ def test_a_group_without_checkpoints_translates_to_nothing_and_misses_everything
         now_ms=NOW_MS,
         committed_upstream={("orders", 0): 1},
     )
-    assert result == TranslationResult("billing", partitions=(), missing=(("orders", 0),))
+    assert result == TranslationResult(
+        "billing",
+        partitions=(),
+        missing=(
+            MissingOffset(
+                "orders",
+                0,
+                "no checkpoint for this partition, and the offset-syncs cannot be read "
+                "(unknown reason)",
+                1,
+            ),
+        ),
+    )
 
 
 def test_the_default_policy_prefixes_the_source_alias() -> None:
@@ -183,3 +197,144 @@ def test_downstream_topic_names_what_checkpoints_call_an_upstream_topic(
 def test_an_empty_separator_is_refused() -> None:
     with pytest.raises(ValueError, match="separator must not be empty"):
         translate_group("g", [], source_alias="a", policy="default", now_ms=0, separator="")
+
+
+# -- a checkpoint is used only for the commit it translated ---------------------------------------
+
+
+def sync(upstream: int, downstream: int, topic: str = "orders", partition: int = 0) -> OffsetSync:
+    return OffsetSync(topic, partition, upstream, downstream)
+
+
+SYNCS = [sync(0, 0), sync(101, 101), sync(202, 190), sync(1414, 1400), sync(1999, 1985)]
+
+
+def translate(
+    committed: dict[tuple[str, int], int],
+    log: list[tuple[Checkpoint, int]],
+    syncs: list[OffsetSync] | None = SYNCS,
+    **kwargs: object,
+) -> TranslationResult:
+    return translate_group(
+        "billing",
+        log,
+        source_alias="primary",
+        policy="default",
+        now_ms=NOW_MS,
+        committed_upstream=committed,
+        offset_syncs=syncs,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_a_checkpoint_of_the_current_commit_is_used() -> None:
+    result = translate({("orders", 0): 1990}, [(cp("primary.orders", 0, 1990, 1401), NOW_MS)])
+    (only,) = result.partitions
+    assert (only.offset, only.basis, only.source_committed) == (1401, "checkpoint", 1990)
+
+
+def test_a_rewound_group_is_never_given_its_stale_checkpoint() -> None:
+    # Committed 1990, checkpointed, then rewound to 101: no checkpoint for 101 yet.
+    result = translate({("orders", 0): 101}, [(cp("primary.orders", 0, 1990, 1401), NOW_MS)])
+    (only,) = result.partitions
+    assert (only.offset, only.basis) == (101, "offset-sync")
+    assert (only.upstream_offset, only.checkpoint_upstream_offset) == (101, 1990)
+    assert only.max_redelivered == 0
+
+
+def test_a_commit_between_syncs_rounds_down_to_one_past_the_sync() -> None:
+    result = translate({("orders", 0): 1500}, [(cp("primary.orders", 0, 1414, 1400), NOW_MS)])
+    (only,) = result.partitions
+    assert (only.offset, only.basis, only.max_redelivered) == (1401, "offset-sync", 85)
+
+
+def test_rounding_never_passes_the_next_sync() -> None:
+    # Records 203..205 were filtered away: 205 is the record at 191 on the target.
+    syncs = [sync(202, 190), sync(205, 191)]
+    (only,) = translate({("orders", 0): 204}, [], syncs).partitions
+    assert only.offset == 191
+
+
+def test_a_commit_older_than_every_sync_is_missing_with_the_reason() -> None:
+    result = translate({("orders", 0): 50}, [], [sync(300, 0), sync(401, 101)])
+    (missing,) = result.missing
+    assert result.partitions == ()
+    assert "older than the oldest offset-sync" in missing.reason and "300" in missing.reason
+    assert missing.source_committed == 50
+
+
+def test_syncs_that_go_back_start_a_new_history() -> None:
+    # The source topic was re-created: its offsets start again at 0.
+    syncs = [sync(0, 0), sync(900, 900), sync(0, 950), sync(100, 1050)]
+    (only,) = translate({("orders", 0): 950}, [], syncs).partitions
+    assert only.offset == 1051  # through (100, 1050), never the old (900, 900)
+
+
+def test_a_stale_checkpoint_without_readable_syncs_is_missing_not_used() -> None:
+    result = translate(
+        {("orders", 0): 101},
+        [(cp("primary.orders", 0, 1990, 1401), NOW_MS)],
+        None,
+        syncs_unreadable="topic mm2-offset-syncs.dr.internal does not exist on 'primary'",
+    )
+    (missing,) = result.missing
+    assert result.partitions == ()
+    assert "translates 1990, not the group's commit 101" in missing.reason
+    assert "does not exist on 'primary'" in missing.reason
+
+
+def test_an_unreachable_source_leaves_the_checkpoints_and_says_so() -> None:
+    result = translate_group(
+        "billing",
+        [(cp("primary.orders", 0, 1990, 1401), NOW_MS - 42_000)],
+        source_alias="primary",
+        policy="default",
+        now_ms=NOW_MS,
+        committed_upstream=None,
+        source_unreachable="'primary' cannot be read",
+    )
+    assert result.source_unreachable == "'primary' cannot be read"
+    assert result.newest_checkpoint_age_seconds == 42.0
+    (only,) = result.partitions
+    assert (only.offset, only.basis, only.source_committed) == (1401, "checkpoint", None)
+
+
+def test_excluded_groups_and_topics_are_missing_with_the_reason() -> None:
+    excluded = translate(
+        {("orders", 0): 1500}, [], group_excluded="it matches groups.exclude 'console-.*'"
+    )
+    assert [m.reason for m in excluded.missing] == ["it matches groups.exclude 'console-.*'"]
+    unreplicated = translate({("audit", 0): 7}, [], replicated=lambda topic: topic != "audit")
+    assert [m.reason for m in unreplicated.missing] == ["the flow does not replicate topic 'audit'"]
+
+
+def test_a_partition_without_any_sync_is_missing() -> None:
+    (missing,) = translate({("orders", 3): 10}, []).missing
+    assert "no offset-sync for this partition" in missing.reason
+
+
+@pytest.mark.parametrize(
+    ("group", "flow", "excluded_by"),
+    [
+        ("console-consumer-4711", MirrorFlow(source="primary", target="dr"), "console-consumer-.*"),
+        ("billing", MirrorFlow(source="primary", target="dr"), None),
+        ("billing", MirrorFlow(source="primary", target="dr", groups_exclude=["bill.*"]), "bill.*"),
+        (
+            "connect-x",
+            MirrorFlow(source="primary", target="dr", groups_exclude=["b"]),
+            "connect-.*",
+        ),
+        ("ops", MirrorFlow(source="primary", target="dr", groups=["app-.*"]), "none"),
+        (
+            "console-consumer-1",
+            MirrorFlow(source="primary", target="dr", properties={"groups.exclude": "tmp-.*"}),
+            None,
+        ),
+    ],
+)
+def test_mirrormakers_group_filter(group: str, flow: MirrorFlow, excluded_by: str | None) -> None:
+    reason = group_excluded(group, flow, {})
+    if excluded_by is None:
+        assert reason is None
+    else:
+        assert reason is not None and excluded_by in reason and group in reason
