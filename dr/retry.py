@@ -48,9 +48,14 @@ def call_with_retries(
     max_wait_s: float = 3.0,
     jitter_s: float = 0.2,
     attempts: Attempts | None = None,
+    level: str = "warning",
 ) -> T:
     """Run action; retry while it raises a transient error and the next try fits before the
-    deadline; log `event` with `fields` before each retry. Re-raises the last error."""
+    deadline; log `event` with `fields` at `level` before each retry. Re-raises the last error.
+
+    A caller that reports the final failure itself in one line logs its retries at "debug", so
+    that a worker that is down does not print a dozen warnings before the one error.
+    """
     tally = attempts if attempts is not None else Attempts()
 
     def attempt() -> T:
@@ -59,7 +64,7 @@ def call_with_retries(
 
     def log_retry(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        log.warning(
+        getattr(log, level)(
             event,
             **fields,
             attempt=state.attempt_number,

@@ -12,6 +12,8 @@ from dr.lab import processes
 from dr.lab.lab import Lab, LabOptions
 from dr.lab.state import LabState
 
+NOT_RUNNING = 3  # `lab mirror status`: the exit code systemctl is-active gives a stopped unit
+
 dir_option = click.option(
     "--dir",
     "lab_dir",
@@ -152,6 +154,18 @@ def mirror_restart(lab_dir: Path) -> None:
     """Restart MirrorMaker 2 (picks up a changed mm2.properties)."""
     Lab(lab_dir).mirror_restart()
     click.echo("MirrorMaker 2 restarted")
+
+
+@mirror.command("status")
+@dir_option
+def mirror_status(lab_dir: Path) -> None:
+    """Whether MirrorMaker 2 runs: exit 0 when it does, 3 when it does not (as systemctl
+    is-active answers); the lab config's mirror.status_command."""
+    pid = Lab(lab_dir).mirror_pid()
+    if pid is None:
+        click.echo("MirrorMaker 2 is not running")
+        raise click.exceptions.Exit(NOT_RUNNING)
+    click.echo(f"MirrorMaker 2 is running (pid {pid})")
 
 
 @mirror.command("start")

@@ -9,8 +9,11 @@ import click
 
 from dr.cli.backup import confirm
 from dr.cli.common import AppContext, echo_json, pass_app
+from dr.log import redact_text
 from dr.mirror import deploy
+from dr.mirror.health import first_line
 
+TRACE_LINES = 5  # of a failed connector's or task's trace, with --verbose
 flow_option = click.option("--flow", default=None, help="Only this flow (SOURCE->TARGET).")
 
 
@@ -40,21 +43,29 @@ def apply(app: AppContext, dry_run: bool, yes: bool, as_json: bool) -> None:
     settings = app.config().settings
     if deploy.mirror_settings(settings).deploy == "dedicated":
         planned = deploy.apply_dedicated(settings, dry_run=True)
-        if planned.changed and not dry_run:
-            confirm(f"Write {planned.path} and restart MirrorMaker?", yes)
+        if (planned.changed or planned.restart_pending) and not dry_run:
+            confirm(
+                f"Write {planned.path} and restart MirrorMaker?"
+                if planned.changed
+                else "A restart of MirrorMaker failed earlier: restart it now?",
+                yes,
+            )
             planned = deploy.apply_dedicated(settings)
         _report(
             {
                 "deploy": "dedicated",
                 "path": planned.path,
                 "changed": planned.changed,
+                "restart_pending": planned.restart_pending,
                 "restarted": planned.restarted,
                 "dry_run": dry_run,
             },
             as_json,
-            f"{planned.path}: "
-            + ("changed" if planned.changed else "nothing to change")
-            + (" (restarted MirrorMaker)" if planned.restarted else ""),
+            _dedicated_text(
+                planned,
+                dry_run=dry_run,
+                can_restart=bool(deploy.mirror_settings(settings).restart_command),
+            ),
         )
         return
     plan = deploy.plan_connect(settings)
@@ -108,47 +119,58 @@ def restart(app: AppContext, flow: str | None) -> None:
 @mirror.command()
 @flow_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--verbose", "-v", is_flag=True, help="Show failed connectors' and tasks' traces.")
 @pass_app
-def status(app: AppContext, flow: str | None, as_json: bool) -> None:
-    """Connector and task states, topics missing on the target, drift, checkpointed groups.
+def status(app: AppContext, flow: str | None, as_json: bool, verbose: bool) -> None:
+    """State and health of each flow: MirrorMaker's process or connectors, heartbeats, topics
+    missing on the target, drift, checkpointed groups.
 
-    Exit 1 when a connector or task failed, a topic is missing on the target or drifted."""
+    Exit 1 when a flow is not healthy (not running, paused, stalled, failed, a restart pending,
+    a connector missing, a topic missing on the target or drifted)."""
     states = deploy.status(app.config().settings, flow)
-    payload = {"flows": {s.flow.flow: _state_json(s) for s in states}}
     if as_json:
-        echo_json(payload)
+        echo_json({"flows": {s.flow.flow: state_json(s, verbose=verbose) for s in states}})
     else:
         for s in states:
-            _print_state(s)
-    if any(not f["healthy"] for f in payload["flows"].values()):
+            print_state(s, verbose=verbose)
+    if any(not s.health.healthy for s in states):
         raise click.exceptions.Exit(1)
 
 
-def _state_json(s: deploy.MirrorState) -> dict[str, Any]:
+def state_json(s: deploy.MirrorState, *, verbose: bool = False) -> dict[str, Any]:
+    """The documented JSON of one flow's status; ``verbose`` adds the full traces."""
+    f, beat = s.flow, s.flow.heartbeat
     connectors = None
-    failed = False
     if s.connectors is not None:
         connectors = [
             {
                 "name": c.name,
                 "state": c.state,
                 "worker_id": c.worker_id,
+                **_trace_json(c.trace, verbose),
                 "tasks": [
                     {
                         "id": t.id,
                         "state": t.state,
                         "worker_id": t.worker_id,
-                        "trace": (t.trace or "").splitlines()[0] if t.trace else None,
+                        **_trace_json(t.trace, verbose),
                     }
                     for t in c.tasks
                 ],
             }
             for c in s.connectors
         ]
-        failed = any(c.state == "FAILED" or c.failed_tasks for c in s.connectors)
-    f = s.flow
     return {
-        "healthy": f.healthy and not failed and not s.missing_connectors,
+        "healthy": s.health.healthy,
+        "state": s.health.state,
+        "reasons": list(s.health.reasons),
+        "heartbeat": beat.verdict,
+        "heartbeat_age_seconds": None if beat.age_s is None else round(beat.age_s, 3),
+        "heartbeat_stale_after_seconds": beat.stale_after_s,
+        "process": None
+        if s.process is None
+        else {"running": s.process.running, "detail": s.process.detail},
+        "restart_pending": s.restart_pending,
         "missing_connectors": list(s.missing_connectors),
         "topics": f.topics,
         "missing_topics": list(f.missing_topics),
@@ -167,27 +189,66 @@ def _state_json(s: deploy.MirrorState) -> dict[str, Any]:
     }
 
 
-def _print_state(s: deploy.MirrorState) -> None:
-    f = s.flow
-    healthy = _state_json(s)["healthy"]
-    verdict = "OK" if healthy else click.style("ATTENTION", fg="yellow", bold=True)
+def print_state(s: deploy.MirrorState, *, verbose: bool = False) -> None:
+    """One flow's status for people: a verdict line, the details, then the reasons."""
+    f, beat = s.flow, s.flow.heartbeat
+    verdict = "OK" if s.health.healthy else click.style("ATTENTION", fg="yellow", bold=True)
     click.echo(
-        f"flow {f.flow}: {verdict}; {f.topics} topics matched, {len(f.groups)} groups checkpointed"
+        f"flow {f.flow}: {verdict} ({s.health.state}); {f.topics} topics matched, "
+        f"{len(f.groups)} groups checkpointed"
     )
+    if beat.age_s is not None and beat.stale_after_s is not None:
+        click.echo(f"  heartbeat {beat.age_s:.1f}s old (stale after {beat.stale_after_s:.0f}s)")
+    else:
+        click.echo(f"  heartbeat {beat.verdict}")
+    if s.process is not None:
+        running = {True: "running", False: "not running", None: "unknown"}[s.process.running]
+        click.echo(f"  process {running}: {s.process.detail}")
     for c in s.connectors or ():
         click.echo(f"  {c.name}: {c.state} ({len(c.tasks)} tasks)")
+        if c.state == "FAILED":
+            _print_trace(c.trace, verbose)
         for t in c.tasks:
             if t.state != "RUNNING":
-                first = (t.trace or "").splitlines()[0] if t.trace else ""
-                click.secho(f"    task {t.id}: {t.state} {first}", fg="red")
-    for name in s.missing_connectors:
-        click.secho(f"  connector not deployed: {name} (run 'kafka-dr mirror apply')", fg="red")
+                click.secho(f"    task {t.id}: {t.state} {first_line(t.trace)}".rstrip(), fg="red")
+                if t.state == "FAILED":
+                    _print_trace(t.trace, verbose)
     for topic in f.missing_topics:
         click.secho(f"  missing on target: {topic}", fg="yellow")
     for d in f.drift:
         click.secho(
             f"  drift {d.topic} -> {d.target_topic}: {d.what} {d.source} != {d.target}", fg="yellow"
         )
+    for reason in s.health.reasons:
+        click.secho(f"  ! {reason}", fg="red")
+
+
+def _trace_json(trace: str | None, verbose: bool) -> dict[str, str | None]:
+    shown: dict[str, str | None] = {"trace": first_line(trace) or None}
+    if verbose:
+        shown["full_trace"] = redact_text(trace) if trace else None
+    return shown
+
+
+def _print_trace(trace: str | None, verbose: bool) -> None:
+    if not verbose or not trace:
+        return
+    lines = redact_text(trace).strip().splitlines()
+    for line in lines[:TRACE_LINES]:
+        click.secho(f"      {line.rstrip()}", fg="red")
+    if len(lines) > TRACE_LINES:
+        click.secho(f"      ... {len(lines) - TRACE_LINES} more lines (--json --verbose)", fg="red")
+
+
+def _dedicated_text(applied: deploy.DedicatedApply, *, dry_run: bool, can_restart: bool) -> str:
+    what = "changed" if applied.changed else "nothing to change"
+    if applied.restart_pending:
+        what = ("changed; " if applied.changed else "") + "restart pending"
+    if applied.restarted:
+        what += " (restarted MirrorMaker)"
+    elif dry_run and can_restart and (applied.changed or applied.restart_pending):
+        what += " (would restart MirrorMaker)"
+    return f"{applied.path}: {what}"
 
 
 def _report(payload: dict[str, Any], as_json: bool, text: str) -> None:

@@ -56,8 +56,9 @@ def history(app: AppContext, since: str, as_json: bool) -> None:
 
 
 def exit_code(report: RpoReport) -> int:
-    """1 when a flow or job is breached or unmeasured (as much a problem as a breach), else 0."""
-    return 1 if report.breached or report.unmeasured else 0
+    """1 when a flow or job is breached or unmeasured (as much a problem as a breach), or a
+    flow's replication looks stalled (its heartbeat is stale), else 0."""
+    return 1 if report.breached or report.unmeasured or report.stalled else 0
 
 
 def parse_window(text: str) -> timedelta:
@@ -84,11 +85,29 @@ def _flow(f: FlowRpo) -> dict[str, Any]:
         "unmeasured": f.unmeasured,
         "lag_messages": f.lag_messages,
         "heartbeat_age_seconds": f.heartbeat_age_seconds,
+        "heartbeat_stale_after_seconds": f.heartbeat.stale_after_s if f.heartbeat else None,
+        "replication": _replication(f),
+        "replication_reason": _replication_reason(f),
         "target_seconds": f.target_seconds,
         "breached": f.breached,
         "missing_topics": list(f.missing_topics),
         "partitions": [_partition(p) for p in f.partitions],
     }
+
+
+def _replication(f: FlowRpo) -> str:
+    """``stalled`` (stale or missing heartbeat), ``ok``, or ``unmeasured`` (no heartbeats)."""
+    if f.stalled is not None:
+        return "stalled"
+    return "ok" if f.heartbeat is not None and f.heartbeat.enabled else "unmeasured"
+
+
+def _replication_reason(f: FlowRpo) -> str | None:
+    if f.stalled is not None:
+        return f.stalled
+    if f.heartbeat is None:
+        return "no heartbeat check"
+    return None if f.heartbeat.enabled else "heartbeats disabled"
 
 
 def _backup(b: BackupRpo) -> dict[str, Any]:
@@ -126,6 +145,11 @@ def print_report(report: RpoReport) -> None:
             f"flow {f.flow}: {_rpo_text(f.rpo_seconds, f.target_seconds, f.unmeasured)}; "
             f"lag {_count(f.lag_messages)} messages; heartbeat age {beat}"
         )
+        if f.stalled is not None:
+            stalled = click.style("STALLED", fg="red", bold=True)
+            click.echo(
+                f"  replication {stalled}: {f.stalled}; the RPO counts only what is lost so far"
+            )
         for topic in f.missing_topics:
             click.secho(f"  not on the target yet: {topic}", fg="yellow")
     for b in report.backups:

@@ -73,9 +73,11 @@ _SAMPLE: dict[str, Any] = {
         "local": {"url": "file:///var/lib/kafka-dr/backups"},
     },
     "mirror": {
-        # Only meaningful when deploy is 'connect'.
+        # Only with deploy: connect, which refuses the dedicated keys below.
         "connect_url": COMMENTED,
         "flows": [{"source": "primary", "target": "dr"}],
+        # Only where kafka-dr runs on the MirrorMaker host itself.
+        "pid_file": COMMENTED,
     },
     "backups": {
         "orders": {

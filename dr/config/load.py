@@ -208,8 +208,9 @@ def _with_paths(settings: Settings, base_dir: Path) -> Settings:
         tools = tools.model_copy(update={"kafka_home": base_dir / tools.kafka_home})
     update: dict[str, Any] = {"state": state, "tools": tools}
     mirror = settings.mirror
-    if mirror is not None and mirror.properties_file and not mirror.properties_file.is_absolute():
-        update["mirror"] = mirror.model_copy(
-            update={"properties_file": base_dir / mirror.properties_file}
-        )
+    if mirror is not None:
+        paths = {"properties_file": mirror.properties_file, "pid_file": mirror.pid_file}
+        relative = {k: base_dir / p for k, p in paths.items() if p and not p.is_absolute()}
+        if relative:
+            update["mirror"] = mirror.model_copy(update=relative)
     return settings.model_copy(update=update)

@@ -1,27 +1,40 @@
 """The configuration schema: the single source of truth for every kafka-dr setting.
 
 Every model forbids unknown keys and is frozen once loaded. Each field carries a description
-and an example; ``kafka-dr config example`` is generated from them.
+and an example; ``kafka-dr config example`` is generated from them. The mirror section lives in
+dr.config.mirror, re-exported here.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from dr.config.base import NAME_PATTERN, Model, Name
+from dr.config.mirror import MirrorFlow, MirrorSettings
 from dr.cron import crontab_trigger
 from dr.log import is_secret_key
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = [
+    "NAME_PATTERN",
+    "BackupJob",
+    "BrokerSpec",
+    "ClusterSettings",
+    "DaemonSettings",
+    "MirrorFlow",
+    "MirrorSettings",
+    "Model",
+    "Name",
+    "Objectives",
+    "Retention",
+    "Settings",
+    "StorageSettings",
+    "ToolSettings",
+]
 
 
 class BrokerSpec(Model):
@@ -195,117 +208,6 @@ class StorageSettings(Model):
             raise ValueError("sse_kms_key_id is set but sse is not 'aws:kms'")
         if self.url.startswith("file:") and (self.sse or self.endpoint_url):
             raise ValueError("S3 options (sse, endpoint_url) given for a file:// store")
-        return self
-
-
-class MirrorFlow(Model):
-    """One MirrorMaker 2 replication flow, named SOURCE->TARGET."""
-
-    source: Name = Field(
-        description="Source cluster name (a key of clusters).", examples=["primary"]
-    )
-    target: Name = Field(description="Target cluster name (a key of clusters).", examples=["dr"])
-    topics: list[str] = Field(
-        default_factory=lambda: [".*"], description="Topic regexes to replicate."
-    )
-    topics_exclude: list[str] = Field(
-        default_factory=list, description="Topic regexes not to replicate."
-    )
-    groups: list[str] = Field(
-        default_factory=lambda: [".*"], description="Consumer group regexes to checkpoint."
-    )
-    groups_exclude: list[str] = Field(
-        default_factory=list, description="Group regexes not to checkpoint."
-    )
-    replication_policy: Literal["default", "identity"] = Field(
-        default="default",
-        description=(
-            "'default' prefixes remote topics with the source name; 'identity' keeps names."
-        ),
-    )
-    sync_group_offsets: bool = Field(
-        default=False, description="Let MirrorMaker write translated group offsets on the target."
-    )
-    checkpoint_interval_s: int = Field(
-        default=60, gt=0, description="How often checkpoints are emitted, in whole seconds."
-    )
-    heartbeats: bool = Field(default=True, description="Run the heartbeat connector.")
-    exactly_once: bool = Field(
-        default=False, description="Exactly-once source support (Connect mode)."
-    )
-    properties: dict[str, str] = Field(
-        default_factory=dict, description="Extra MirrorMaker properties, passed through."
-    )
-
-    @property
-    def name(self) -> str:
-        return f"{self.source}->{self.target}"
-
-    @field_validator("properties", mode="before")
-    @classmethod
-    def _stringify(cls, value: object) -> object:
-        if not isinstance(value, dict):
-            return value
-        return {
-            str(k): ("true" if v else "false")
-            if isinstance(v, bool)
-            else str(v)
-            if isinstance(v, int | float)
-            else v
-            for k, v in value.items()
-        }
-
-    @field_validator("topics", "topics_exclude", "groups", "groups_exclude")
-    @classmethod
-    def _check_regexes(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            if "," in pattern:
-                # MirrorMaker splits these lists on commas: a{1,3} would become two regexes.
-                raise ValueError(f"'{pattern}' contains a comma, which MirrorMaker cannot take")
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"'{pattern}' is not a valid regex: {exc}") from None
-        return value
-
-
-class MirrorSettings(Model):
-    """How MirrorMaker 2 is deployed and which flows it runs."""
-
-    deploy: Literal["dedicated", "connect"] = Field(
-        default="dedicated",
-        description="Dedicated MirrorMaker processes or a Kafka Connect cluster.",
-    )
-    connect_url: str | None = Field(
-        default=None,
-        description="Kafka Connect REST URL when deploy is 'connect'.",
-        examples=["http://connect.prod:8083"],
-    )
-    flows: list[MirrorFlow] = Field(default_factory=list, description="Replication flows.")
-    properties: dict[str, str] = Field(
-        default_factory=dict,
-        description="Extra mm2.properties lines for dedicated mode (worker settings).",
-    )
-    properties_file: Path | None = Field(
-        default=None,
-        description="Where 'mirror apply' writes mm2.properties in dedicated mode.",
-        examples=["/etc/kafka/mm2.properties"],
-    )
-    restart_command: list[str] | None = Field(
-        default=None,
-        description="Command 'mirror apply' and 'mirror restart' run to restart a dedicated "
-        "MirrorMaker after its properties changed.",
-        examples=[["systemctl", "restart", "kafka-mirror-maker"]],
-    )
-
-    @model_validator(mode="after")
-    def _check_connect(self) -> MirrorSettings:
-        if self.deploy == "connect" and not self.connect_url:
-            raise ValueError("deploy is 'connect' but connect_url is not set")
-        names = [f.name for f in self.flows]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"flow {dupes[0]} is defined twice")
         return self
 
 

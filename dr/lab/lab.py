@@ -172,6 +172,11 @@ class Lab:
         processes.stop(mirror.pid, mirror.config, grace_s=15)
         return running
 
+    def mirror_pid(self) -> int | None:
+        """The pid of the running MirrorMaker 2, None when it is not running."""
+        mirror = self._mirror_record()
+        return mirror.pid if processes.is_running(mirror.pid, mirror.config) else None
+
     def mirror_restart(self) -> None:
         """Stop and start MirrorMaker 2 (after its properties changed)."""
         self.mirror_stop()

@@ -74,16 +74,8 @@ def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any
             "deploy": "dedicated",
             "properties": lab_mirror_overrides(state),
             "properties_file": str(lab_dir / "mirror" / "mm2.properties"),
-            "restart_command": [
-                sys.executable,
-                "-m",
-                "dr",
-                "lab",
-                "mirror",
-                "restart",
-                "--dir",
-                str(lab_dir),
-            ],
+            "restart_command": _lab_mirror_command("restart", lab_dir),
+            "status_command": _lab_mirror_command("status", lab_dir),
             "flows": [
                 {
                     "source": "primary",
@@ -101,6 +93,11 @@ def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any
         config["tools"] = {"kafka_version": state.kafka_version}
     config["state"] = str(lab_dir / "kafka-dr.db")
     return config
+
+
+def _lab_mirror_command(action: str, lab_dir: Path) -> list[str]:
+    """`kafka-dr lab mirror ACTION --dir DIR`, run with this very Python."""
+    return [sys.executable, "-m", "dr", "lab", "mirror", action, "--dir", str(lab_dir)]
 
 
 def write_lab_config(path: Path, state: LabState, lab_dir: Path, *, mirror: bool) -> None:

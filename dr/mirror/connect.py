@@ -1,7 +1,8 @@
 """A client for the Kafka Connect REST API: the few calls that run MirrorMaker 2 connectors.
 
 Transient failures (refused or broken connections, timeouts, 409 while the workers rebalance,
-5xx) are retried until a deadline, each retry logged. Connector configs hold the clusters'
+5xx) are retried until a deadline, each retry logged at debug level: the final failure is one
+error naming the worker's URL, raised once. Connector configs hold the clusters'
 secrets: they are sent and received, never logged, and never part of an error message.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
+from dr.config.mirror import check_http_url
 from dr.errors import DrError
 from dr.log import get_logger, register_secrets
 from dr.retry import Attempts, call_with_retries
@@ -75,14 +77,11 @@ class ConnectClient:
     def __init__(
         self, base_url: str, *, timeout_s: float = 10.0, retry_deadline_s: float = 30.0
     ) -> None:
-        parts = urlsplit(base_url)
         try:
-            valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-        except ValueError:  # a port that is not a number
-            valid = False
-        if not valid:
-            shown = _without_credentials(base_url)
-            raise ConnectError(f"Kafka Connect URL '{shown}' is not http(s)://HOST[:PORT]")
+            check_http_url(base_url)
+        except ValueError as exc:
+            raise ConnectError(f"Kafka Connect URL {exc}") from None
+        parts = urlsplit(base_url)
         self._headers = {"Accept": "application/json"}
         if parts.username is not None:
             user, password = unquote(parts.username), unquote(parts.password or "")
@@ -117,7 +116,15 @@ class ConnectClient:
     def status(self, name: str) -> ConnectorStatus:
         """The connector's and its tasks' states; raises ConnectError when it does not exist."""
         path = f"/connectors/{name}/status"
-        doc = self._request("GET", path)
+        return self._status(path, self._request("GET", path))
+
+    def status_if_deployed(self, name: str) -> ConnectorStatus | None:
+        """The connector's and its tasks' states, None when Connect has no such connector."""
+        path = f"/connectors/{name}/status"
+        doc = self._request("GET", path, missing_ok=True)
+        return None if doc is None else self._status(path, doc)
+
+    def _status(self, path: str, doc: Any) -> ConnectorStatus:
         try:
             connector = doc["connector"]
             return ConnectorStatus(
@@ -179,6 +186,7 @@ class ConnectClient:
                 fields={"method": method, "path": path, "worker": self.url},
                 describe=_describe,
                 attempts=attempts,
+                level="debug",
             )
         except _HttpFailure as exc:
             if exc.status == 404 and missing_ok:

@@ -19,6 +19,8 @@ from dr.log import get_logger, redact_text
 from dr.mirror.apply import ApplyPlan, apply, plan_apply
 from dr.mirror.connect import ConnectClient, ConnectorStatus
 from dr.mirror.connectors import render_connectors
+from dr.mirror.health import FlowHealth, assess_flow
+from dr.mirror.process import ProcessCheck, check_process
 from dr.mirror.properties import render_dedicated
 from dr.mirror.status import FlowStatus, flow_status
 
@@ -32,18 +34,28 @@ class MirrorError(DrError):
 
 @dataclass(frozen=True)
 class DedicatedApply:
-    """What `mirror apply` did in dedicated mode."""
+    """What `mirror apply` did (or, in a dry run, would do) in dedicated mode.
+
+    ``restart_pending`` is true when an earlier restart failed after the file was written: the
+    running MirrorMaker still has the old config, so apply restarts it again.
+    """
 
     path: str
     changed: bool
     restarted: bool
+    restart_pending: bool = False
 
 
 @dataclass(frozen=True)
 class MirrorState:
+    """One flow as `mirror status` sees it: the clusters' view, MirrorMaker's, and the verdict."""
+
     flow: FlowStatus
+    health: FlowHealth
     connectors: tuple[ConnectorStatus, ...] | None  # None in dedicated mode
     missing_connectors: tuple[str, ...] = ()
+    process: ProcessCheck | None = None  # None in Connect mode
+    restart_pending: bool = False
 
 
 def mirror_settings(settings: Settings) -> MirrorSettings:
@@ -105,21 +117,36 @@ def apply_dedicated(settings: Settings, *, dry_run: bool = False) -> DedicatedAp
     assert isinstance(text, str)
     path = mirror.properties_file
     current = path.read_text() if path.exists() else None
-    pending = path.with_name(path.name + ".restart-pending")
+    pending = restart_marker(path)
     changed = current != text
-    if dry_run or not (changed or pending.exists()):
-        return DedicatedApply(str(path), changed, False)
+    was_pending = pending.exists() and bool(mirror.restart_command)
+    if dry_run or not (changed or was_pending):
+        return DedicatedApply(str(path), changed, False, was_pending)
     if changed:
         # The marker survives a failed restart, so that the next apply restarts even though
         # the file is then already up to date.
         path.parent.mkdir(parents=True, exist_ok=True)
         pending.touch()
         _write_private(path, text)
-    restarted = _restart_dedicated(mirror)
+    try:
+        restarted = _restart_dedicated(mirror)
+    except MirrorError as exc:
+        raise MirrorError(
+            f"{exc.message}; MirrorMaker still runs the old config, and the restart stays "
+            "pending: fix the command and run 'kafka-dr mirror apply' again"
+        ) from None
     if restarted or not mirror.restart_command:
         pending.unlink(missing_ok=True)
-    log.info("mirror_applied", path=str(path), changed=changed, restarted=restarted)
-    return DedicatedApply(str(path), changed, restarted)
+    log.info(
+        "mirror_applied", path=str(path), changed=changed, restarted=restarted, retried=was_pending
+    )
+    return DedicatedApply(str(path), changed, restarted, was_pending)
+
+
+def restart_marker(properties_file: Path) -> Path:
+    """The marker that says MirrorMaker still runs an older config than the file's: written
+    before a restart, removed once one succeeds."""
+    return properties_file.with_name(properties_file.name + ".restart-pending")
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -153,6 +180,9 @@ def control(settings: Settings, action: Action, flow: str | None = None) -> list
             )
         if not _restart_dedicated(mirror):
             raise UsageError("dedicated mode needs mirror.restart_command to restart")
+        if mirror.properties_file is not None:
+            # MirrorMaker now runs the file on disk: no restart is pending any more.
+            restart_marker(mirror.properties_file).unlink(missing_ok=True)
         return ["MirrorMaker (dedicated)"]
     client = _client(settings)
     names = [n for f in flows for n in render_connectors(settings.clusters, f)]
@@ -162,18 +192,43 @@ def control(settings: Settings, action: Action, flow: str | None = None) -> list
 
 
 def status(settings: Settings, flow: str | None = None) -> list[MirrorState]:
+    """Each flow's state and health: its topics and heartbeats on the clusters, and the
+    dedicated process (status command, PID file, pending restart) or the Connect connectors.
+
+    Raises ConnectError when Connect cannot be read, KafkaError when a cluster cannot.
+    """
     mirror = mirror_settings(settings)
-    out = []
-    for f in select_flows(settings, flow):
-        connectors: tuple[ConnectorStatus, ...] | None = None
-        if mirror.deploy == "connect":
-            client = _client(settings)
-            existing = set(client.connectors())
-            connectors = tuple(
-                client.status(n) for n in render_connectors(settings.clusters, f) if n in existing
+    flows = select_flows(settings, flow)
+    if mirror.deploy == "connect":
+        client = _client(settings)
+        out = []
+        for f in flows:
+            found = {
+                n: client.status_if_deployed(n) for n in render_connectors(settings.clusters, f)
+            }
+            topics = flow_status(settings, f)
+            out.append(
+                MirrorState(
+                    flow=topics,
+                    health=assess_flow(topics, topics.heartbeat, connectors=found),
+                    connectors=tuple(s for s in found.values() if s is not None),
+                    missing_connectors=tuple(n for n, s in found.items() if s is None),
+                )
             )
-        out.append(MirrorState(flow_status(settings, f), connectors))
-    return out
+        return out
+    process = check_process(mirror)  # one process runs every flow
+    pending = mirror.properties_file is not None and restart_marker(mirror.properties_file).exists()
+    states = []
+    for f in flows:
+        topics = flow_status(settings, f)
+        health = assess_flow(topics, topics.heartbeat, process=process, restart_pending=pending)
+        states.append(MirrorState(topics, health, None, process=process, restart_pending=pending))
+    log.info(
+        "mirror_status",
+        flows={s.flow.flow: s.health.state for s in states},
+        healthy=all(s.health.healthy for s in states),
+    )
+    return states
 
 
 def _client(settings: Settings) -> ConnectClient:

@@ -1,5 +1,6 @@
-"""What `kafka-dr mirror status` reports per flow: topics missing on the target, partition
-and config drift between a source topic and its replica, the groups being checkpointed."""
+"""What `kafka-dr mirror status` reads of the clusters per flow: topics missing on the target,
+partition and config drift between a source topic and its replica, the groups being
+checkpointed, and the freshness of the flow's heartbeats."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from dr.config.schema import MirrorFlow, Settings
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
+from dr.mirror.heartbeats import HeartbeatCheck, check_heartbeat
 from dr.mirror.offsets import read_checkpoints
 from dr.mirror.records import remote_topic
 from dr.mirror.topics import flow_topics
@@ -38,14 +40,12 @@ class FlowStatus:
     missing_topics: tuple[str, ...]
     drift: tuple[Drift, ...]
     groups: tuple[str, ...]
-
-    @property
-    def healthy(self) -> bool:
-        return not self.missing_topics and not self.drift
+    heartbeat: HeartbeatCheck
 
 
 def flow_status(settings: Settings, flow: MirrorFlow) -> FlowStatus:
-    """Compare the flow's source topics with their replicas on the target."""
+    """Compare the flow's source topics with their replicas on the target; read the newest
+    heartbeat of the flow there."""
     src_admin = admin_client(settings.clusters[flow.source])
     dst_admin = admin_client(settings.clusters[flow.target])
     source_topics = kadmin.list_topic_partitions(src_admin, TIMEOUT_S)
@@ -70,4 +70,7 @@ def flow_status(settings: Settings, flow: MirrorFlow) -> FlowStatus:
     groups = tuple(
         sorted({c.group for c, _ in read_checkpoints(settings, flow.source, flow.target)})
     )
-    return FlowStatus(flow.name, len(matched), missing, tuple(drift), groups)
+    heartbeat = check_heartbeat(
+        settings.mirror, flow, settings.clusters[flow.target], admin=dst_admin, topics=target_topics
+    )
+    return FlowStatus(flow.name, len(matched), missing, tuple(drift), groups, heartbeat)

@@ -26,21 +26,15 @@ from dr.backup.runner import select_topics
 from dr.config.schema import ClusterSettings, MirrorFlow, Settings
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
-from dr.kafka.reader import (
-    RecordAt,
-    first_records,
-    last_records,
-    offsets_for_times,
-    read_range,
-)
+from dr.kafka.reader import RecordAt, first_records, last_records, offsets_for_times
 from dr.log import get_logger
-from dr.mirror.records import HEARTBEATS_TOPIC, RecordFormatError, decode_heartbeat, remote_topic
+from dr.mirror.heartbeats import HeartbeatCheck, check_heartbeat
+from dr.mirror.records import remote_topic
 from dr.mirror.topics import flow_topics
 from dr.objectives.figures import (
     LAST_RECORD_WINDOW,
     TP,
     PartitionRpo,
-    age,
     dating,
     first_missing_offsets,
     partition_rpo,
@@ -62,8 +56,6 @@ log = get_logger(__name__)
 
 TIMEOUT_S = 15.0  # each admin request (listings, offsets, offsets-for-times)
 READ_TIMEOUT_S = 15.0  # each read of records (last on the target, first missing on the source)
-# Heartbeats looked at per partition: enough for several flows into one target at 1/s each.
-HEARTBEAT_WINDOW = 300
 COMMITTED, UNCOMMITTED = "read_committed", "read_uncommitted"
 
 
@@ -80,10 +72,19 @@ class FlowRpo:
     partitions: tuple[PartitionRpo, ...] = ()
     missing_topics: tuple[str, ...] = ()
     unmeasured: str | None = None
+    heartbeat: HeartbeatCheck | None = None
 
     @property
     def breached(self) -> bool:
         return self.rpo_seconds is not None and self.rpo_seconds > self.target_seconds
+
+    @property
+    def stalled(self) -> str | None:
+        """Why replication looks stalled (its heartbeat is stale or missing), else None.
+
+        The RPO stays what the data says: 0 with a stalled replication means nothing is lost
+        *yet*, not that the next record would be replicated."""
+        return self.heartbeat.problem if self.heartbeat is not None else None
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,11 @@ class RpoReport:
     @property
     def breached(self) -> bool:
         return any(f.breached for f in self.flows) or any(b.breached for b in self.backups)
+
+    @property
+    def stalled(self) -> dict[str, str]:
+        """Each flow whose replication looks stalled (stale or missing heartbeat), with why."""
+        return {f.flow: f.stalled for f in self.flows if f.stalled is not None}
 
     @property
     def unmeasured(self) -> dict[str, str]:
@@ -203,15 +209,19 @@ def measure_flow(
         for tp in tps
     )
     total = totals(partitions)
+    heartbeat = check_heartbeat(
+        settings.mirror, flow, target, admin=dst_admin, topics=target_topics, now=now
+    )
     return FlowRpo(
         flow=flow.name,
         rpo_seconds=total.rpo_seconds,
         lag_messages=total.lag_messages,
-        heartbeat_age_seconds=_heartbeat_age(target, dst_admin, target_topics, flow.source, now),
+        heartbeat_age_seconds=heartbeat.age_s,
         target_seconds=settings.objectives.rpo_seconds,
         partitions=partitions,
         missing_topics=tuple(sorted(t for t in topics if remote[t] not in target_topics)),
         unmeasured=total.unmeasured,
+        heartbeat=heartbeat,
     )
 
 
@@ -313,35 +323,6 @@ def _log_start_if_empty_handed(
     if timed_out or not empty_handed:
         return {}
     return kadmin.offsets(admin, empty_handed, "earliest", TIMEOUT_S, committed=False)
-
-
-def _heartbeat_age(
-    target: ClusterSettings,
-    admin: AdminClient,
-    topics: Mapping[str, kadmin.TopicInfo],
-    source_alias: str,
-    now: float,
-) -> float | None:
-    if HEARTBEATS_TOPIC not in topics:
-        return None
-    tps = [(HEARTBEATS_TOPIC, p) for p in range(topics[HEARTBEATS_TOPIC].partitions)]
-    ends = kadmin.offsets(admin, tps, "latest", TIMEOUT_S, committed=False)
-    # The last few records: other flows into the same target write heartbeats there too.
-    found = [
-        rec
-        for tp, e in ends.items()
-        if e > 0
-        for rec in read_range(target, tp, max(0, e - HEARTBEAT_WINDOW), e, timeout_s=TIMEOUT_S)
-    ]
-    newest: int | None = None
-    for rec in found:
-        try:
-            beat = decode_heartbeat(rec.key or b"", rec.value or b"")
-        except RecordFormatError:
-            continue
-        if beat.source_alias == source_alias:
-            newest = max(newest or 0, beat.timestamp_ms)
-    return None if newest is None else age(now, newest)
 
 
 def _flow_topics(topics: Mapping[str, kadmin.TopicInfo], flow: MirrorFlow) -> dict[str, int]:

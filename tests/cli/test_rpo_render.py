@@ -9,6 +9,7 @@ import pytest
 
 from dr.cli.rpo import exit_code, parse_window, print_report, report_json
 from dr.errors import UsageError
+from dr.mirror.heartbeats import HeartbeatCheck
 from dr.objectives.rpo import BackupRpo, FlowRpo, PartitionRpo, RpoReport
 
 MEASURED_AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -229,6 +230,66 @@ def test_status_exits_1_when_anything_is_unmeasured_as_for_a_breach() -> None:
     assert exit_code(report()) == 1  # breached
     assert exit_code(unmeasured_report()) == 1
     assert exit_code(failed) == 1
+
+
+def idle_flow(heartbeat: HeartbeatCheck) -> RpoReport:
+    """A caught-up flow whose source is idle: RPO 0, whatever MirrorMaker does."""
+    return RpoReport(
+        measured_at=0.0,
+        flows=(
+            FlowRpo(
+                flow="primary->dr",
+                rpo_seconds=0.0,
+                lag_messages=0,
+                heartbeat_age_seconds=heartbeat.age_s,
+                target_seconds=60.0,
+                heartbeat=heartbeat,
+            ),
+        ),
+    )
+
+
+def test_a_stale_heartbeat_flags_replication_stalled_and_keeps_the_rpo_as_measured() -> None:
+    stalled = idle_flow(HeartbeatCheck("primary", "dr", 1.0, 42.0))
+
+    flow = report_json(stalled)["flows"]["primary->dr"]
+
+    assert (flow["rpo_seconds"], flow["breached"], flow["unmeasured"]) == (0.0, False, None)
+    assert flow["replication"] == "stalled"
+    assert flow["replication_reason"] == "no heartbeat from primary on dr for 42s (stale after 10s)"
+    assert flow["heartbeat_stale_after_seconds"] == 10.0
+    assert exit_code(stalled) == 1
+
+
+def test_a_fresh_heartbeat_says_replication_ok_and_exits_0() -> None:
+    fresh = idle_flow(HeartbeatCheck("primary", "dr", 1.0, 0.7))
+
+    flow = report_json(fresh)["flows"]["primary->dr"]
+
+    assert (flow["replication"], flow["replication_reason"]) == ("ok", None)
+    assert exit_code(fresh) == 0
+
+
+def test_with_heartbeats_disabled_replication_is_unmeasured_and_not_a_problem() -> None:
+    off = idle_flow(HeartbeatCheck("primary", "dr", None, None))
+
+    flow = report_json(off)["flows"]["primary->dr"]
+
+    assert (flow["replication"], flow["replication_reason"]) == (
+        "unmeasured",
+        "heartbeats disabled",
+    )
+    assert exit_code(off) == 0
+
+
+def test_the_text_says_replication_is_stalled_and_what_the_rpo_means_then(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    print_report(idle_flow(HeartbeatCheck("primary", "dr", 1.0, None)))
+
+    out = capsys.readouterr().out
+    assert "flow primary->dr: RPO 0.0s (target 60s) ok" in out
+    assert "replication STALLED: no heartbeat from primary on dr; the RPO counts only" in out
 
 
 @pytest.mark.parametrize(

@@ -124,3 +124,17 @@ def test_the_written_file_says_how_to_use_it_and_leaves_no_temporary_file(tmp_pa
     assert f"kafka-dr --config {lab_dir / 'kafka-dr.yaml'} status" in text
     assert isinstance(yaml.safe_load(text), dict)
     assert sorted(p.name for p in lab_dir.iterdir()) == ["kafka-dr.yaml"]
+
+
+def test_the_lab_config_asks_the_lab_whether_its_mirrormaker_runs(tmp_path: Path) -> None:
+    settings = written(tmp_path, mirror=True)
+
+    assert settings.mirror is not None
+    assert settings.mirror.status_command is not None
+    assert settings.mirror.status_command[-5:] == [
+        "lab",
+        "mirror",
+        "status",
+        "--dir",
+        str(tmp_path / "lab"),
+    ]

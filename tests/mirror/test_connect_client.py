@@ -255,6 +255,28 @@ def test_a_refused_connection_fails_within_the_deadline_naming_the_worker() -> N
     assert "refused" in str(raised.value).lower()
 
 
+def test_retries_of_an_unreachable_worker_are_logged_at_debug_level_only() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    with capture_logs() as logs, pytest.raises(ConnectError):
+        client(f"http://127.0.0.1:{port}", retry_deadline_s=1.0).connectors()
+
+    retries = [e for e in logs if e["event"] == "connect_retry"]
+    assert retries
+    assert {e["log_level"] for e in logs} == {"debug"}
+
+
+def test_a_connector_that_is_not_deployed_has_no_status_rather_than_an_error(
+    worker: tuple[FakeConnect, str],
+) -> None:
+    fake, url = worker
+
+    assert client(url).status_if_deployed(NAME) is None
+    assert [r.method for r in fake.requests] == ["GET"]
+
+
 def test_a_bad_request_is_not_retried(worker: tuple[FakeConnect, str]) -> None:
     fake, url = worker
     path = f"/connectors/{NAME}/config"

@@ -284,6 +284,51 @@ def test_a_restart_command_that_cannot_start_is_an_error_naming_the_setting(
     assert "mirror.restart_command" in str(raised.value)
 
 
+def test_a_failed_restart_stays_pending_and_the_next_apply_restarts_again(
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "etc" / "mm2.properties.restart-pending"
+    failing = dedicated(tmp_path, restart_command=[sys.executable, "-c", "raise SystemExit(4)"])
+    with pytest.raises(MirrorError) as raised:
+        deploy.apply_dedicated(failing)
+    assert "exited 4" in str(raised.value)
+    assert "restart stays pending" in str(raised.value)
+    assert marker.exists()
+    fixed = dedicated(tmp_path)
+
+    planned = deploy.apply_dedicated(fixed, dry_run=True)
+    applied = deploy.apply_dedicated(fixed)
+    again = deploy.apply_dedicated(fixed)
+
+    assert (planned.changed, planned.restart_pending, planned.restarted) == (False, True, False)
+    assert (applied.changed, applied.restart_pending, applied.restarted) == (False, True, True)
+    assert (again.changed, again.restart_pending, again.restarted) == (False, False, False)
+    assert restarts(tmp_path) == 1
+    assert not marker.exists()
+
+
+def test_a_restart_that_fails_again_keeps_the_restart_pending(tmp_path: Path) -> None:
+    failing = dedicated(tmp_path, restart_command=[sys.executable, "-c", "raise SystemExit(4)"])
+    with pytest.raises(MirrorError):
+        deploy.apply_dedicated(failing)
+
+    with pytest.raises(MirrorError):
+        deploy.apply_dedicated(failing)
+
+    assert (tmp_path / "etc" / "mm2.properties.restart-pending").exists()
+
+
+def test_a_successful_mirror_restart_clears_a_pending_restart(tmp_path: Path) -> None:
+    failing = dedicated(tmp_path, restart_command=[sys.executable, "-c", "raise SystemExit(4)"])
+    with pytest.raises(MirrorError):
+        deploy.apply_dedicated(failing)
+
+    deploy.control(dedicated(tmp_path), "restart")
+
+    assert not (tmp_path / "etc" / "mm2.properties.restart-pending").exists()
+    assert deploy.apply_dedicated(dedicated(tmp_path)).restarted is False
+
+
 # -- control --------------------------------------------------------------------------------
 
 
