@@ -142,6 +142,7 @@ def test_a_console_consumer_group_is_missing_because_of_mirrormakers_group_filte
     assert result["partitions"] == []
     [missing] = result["missing"]
     assert (missing["topic"], missing["partition"], missing["source_committed"]) == (topic, 0, 40)
+    assert missing["kind"] == "group-excluded"
     assert "groups.exclude 'console-consumer-.*'" in missing["reason"], missing
 
 
@@ -163,7 +164,7 @@ def test_a_group_behind_the_oldest_offset_sync_is_missing_with_the_reason(
         assert result["partitions"] == [], result
         [missing] = result["missing"]
         text: str = missing["reason"]
-        return text if "offset-sync for this partition (" not in text else None
+        return text if missing["kind"] == "behind-oldest-sync" else None
 
     text = wait_until(reason, timeout_s=120, what="MirrorMaker's first offset-sync")
     assert "older than the oldest offset-sync" in text and "upstream 300" in text, text

@@ -70,6 +70,7 @@ def translation_json(result: TranslationResult) -> dict[str, Any]:
                 "topic": m.topic,
                 "partition": m.partition,
                 "source_committed": m.source_committed,
+                "kind": m.kind,
                 "reason": m.reason,
             }
             for m in result.missing

@@ -38,6 +38,10 @@ from dr.mirror.records import (
 )
 
 Basis = Literal["checkpoint", "offset-sync"]
+# Why a partition cannot be translated; only "no-sync-yet" may change by waiting.
+MissingKind = Literal[
+    "not-replicated", "group-excluded", "behind-oldest-sync", "no-sync-yet", "syncs-unreadable"
+]
 TP = tuple[str, int]
 
 
@@ -71,8 +75,15 @@ class MissingOffset:
 
     topic: str  # the source-side name
     partition: int
+    kind: MissingKind
     reason: str
     source_committed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    kind: MissingKind
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +177,11 @@ def translate_group(
             partition,
         )
         seen.add(down)
+        why: _Refusal | None = None
         if not replicated(topic):
-            why: str | None = f"the flow does not replicate topic '{topic}'"
-        else:
-            why = group_excluded
+            why = _Refusal("not-replicated", f"the flow does not replicate topic '{topic}'")
+        elif group_excluded is not None:
+            why = _Refusal("group-excluded", group_excluded)
         newest = latest.get(down)
         checkpointed = None if newest is None else newest[0].upstream_offset
         if why is None and checkpointed == committed:
@@ -182,7 +194,7 @@ def translate_group(
                 checkpointed,
                 syncs_unreadable,
             )
-            if not isinstance(found, str):
+            if not isinstance(found, _Refusal):
                 offset, sync = found
                 translated.append(
                     TranslatedOffset(
@@ -199,7 +211,7 @@ def translate_group(
                 )
                 continue
             why = found
-        missing.append(MissingOffset(topic, partition, why, committed))
+        missing.append(MissingOffset(topic, partition, why.kind, why.reason, committed))
     # Checkpoints of partitions the group no longer commits on the source (offsets expired or
     # deleted there): nothing contradicts them.
     translated += [by_checkpoint(tp, None) for tp in latest if tp not in seen]
@@ -229,18 +241,24 @@ def usable_syncs(records: Iterable[OffsetSync]) -> dict[TP, list[OffsetSync]]:
     return out
 
 
-def translate_commit(syncs: Sequence[OffsetSync], committed: int) -> tuple[int, OffsetSync] | str:
+def translate_commit(
+    syncs: Sequence[OffsetSync], committed: int
+) -> tuple[int, OffsetSync] | _Refusal:
     """The downstream offset of a source commit through one partition's syncs (rising, as
     usable_syncs keeps them) and the sync used; or why it cannot be translated."""
     if not syncs:
-        return "MirrorMaker has written no offset-sync for this partition (nothing replicated yet?)"
+        return _Refusal(
+            "no-sync-yet",
+            "MirrorMaker has written no offset-sync for this partition (nothing replicated yet?)",
+        )
     below = [s for s in syncs if s.upstream_offset <= committed]
     if not below:
-        return (
+        return _Refusal(
+            "behind-oldest-sync",
             f"the commit {committed} is older than the oldest offset-sync MirrorMaker kept for "
             f"this partition (upstream {syncs[0].upstream_offset}): it can never be translated; "
             "reset the group on the target by time (kafka-consumer-groups --reset-offsets "
-            "--to-datetime) or to the earliest offset"
+            "--to-datetime) or to the earliest offset",
         )
     sync = below[-1]
     offset = sync.downstream_offset + (0 if sync.upstream_offset == committed else 1)
@@ -253,7 +271,7 @@ def _through_syncs(
     committed: int,
     checkpointed: int | None,
     unreadable: str | None,
-) -> tuple[int, OffsetSync] | str:
+) -> tuple[int, OffsetSync] | _Refusal:
     """translate_commit(), its refusal prefixed with what was wrong with the checkpoint."""
     why = (
         "no checkpoint for this partition"
@@ -261,9 +279,14 @@ def _through_syncs(
         else f"the newest checkpoint translates {checkpointed}, not the group's commit {committed}"
     )
     if syncs is None:
-        return f"{why}, and the offset-syncs cannot be read ({unreadable or 'unknown reason'})"
+        return _Refusal(
+            "syncs-unreadable",
+            f"{why}, and the offset-syncs cannot be read ({unreadable or 'unknown reason'})",
+        )
     found = translate_commit(syncs, committed)
-    return f"{why}; {found}" if isinstance(found, str) else found
+    if isinstance(found, _Refusal):
+        return _Refusal(found.kind, f"{why}; {found.reason}")
+    return found
 
 
 def _tp(t: TranslatedOffset) -> TP:

@@ -151,6 +151,7 @@ def test_a_group_without_checkpoints_translates_to_nothing_and_misses_everything
             MissingOffset(
                 "orders",
                 0,
+                "syncs-unreadable",
                 "no checkpoint for this partition, and the offset-syncs cannot be read "
                 "(unknown reason)",
                 1,
@@ -259,6 +260,7 @@ def test_a_commit_older_than_every_sync_is_missing_with_the_reason() -> None:
     result = translate({("orders", 0): 50}, [], [sync(300, 0), sync(401, 101)])
     (missing,) = result.missing
     assert result.partitions == ()
+    assert missing.kind == "behind-oldest-sync"
     assert "older than the oldest offset-sync" in missing.reason and "300" in missing.reason
     assert missing.source_committed == 50
 
@@ -303,13 +305,18 @@ def test_excluded_groups_and_topics_are_missing_with_the_reason() -> None:
     excluded = translate(
         {("orders", 0): 1500}, [], group_excluded="it matches groups.exclude 'console-.*'"
     )
-    assert [m.reason for m in excluded.missing] == ["it matches groups.exclude 'console-.*'"]
+    assert [(m.kind, m.reason) for m in excluded.missing] == [
+        ("group-excluded", "it matches groups.exclude 'console-.*'")
+    ]
     unreplicated = translate({("audit", 0): 7}, [], replicated=lambda topic: topic != "audit")
-    assert [m.reason for m in unreplicated.missing] == ["the flow does not replicate topic 'audit'"]
+    assert [(m.kind, m.reason) for m in unreplicated.missing] == [
+        ("not-replicated", "the flow does not replicate topic 'audit'")
+    ]
 
 
 def test_a_partition_without_any_sync_is_missing() -> None:
     (missing,) = translate({("orders", 3): 10}, []).missing
+    assert missing.kind == "no-sync-yet"
     assert "no offset-sync for this partition" in missing.reason
 
 
