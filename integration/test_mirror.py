@@ -196,6 +196,7 @@ def test_dedicated_apply_is_idempotent_and_applies_a_change(
             "deploy": "dedicated",
             "path": "",
             "changed": True,
+            "restart_pending": False,
             "restarted": True,
             "dry_run": False,
         }

@@ -234,10 +234,13 @@ def _print_trace(trace: str | None, verbose: bool) -> None:
     if not verbose or not trace:
         return
     lines = redact_text(trace).strip().splitlines()
-    for line in lines[:TRACE_LINES]:
+    # The first lines say where it failed; the "Caused by" lines further down say why.
+    causes = [line for line in lines[TRACE_LINES:] if line.lstrip().startswith("Caused by:")]
+    for line in lines[:TRACE_LINES] + causes:
         click.secho(f"      {line.rstrip()}", fg="red")
-    if len(lines) > TRACE_LINES:
-        click.secho(f"      ... {len(lines) - TRACE_LINES} more lines (--json --verbose)", fg="red")
+    hidden = len(lines) - TRACE_LINES - len(causes)
+    if hidden > 0:
+        click.secho(f"      ... {hidden} more lines (--json --verbose)", fg="red")
 
 
 def _dedicated_text(applied: deploy.DedicatedApply, *, dry_run: bool, can_restart: bool) -> str:

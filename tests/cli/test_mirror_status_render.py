@@ -18,6 +18,8 @@ SOURCE = "primary->dr.MirrorSourceConnector"
 TRACE = "\n".join(
     [f"org.apache.kafka.connect.errors.ConnectException: login failed for {SECRET}"]
     + [f"\tat org.apache.kafka.Frame{i}.run(Frame{i}.java:{i})" for i in range(1, 10)]
+    + ["Caused by: org.apache.kafka.common.config.ConfigException: No resolvable bootstrap urls"]
+    + ["\tat org.apache.kafka.Frame10.run(Frame10.java:10)"]
 )
 DOCUMENTED_KEYS = {
     "healthy",
@@ -116,7 +118,7 @@ def test_verbose_json_adds_the_full_trace_redacted() -> None:
     assert doc["connectors"][0]["full_trace"] is None
 
 
-def test_verbose_text_shows_the_first_five_lines_of_a_failed_tasks_trace(
+def test_verbose_text_shows_the_first_five_lines_of_a_failed_tasks_trace_and_its_causes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     print_state(failed_connect(), verbose=True)
@@ -124,7 +126,8 @@ def test_verbose_text_shows_the_first_five_lines_of_a_failed_tasks_trace(
     out = capsys.readouterr().out
     assert "Frame4.run" in out
     assert "Frame5.run" not in out
-    assert "5 more lines" in out
+    assert "Caused by: org.apache.kafka.common.config.ConfigException: No resolvable" in out
+    assert "6 more lines" in out
     assert SECRET not in out
 
 
