@@ -11,6 +11,9 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,11 @@ from dr.lab.lab import Lab, LabOptions
 from dr.lab.state import LabState
 
 LAB_VERSION = os.environ.get("KAFKA_DR_TEST_KAFKA_VERSION") or None
+MIRROR_CONNECTORS = (
+    "MirrorSourceConnector",
+    "MirrorCheckpointConnector",
+    "MirrorHeartbeatConnector",
+)
 
 
 @dataclass
@@ -73,6 +81,22 @@ def run_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str
         timeout=timeout,
         check=False,
     )
+
+
+def delete_connectors(url: str, flow: str) -> None:
+    """Delete the flow's Mirror connectors from a Connect worker (those it has).
+
+    A worker keeps its connectors in its config topic across restarts: a test that leaves
+    some behind finds them again in the next run on the same lab.
+    """
+    for connector in MIRROR_CONNECTORS:
+        name = urllib.parse.quote(f"{flow}.{connector}", safe="")
+        request = urllib.request.Request(f"{url}/connectors/{name}", method="DELETE")
+        try:
+            urllib.request.urlopen(request, timeout=30).close()
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
 
 
 def wait_until(

@@ -16,9 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,11 +25,16 @@ import pytest
 import yaml
 
 from dr.lab.traffic import create_topic, produce_records, wait_for_records
-from integration.conftest import RunningLab, run_cli, wait_until
+from integration.conftest import (
+    MIRROR_CONNECTORS,
+    RunningLab,
+    delete_connectors,
+    run_cli,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(900)
 KILL_DEADLINE_S = 30.0  # issue 8: kill -9 to `mirror status` exit 1, default settings
-CONNECTORS = ("MirrorSourceConnector", "MirrorCheckpointConnector", "MirrorHeartbeatConnector")
 
 
 def lab_config(lab: RunningLab) -> dict[str, Any]:
@@ -292,17 +294,6 @@ def connect_config(lab: RunningLab, url: str, tmp_path: Path, **flow: Any) -> tu
     return write(config, tmp_path / f"{alias}.yaml"), f"{alias}->dr"
 
 
-def delete_connectors(url: str, flow: str) -> None:
-    for connector in CONNECTORS:
-        name = urllib.parse.quote(f"{flow}.{connector}", safe="")
-        request = urllib.request.Request(f"{url}/connectors/{name}", method="DELETE")
-        try:
-            urllib.request.urlopen(request, timeout=30).close()
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                raise
-
-
 def apply(config: Path) -> None:
     proc = run_cli("--config", str(config), "mirror", "apply", "--yes", timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -312,7 +303,7 @@ def test_connect_flows_missing_deleted_and_paused_connectors_are_unhealthy(
     lab: RunningLab, connect_url: str, tmp_path: Path
 ) -> None:
     config, flow = connect_config(lab, connect_url, tmp_path)
-    names = [f"{flow}.{c}" for c in CONNECTORS]
+    names = [f"{flow}.{c}" for c in MIRROR_CONNECTORS]
     try:
         code, nothing = mirror_status(config)
         assert (code, nothing["state"], nothing["healthy"]) == (1, "down", False)
