@@ -104,6 +104,13 @@ class Metrics:
             registry=r,
         )
 
+        self.replication_stalled = Gauge(
+            "kafka_dr_replication_stalled",
+            "1 when the flow's newest heartbeat on the target is stale or missing (heartbeats "
+            "on): nothing shows that MirrorMaker replicates, whatever the RPO says.",
+            ["flow"],
+            registry=r,
+        )
         self.rpo_unmeasured = Gauge(
             "kafka_dr_rpo_unmeasured",
             "1 when the last RPO sample of the flow or job could not measure it (its RPO gauges "
@@ -124,9 +131,10 @@ class Metrics:
         A flow or job that could not be measured, wholly (an error) or in part (a partition
         whose RPO is unknown), is flagged kafka_dr_rpo_unmeasured=1 and its unknown RPO gauges
         keep their last values: they are never set to 0 for want of a measurement. A lag that
-        is known is set even then.
+        is known is set even then. A flow whose heartbeat is stale or missing is flagged
+        kafka_dr_replication_stalled=1 (0 otherwise).
         """
-        unmeasured = set(report.unmeasured)
+        unmeasured, stalled = set(report.unmeasured), set(report.stalled)
         for name in [f.flow for f in report.flows] + [b.job for b in report.backups]:
             self.rpo_unmeasured.labels(name=name).set(1 if name in unmeasured else 0)
         for name in report.errors:
@@ -139,6 +147,7 @@ class Metrics:
                     self.replication_lag.labels(flow=flow.flow, topic=topic).set(lag)
             if flow.heartbeat_age_seconds is not None:
                 self.heartbeat_age.labels(flow=flow.flow).set(flow.heartbeat_age_seconds)
+            self.replication_stalled.labels(flow=flow.flow).set(1 if flow.flow in stalled else 0)
         for job in report.backups:
             if job.rpo_seconds is not None:
                 self.backup_rpo.labels(job=job.job).set(job.rpo_seconds)

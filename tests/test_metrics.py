@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import REGISTRY
@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import dr.metrics
 from dr.metrics import Metrics
+from dr.mirror.heartbeats import HeartbeatCheck
 from dr.objectives.rpo import BackupRpo, FlowRpo, PartitionRpo, RpoReport
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -192,6 +193,23 @@ def test_a_flow_never_heard_from_has_no_heartbeat_age_series() -> None:
 
     assert "kafka_dr_rpo_seconds{" in metrics.render().decode()
     assert "kafka_dr_heartbeat_age_seconds{" not in metrics.render().decode()
+
+
+def test_a_flow_with_a_stale_heartbeat_is_flagged_stalled_and_keeps_its_rpo() -> None:
+    metrics = Metrics()
+    partitions = (part("orders", 0, rpo=0.0, lag=0),)
+    stale = replace(
+        flow_rpo(partitions, 42.0), heartbeat=HeartbeatCheck("primary", "dr", 1.0, 42.0)
+    )
+    fresh = replace(flow_rpo(partitions, 0.5), heartbeat=HeartbeatCheck("primary", "dr", 1.0, 0.5))
+
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp(), flows=(stale,)))
+    stalled = scrape(metrics)
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp() + 60, flows=(fresh,)))
+
+    assert stalled["kafka_dr_replication_stalled", (("flow", "primary->dr"),)] == 1
+    assert stalled["kafka_dr_rpo_seconds", topic("orders")] == 0
+    assert scrape(metrics)["kafka_dr_replication_stalled", (("flow", "primary->dr"),)] == 0
 
 
 def unmeasured_part(topic: str, partition: int, *, lag: int | None) -> PartitionRpo:

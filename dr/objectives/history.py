@@ -45,6 +45,8 @@ def record_sample(report: RpoReport, state: StateStore, metrics: Metrics | None 
 
     A flow or job that could not be measured stores no RPO sample (a gap in the series, never
     a zero) and no lag sample when its lag is unknown; each is logged as ``rpo_unmeasured``.
+    A flow whose replication looks stalled (stale heartbeat) is logged as
+    ``replication_stalled``; its samples are stored as measured.
     """
     at = datetime.fromtimestamp(report.measured_at, UTC)
     series = [({"flow": f.flow}, f.rpo_seconds, f.lag_messages) for f in report.flows]
@@ -58,12 +60,15 @@ def record_sample(report: RpoReport, state: StateStore, metrics: Metrics | None 
         metrics.record_rpo(report)
     for name, reason in report.unmeasured.items():
         log.warning("rpo_unmeasured", name=name, reason=reason)
+    for flow, reason in report.stalled.items():
+        log.warning("replication_stalled", flow=flow, reason=reason)
     log.info(
         "rpo_sampled",
         flows={f.flow: _rounded(f.rpo_seconds) for f in report.flows},
         jobs={b.job: _rounded(b.rpo_seconds) for b in report.backups},
         breached=report.breached,
         unmeasured=sorted(report.unmeasured),
+        stalled=sorted(report.stalled),
     )
 
 
