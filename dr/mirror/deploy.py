@@ -200,34 +200,41 @@ def status(settings: Settings, flow: str | None = None) -> list[MirrorState]:
     mirror = mirror_settings(settings)
     flows = select_flows(settings, flow)
     if mirror.deploy == "connect":
-        client = _client(settings)
-        out = []
+        states = _connect_states(settings, flows)
+    else:
+        process = check_process(mirror)  # one process runs every flow
+        pending = (
+            mirror.properties_file is not None and restart_marker(mirror.properties_file).exists()
+        )
+        states = []
         for f in flows:
-            found = {
-                n: client.status_if_deployed(n) for n in render_connectors(settings.clusters, f)
-            }
             topics = flow_status(settings, f)
-            out.append(
-                MirrorState(
-                    flow=topics,
-                    health=assess_flow(topics, topics.heartbeat, connectors=found),
-                    connectors=tuple(s for s in found.values() if s is not None),
-                    missing_connectors=tuple(n for n, s in found.items() if s is None),
-                )
+            health = assess_flow(topics, process=process, restart_pending=pending)
+            states.append(
+                MirrorState(topics, health, None, process=process, restart_pending=pending)
             )
-        return out
-    process = check_process(mirror)  # one process runs every flow
-    pending = mirror.properties_file is not None and restart_marker(mirror.properties_file).exists()
-    states = []
-    for f in flows:
-        topics = flow_status(settings, f)
-        health = assess_flow(topics, topics.heartbeat, process=process, restart_pending=pending)
-        states.append(MirrorState(topics, health, None, process=process, restart_pending=pending))
     log.info(
         "mirror_status",
         flows={s.flow.flow: s.health.state for s in states},
         healthy=all(s.health.healthy for s in states),
     )
+    return states
+
+
+def _connect_states(settings: Settings, flows: list[MirrorFlow]) -> list[MirrorState]:
+    client = _client(settings)
+    states = []
+    for f in flows:
+        found = {n: client.status_if_deployed(n) for n in render_connectors(settings.clusters, f)}
+        topics = flow_status(settings, f)
+        states.append(
+            MirrorState(
+                flow=topics,
+                health=assess_flow(topics, connectors=found),
+                connectors=tuple(s for s in found.values() if s is not None),
+                missing_connectors=tuple(n for n, s in found.items() if s is None),
+            )
+        )
     return states
 
 

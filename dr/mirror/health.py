@@ -72,15 +72,16 @@ class FlowHealth:
 
 def assess_flow(
     topics: FlowStatus,
-    heartbeat: HeartbeatCheck,
     *,
     process: ProcessCheck | None = None,
     connectors: Mapping[str, ConnectorStatus | None] | None = None,
     restart_pending: bool = False,
 ) -> FlowHealth:
-    """Combine the checks of one flow. ``process`` is the dedicated process check (None in
-    Connect mode); ``connectors`` maps each connector the flow should have to its status, None
-    for one that is not deployed (None in dedicated mode)."""
+    """Combine the checks of one flow: its topics and heartbeat as read on the clusters,
+    ``process``, the dedicated process check (None in Connect mode), and ``connectors``, each
+    connector the flow should have with its status, None for one that is not deployed (None in
+    dedicated mode)."""
+    heartbeat = topics.heartbeat
     problems = [
         *_process_problems(process, heartbeat),
         *_connector_problems(connectors or {}),

@@ -45,7 +45,7 @@ def flow(heartbeat: HeartbeatCheck) -> FlowStatus:
 
 def dedicated(process: ProcessCheck, heartbeat: HeartbeatCheck) -> MirrorState:
     topics = flow(heartbeat)
-    health = assess_flow(topics, heartbeat, process=process)
+    health = assess_flow(topics, process=process)
     return MirrorState(topics, health, None, process=process)
 
 
@@ -60,7 +60,7 @@ def failed_connect() -> MirrorState:
         "source",
     )
     found = {SOURCE: source, "primary->dr.MirrorCheckpointConnector": None}
-    health = assess_flow(topics, topics.heartbeat, connectors=found)
+    health = assess_flow(topics, connectors=found)
     return MirrorState(
         topics, health, (source,), missing_connectors=("primary->dr.MirrorCheckpointConnector",)
     )

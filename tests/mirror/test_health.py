@@ -17,8 +17,13 @@ UNMEASURED = ProcessCheck(None, "unmeasured (no mirror.status_command or mirror.
 SOURCE, CHECKPOINT = "primary->dr.MirrorSourceConnector", "primary->dr.MirrorCheckpointConnector"
 
 
-def topics(*, missing: tuple[str, ...] = (), drift: tuple[Drift, ...] = ()) -> FlowStatus:
-    return FlowStatus("primary->dr", 3, missing, drift, ("billing",), FRESH)
+def topics(
+    *,
+    missing: tuple[str, ...] = (),
+    drift: tuple[Drift, ...] = (),
+    heartbeat: HeartbeatCheck = FRESH,
+) -> FlowStatus:
+    return FlowStatus("primary->dr", 3, missing, drift, ("billing",), heartbeat)
 
 
 def connector(name: str, state: str = "RUNNING", *tasks: TaskStatus) -> ConnectorStatus:
@@ -30,13 +35,13 @@ def task(id: int, state: str = "RUNNING", trace: str | None = None) -> TaskStatu
 
 
 def test_a_running_process_with_fresh_heartbeats_is_running_and_healthy() -> None:
-    health = assess_flow(topics(), FRESH, process=RUNNING)
+    health = assess_flow(topics(), process=RUNNING)
 
     assert (health.state, health.healthy, health.reasons) == ("running", True, ())
 
 
 def test_a_dead_process_is_down_whatever_the_heartbeat_says() -> None:
-    health = assess_flow(topics(), FRESH, process=DEAD)
+    health = assess_flow(topics(), process=DEAD)
 
     assert health.state == "down"
     assert health.reasons == (
@@ -45,34 +50,34 @@ def test_a_dead_process_is_down_whatever_the_heartbeat_says() -> None:
 
 
 def test_a_stale_heartbeat_stalls_a_flow_whose_process_is_not_watched() -> None:
-    health = assess_flow(topics(), STALE, process=UNMEASURED)
+    health = assess_flow(topics(heartbeat=STALE), process=UNMEASURED)
 
     assert health.state == "stalled"
     assert health.reasons == ("no heartbeat from primary on dr for 25s (stale after 10s)",)
 
 
 def test_a_dead_process_and_a_stale_heartbeat_give_both_reasons_and_the_worse_state() -> None:
-    health = assess_flow(topics(), STALE, process=DEAD)
+    health = assess_flow(topics(heartbeat=STALE), process=DEAD)
 
     assert health.state == "down"
     assert len(health.reasons) == 2
 
 
 def test_without_heartbeats_or_a_process_check_nothing_can_tell_and_the_flow_is_unknown() -> None:
-    health = assess_flow(topics(), OFF, process=UNMEASURED)
+    health = assess_flow(topics(heartbeat=OFF), process=UNMEASURED)
 
     assert health.state == "unknown"
     assert "heartbeats are disabled" in health.reasons[0]
 
 
 def test_without_heartbeats_a_running_process_is_enough() -> None:
-    assert assess_flow(topics(), OFF, process=RUNNING).healthy
+    assert assess_flow(topics(heartbeat=OFF), process=RUNNING).healthy
 
 
 def test_a_status_command_that_fails_leaves_the_flow_unhealthy_and_says_why() -> None:
     broken = ProcessCheck(None, "x", "mirror.status_command could not run: No such file")
 
-    health = assess_flow(topics(), FRESH, process=broken)
+    health = assess_flow(topics(), process=broken)
 
     assert health.state == "unknown"
     assert health.reasons == (
@@ -81,7 +86,7 @@ def test_a_status_command_that_fails_leaves_the_flow_unhealthy_and_says_why() ->
 
 
 def test_a_pending_restart_degrades_a_running_flow() -> None:
-    health = assess_flow(topics(), FRESH, process=RUNNING, restart_pending=True)
+    health = assess_flow(topics(), process=RUNNING, restart_pending=True)
 
     assert health.state == "degraded"
     assert health.reasons[0].startswith(
@@ -94,14 +99,14 @@ def test_missing_topics_and_drift_make_a_running_flow_unhealthy_without_changing
 ):
     drift = Drift("orders", "primary.orders", "partitions", "6", "4")
 
-    health = assess_flow(topics(missing=("payments",), drift=(drift,)), FRESH, process=RUNNING)
+    health = assess_flow(topics(missing=("payments",), drift=(drift,)), process=RUNNING)
 
     assert (health.state, health.healthy) == ("running", False)
     assert len(health.reasons) == 2
 
 
 def test_connect_mode_without_any_connector_deployed_is_down() -> None:
-    health = assess_flow(topics(), FRESH, connectors={SOURCE: None, CHECKPOINT: None})
+    health = assess_flow(topics(), connectors={SOURCE: None, CHECKPOINT: None})
 
     assert health.state == "down"
     assert health.reasons == (
@@ -111,7 +116,7 @@ def test_connect_mode_without_any_connector_deployed_is_down() -> None:
 
 
 def test_connect_mode_with_one_connector_missing_is_degraded() -> None:
-    health = assess_flow(topics(), FRESH, connectors={SOURCE: connector(SOURCE), CHECKPOINT: None})
+    health = assess_flow(topics(), connectors={SOURCE: connector(SOURCE), CHECKPOINT: None})
 
     assert health.state == "degraded"
     assert health.reasons == (
@@ -126,7 +131,7 @@ def test_a_paused_or_stopped_connector_makes_the_flow_paused_not_healthy() -> No
             CHECKPOINT: connector(CHECKPOINT),
         }
 
-        health = assess_flow(topics(), FRESH, connectors=found)
+        health = assess_flow(topics(), connectors=found)
 
         assert health.state == "paused"
         assert health.reasons == (f"connector {SOURCE} is {state}",)
@@ -139,7 +144,7 @@ def test_a_failed_task_fails_the_flow_with_the_first_line_of_its_trace() -> None
         CHECKPOINT: connector(CHECKPOINT, "PAUSED"),
     }
 
-    health = assess_flow(topics(), STALE, connectors=found)
+    health = assess_flow(topics(heartbeat=STALE), connectors=found)
 
     assert health.state == "failed"
     assert (
@@ -150,7 +155,7 @@ def test_a_failed_task_fails_the_flow_with_the_first_line_of_its_trace() -> None
 def test_an_unassigned_task_degrades_the_flow() -> None:
     found = {SOURCE: connector(SOURCE, "RUNNING", task(0, "UNASSIGNED"))}
 
-    health = assess_flow(topics(), FRESH, connectors=found)
+    health = assess_flow(topics(), connectors=found)
 
     assert health.state == "degraded"
     assert health.reasons == (f"task 0 of {SOURCE} is UNASSIGNED",)
