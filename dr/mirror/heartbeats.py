@@ -19,6 +19,7 @@ from dr.config.mirror import HEARTBEAT_INTERVAL, HEARTBEATS_ENABLED
 from dr.config.schema import ClusterSettings, MirrorFlow, MirrorSettings
 from dr.kafka import admin as kadmin
 from dr.kafka.reader import read_range
+from dr.mirror.properties import flow_property
 from dr.mirror.records import HEARTBEATS_TOPIC, RecordFormatError, decode_heartbeat
 
 TIMEOUT_S = 15.0
@@ -88,18 +89,10 @@ def heartbeat_interval_s(mirror: MirrorSettings | None, flow: MirrorFlow) -> flo
     flow's properties are prefixed and ``mirror.properties`` come last; a Connect connector
     reads the flow's properties only.
     """
-    flow_keys = dict(flow.properties)
-    general: dict[str, str] = {}
-    if mirror is not None and mirror.deploy == "dedicated":
-        prefix = f"{flow.name}."
-        general = {k: v for k, v in mirror.properties.items() if not k.startswith(prefix)}
-        flow_keys |= {
-            k.removeprefix(prefix): v for k, v in mirror.properties.items() if k.startswith(prefix)
-        }
-    enabled = flow_keys.get(HEARTBEATS_ENABLED, str(flow.heartbeats)).strip().lower() == "true"
-    interval = flow_keys.get(HEARTBEAT_INTERVAL, general.get(HEARTBEAT_INTERVAL))
+    enabled = flow_property(mirror, flow, HEARTBEATS_ENABLED, rendered=str(flow.heartbeats))
+    interval = flow_property(mirror, flow, HEARTBEAT_INTERVAL)
     seconds = DEFAULT_INTERVAL_S if interval is None else float(interval)
-    if not flow.heartbeats or not enabled or seconds < 0:
+    if (enabled or "").strip().lower() != "true" or seconds < 0:
         return None
     return seconds
 

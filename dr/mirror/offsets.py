@@ -18,6 +18,7 @@ from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
 from dr.kafka.reader import read_range
 from dr.log import get_logger
+from dr.mirror.properties import flow_property
 from dr.mirror.records import (
     Checkpoint,
     OffsetSync,
@@ -27,7 +28,7 @@ from dr.mirror.records import (
     decode_offset_sync,
     offset_syncs_topic,
 )
-from dr.mirror.topics import flow_setting, flow_topics, group_excluded
+from dr.mirror.topics import flow_topics, group_excluded
 from dr.mirror.translate import TranslationResult, translate_group
 
 log = get_logger(__name__)
@@ -59,8 +60,7 @@ def read_offset_syncs(
 ) -> list[OffsetSync]:
     """The flow's offset syncs in log order; raises KafkaError when they cannot be read (the
     topic absent included: MirrorMaker has not run, or the flow turned offset-syncs off)."""
-    overrides = settings.mirror.properties if settings.mirror else {}
-    if flow_setting(flow, overrides, "offset-syncs.topic.location") == "target":
+    if flow_property(settings.mirror, flow, "offset-syncs.topic.location") == "target":
         cluster, topic = flow.target, offset_syncs_topic(flow.source)
     else:
         cluster, topic = flow.source, offset_syncs_topic(flow.target)
@@ -155,9 +155,7 @@ def translate_offsets(
         offset_syncs=syncs,
         syncs_unreadable=syncs_error,
         replicated=replicated.__contains__,
-        group_excluded=group_excluded(
-            group, flow, settings.mirror.properties if settings.mirror else {}
-        ),
+        group_excluded=group_excluded(group, flow, settings.mirror),
         target_alias=target,
     )
     if not result.partitions and not result.missing:

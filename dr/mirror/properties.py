@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from dr.config.schema import ClusterSettings, MirrorFlow
+from dr.config.schema import ClusterSettings, MirrorFlow, MirrorSettings
 from dr.kafka.client import escape_property, java_properties
 
 # MirrorMaker's own default topic exclusions, kept when the user adds exclusions of their own.
@@ -68,3 +68,23 @@ def _flow_pairs(flow: MirrorFlow) -> list[tuple[str, str]]:
         pairs.append((f"{p}.groups.exclude", ", ".join(excluded)))
     pairs += [(f"{p}.{k}", v) for k, v in sorted(flow.properties.items())]
     return pairs
+
+
+def flow_property(
+    mirror: MirrorSettings | None, flow: MirrorFlow, key: str, *, rendered: str | None = None
+) -> str | None:
+    """A MirrorMaker property as the flow's connectors will read it, None for MirrorMaker's
+    default.
+
+    Dedicated mode: mm2.properties holds ``SOURCE->TARGET.key`` (what kafka-dr renders from the
+    flow's typed fields, ``rendered``, then the flow's own ``properties``, then a prefixed key of
+    ``mirror.properties``, the last one written winning) before the bare ``key`` of
+    ``mirror.properties``. Connect mode: the connector config holds the flow's properties over
+    what kafka-dr renders.
+    """
+    dedicated = mirror is not None and mirror.deploy == "dedicated"
+    prefixed = mirror.properties.get(f"{flow.name}.{key}") if dedicated and mirror else None
+    for value in (prefixed, flow.properties.get(key), rendered):
+        if value is not None:
+            return value
+    return mirror.properties.get(key) if dedicated and mirror else None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
-from dr.config.schema import MirrorFlow
-from dr.mirror.properties import DEFAULT_GROUPS_EXCLUDE
+from dr.config.schema import MirrorFlow, MirrorSettings
+from dr.mirror.properties import DEFAULT_GROUPS_EXCLUDE, flow_property
 
 # MirrorMaker's default exclusions, plus the heartbeat topics (monitoring, not data).
 EXCLUDED = (r".*[\-\.]internal", r".*\.replica", r"__.*", r"heartbeats", r".*\.heartbeats")
@@ -34,29 +34,25 @@ def _is_cycle(topic: str, flow: MirrorFlow) -> bool:
     return bool(sep and rest) and source == flow.target
 
 
-def flow_setting(flow: MirrorFlow, overrides: Mapping[str, str], key: str) -> str | None:
-    """A MirrorMaker property as the flow runs it: the flow's own properties, then the mirror's
-    (``SOURCE->TARGET.key`` before the bare key), else None (MirrorMaker's default)."""
-    return (
-        flow.properties.get(key)
-        or overrides.get(f"{flow.source}->{flow.target}.{key}")
-        or overrides.get(key)
-    )
-
-
-def group_excluded(group: str, flow: MirrorFlow, overrides: Mapping[str, str]) -> str | None:
+def group_excluded(group: str, flow: MirrorFlow, mirror: MirrorSettings | None) -> str | None:
     """Why MirrorMaker never checkpoints ``group`` on this flow, or None when it does.
 
     MirrorMaker's group filter: ``groups`` (the flow's patterns) minus ``groups.exclude``, which
     defaults to MirrorMaker's own exclusions (console consumers, Connect, internal groups).
     Patterns match the whole name.
     """
-    include = _patterns(flow_setting(flow, overrides, "groups")) or flow.groups
-    explicit = _patterns(flow_setting(flow, overrides, "groups.exclude"))
-    exclude = explicit or [*DEFAULT_GROUPS_EXCLUDE, *flow.groups_exclude]
+    include = _patterns(flow_property(mirror, flow, "groups", rendered=", ".join(flow.groups)))
+    exclude = _patterns(
+        flow_property(
+            mirror,
+            flow,
+            "groups.exclude",
+            rendered=", ".join(DEFAULT_GROUPS_EXCLUDE + tuple(flow.groups_exclude)),
+        )
+    )
     hit = next((p for p in exclude if re.fullmatch(p, group)), None)
     if hit is not None:
-        default = "" if explicit or hit in flow.groups_exclude else " (a MirrorMaker default)"
+        default = " (a MirrorMaker default)" if hit in DEFAULT_GROUPS_EXCLUDE else ""
         return (
             f"MirrorMaker never checkpoints group '{group}' on flow {flow.name}: it matches "
             f"groups.exclude '{hit}'{default}"

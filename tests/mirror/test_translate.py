@@ -340,7 +340,7 @@ def test_a_partition_without_any_sync_is_missing() -> None:
     ],
 )
 def test_mirrormakers_group_filter(group: str, flow: MirrorFlow, excluded_by: str | None) -> None:
-    reason = group_excluded(group, flow, {})
+    reason = group_excluded(group, flow, None)
     if excluded_by is None:
         assert reason is None
     else:
