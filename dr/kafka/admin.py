@@ -98,16 +98,24 @@ def reason(exc: BaseException) -> str:
 
 
 def cluster_id(admin: AdminClient, timeout_s: float) -> str:
+    """The cluster's id, from a metadata request any live broker answers: DescribeCluster goes
+    to the broker the metadata names as controller, which for a few seconds after a broker dies
+    may be the dead one."""
     try:
-        desc = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 5)
-    except (KafkaException, TimeoutError) as exc:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
         raise KafkaError(f"cluster did not answer within {timeout_s:.0f}s: {reason(exc)}") from None
-    return str(desc.cluster_id)
+    if not metadata.cluster_id:
+        raise KafkaError("the cluster did not say its cluster id (a broker older than Kafka 0.10?)")
+    return str(metadata.cluster_id)
 
 
 def broker_count(admin: AdminClient, timeout_s: float) -> int:
-    desc = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 5)
-    return len(desc.nodes)
+    """The live brokers, from metadata (any broker answers; see cluster_id)."""
+    try:
+        return len(admin.list_topics(timeout=timeout_s).brokers)
+    except KafkaException as exc:
+        raise KafkaError(f"cluster did not answer within {timeout_s:.0f}s: {reason(exc)}") from None
 
 
 def list_topic_partitions(admin: AdminClient, timeout_s: float) -> dict[str, TopicInfo]:
@@ -368,11 +376,10 @@ def has_authorizer(admin: AdminClient, timeout_s: float) -> bool | None:
     """Whether the brokers run an authorizer (authorizer.class.name is set on a broker), or
     None when that cannot be read."""
     try:
-        desc = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 5)
-        node = desc.controller or (desc.nodes[0] if desc.nodes else None)
-        if node is None:
+        brokers = sorted(admin.list_topics(timeout=timeout_s).brokers)
+        if not brokers:
             return None
-        resource = ConfigResource(ResourceType.BROKER, str(node.id))
+        resource = ConfigResource(ResourceType.BROKER, str(brokers[0]))
         configs = admin.describe_configs([resource], request_timeout=timeout_s)[resource].result(
             timeout=timeout_s + 5
         )
