@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from dr.config.playbooks import HookSettings, PlaybookSettings, StepHooks
 from dr.config.schema import Settings
 from dr.errors import ConfigError
 from dr.log import register_secrets
@@ -113,7 +114,8 @@ def format_path(loc: tuple[Any, ...]) -> str:
 
 def _describe(err: Mapping[str, Any]) -> str:
     loc = tuple(err.get("loc", ()))
-    # For a union-typed value pydantic appends the member it tried ('str', 'function-after[...]').
+    # For a union-typed value pydantic appends the member it tried ('str', 'function-after[...]');
+    # for a refused mapping key, '[key]' after the key itself.
     while loc and isinstance(loc[-1], str) and (loc[-1] in _UNION_MEMBERS or "[" in loc[-1]):
         loc = loc[:-1]
     kind = err.get("type", "")
@@ -213,4 +215,28 @@ def _with_paths(settings: Settings, base_dir: Path) -> Settings:
         relative = {k: base_dir / p for k, p in paths.items() if p and not p.is_absolute()}
         if relative:
             update["mirror"] = mirror.model_copy(update=relative)
+    if settings.playbooks:
+        update["playbooks"] = {
+            name: _with_hook_paths(playbook, base_dir)
+            for name, playbook in settings.playbooks.items()
+        }
     return settings.model_copy(update=update)
+
+
+def _with_hook_paths(playbook: PlaybookSettings, base_dir: Path) -> PlaybookSettings:
+    """The playbook with each hook program given as a relative path (hooks/x.sh) taken from
+    base_dir; a bare name (curl) is left to be looked up on PATH."""
+
+    def resolved(hook: HookSettings) -> HookSettings:
+        program = Path(hook.command[0])
+        if "/" not in hook.command[0] or program.is_absolute():
+            return hook
+        return hook.model_copy(update={"command": [str(base_dir / program), *hook.command[1:]]})
+
+    steps = {
+        step: StepHooks(
+            before=[resolved(h) for h in hooks.before], after=[resolved(h) for h in hooks.after]
+        )
+        for step, hooks in playbook.hooks.items()
+    }
+    return playbook.model_copy(update={"hooks": steps})

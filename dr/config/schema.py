@@ -2,7 +2,7 @@
 
 Every model forbids unknown keys and is frozen once loaded. Each field carries a description
 and an example; ``kafka-dr config example`` is generated from them. The mirror section lives in
-dr.config.mirror, re-exported here.
+dr.config.mirror and the playbooks section in dr.config.playbooks, re-exported here.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from dr.config.base import NAME_PATTERN, Model, Name
 from dr.config.mirror import MirrorFlow, MirrorSettings
+from dr.config.playbooks import HookSettings, PlaybookName, PlaybookSettings, StepHooks
 from dr.cron import crontab_trigger
 from dr.log import is_secret_key
 
@@ -25,13 +26,16 @@ __all__ = [
     "BrokerSpec",
     "ClusterSettings",
     "DaemonSettings",
+    "HookSettings",
     "MirrorFlow",
     "MirrorSettings",
     "Model",
     "Name",
     "Objectives",
+    "PlaybookSettings",
     "Retention",
     "Settings",
+    "StepHooks",
     "StorageSettings",
     "ToolSettings",
 ]
@@ -352,6 +356,12 @@ class Settings(Model):
     )
     mirror: MirrorSettings | None = Field(default=None, description="MirrorMaker 2 replication.")
     backups: dict[Name, BackupJob] = Field(default_factory=dict, description="Backup jobs by name.")
+    playbooks: dict[PlaybookName, PlaybookSettings] = Field(
+        default_factory=dict,
+        description=(
+            "Playbooks (failover, failback, cutover) by name: the hooks run around their steps."
+        ),
+    )
     daemon: DaemonSettings = Field(
         default_factory=DaemonSettings, description="The scheduling daemon."
     )

@@ -12,10 +12,13 @@ from dr.config.example import example_config, example_env_vars
 from dr.config.schema import (
     BrokerSpec,
     ClusterSettings,
+    HookSettings,
     MirrorFlow,
     MirrorSettings,
     Objectives,
+    PlaybookSettings,
     Settings,
+    StepHooks,
     StorageSettings,
     ToolSettings,
 )
@@ -30,6 +33,9 @@ MODELS: list[type[BaseModel]] = [
     MirrorSettings,
     MirrorFlow,
     ToolSettings,
+    PlaybookSettings,
+    StepHooks,
+    HookSettings,
 ]
 
 
@@ -60,6 +66,9 @@ def test_the_example_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     for name in ("primary", "dr"):
         password = settings.cluster(name).client_properties()["sasl.password"]
         assert password.startswith("password-from-")
+    switch = settings.playbooks["failover"].hooks_for("switch_clients", "after")
+    assert [hook.label for hook in switch] == ["switch-dns", "notify-chat.sh"]
+    assert switch[0].env["DNS_API_TOKEN"].get_secret_value() == "password-from-DNS_API_TOKEN"
 
 
 def test_the_example_reads_its_secrets_from_the_variables_it_lists(
