@@ -1,5 +1,6 @@
 """The state store's schema, as the migrations that build it: the tables job_runs (runs.py),
-samples (samples.py) and journals (journals.py). The list only ever grows."""
+samples (samples.py), journals (journals.py), playbook_runs and playbook_events
+(playbook_runs.py). The list only ever grows."""
 
 from __future__ import annotations
 
@@ -62,5 +63,31 @@ MIGRATIONS: list[str] = [
     ALTER TABLE job_runs_v2 RENAME TO job_runs;
     CREATE INDEX job_runs_by_job ON job_runs (kind, job, id);
     CREATE INDEX job_runs_by_status ON job_runs (status);
+    """,
+    # 3: playbook runs and their append-only journal of step events.
+    """
+    CREATE TABLE playbook_runs (
+        run_id TEXT PRIMARY KEY,
+        playbook TEXT NOT NULL,
+        pair TEXT NOT NULL,
+        params TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('running', 'completed', 'failed', 'interrupted')),
+        started_at REAL NOT NULL,
+        incident_start REAL NOT NULL,
+        finished_at REAL,
+        error TEXT,
+        pid INTEGER NOT NULL
+    );
+    CREATE INDEX playbook_runs_by_start ON playbook_runs (started_at);
+    CREATE TABLE playbook_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES playbook_runs (run_id),
+        step TEXT NOT NULL,
+        event TEXT NOT NULL,
+        at REAL NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX playbook_events_by_run ON playbook_events (run_id, seq);
     """,
 ]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dr.state.journals import Journals
 from dr.state.locks import HostLocks
+from dr.state.playbook_runs import PlaybookRuns
 from dr.state.runs import RunHistory
 from dr.state.samples import SampleSeries
 
 
-class StateStore(RunHistory, SampleSeries, Journals, HostLocks):
+class StateStore(RunHistory, SampleSeries, Journals, HostLocks, PlaybookRuns):
     """The SQLite state store at ``path``; created with its directory on first use."""
