@@ -28,9 +28,11 @@ pytestmark = pytest.mark.timeout(600)
 
 
 def commit(bootstrap: str, group: str, topic: str, offset: int) -> None:
+    """Commit, waiting for the group coordinator: on a fresh lab the first commit creates
+    __consumer_offsets, which can take a minute on a busy machine."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, offset)])]
-    admin.alter_consumer_group_offsets(request)[group].result(30)
+    admin.alter_consumer_group_offsets(request, request_timeout=150)[group].result(160)
 
 
 def translate(lab: RunningLab, group: str, config: Path | None = None) -> dict[str, Any]:

@@ -199,27 +199,43 @@ def group_offsets(
     admin: AdminClient, topics: set[str], timeout_s: float
 ) -> dict[str, dict[str, dict[int, int]]]:
     """Committed offsets of every consumer group, for the given topics: group -> topic -> p -> o."""
+    out: dict[str, dict[str, dict[int, int]]] = {}
+    commits = committed_offsets_of(admin, group_ids(admin, timeout_s), timeout_s)
+    for group, offsets in commits.items():
+        for (topic, partition), offset in offsets.items():
+            if topic in topics:
+                out.setdefault(group, {}).setdefault(topic, {})[partition] = offset
+    return out
+
+
+def group_ids(admin: AdminClient, timeout_s: float) -> list[str]:
+    """Every consumer group of the cluster, sorted."""
     try:
         listing = admin.list_consumer_groups(request_timeout=timeout_s).result(
             timeout=timeout_s + 5
         )
     except (KafkaException, TimeoutError) as exc:
         raise KafkaError(f"cannot list consumer groups: {reason(exc)}") from None
-    out: dict[str, dict[str, dict[int, int]]] = {}
-    for group in sorted(g.group_id for g in listing.valid):
-        for (topic, partition), offset in committed_offsets(admin, group, timeout_s).items():
-            if topic in topics:
-                out.setdefault(group, {}).setdefault(topic, {})[partition] = offset
-    return out
+    return sorted(g.group_id for g in listing.valid)
 
 
-def committed_offsets(admin: AdminClient, group: str, timeout_s: float) -> dict[TP, int]:
-    """One group's committed offsets; empty for a group that has none (or does not exist)."""
-    request = [ConsumerGroupTopicPartitions(group)]
+def committed_offsets_of(
+    admin: AdminClient, groups: Iterable[str], timeout_s: float
+) -> dict[str, dict[TP, int]]:
+    """The committed offsets of many groups, asked all at once (one request per group, in
+    flight together); a group with none maps to {}."""
+    futures = {
+        g: admin.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(g)], request_timeout=timeout_s
+        )[g]
+        for g in groups
+    }
+    return {g: _offsets_result(g, f, timeout_s) for g, f in futures.items()}
+
+
+def _offsets_result(group: str, future: Any, timeout_s: float) -> dict[TP, int]:
     try:
-        result = admin.list_consumer_group_offsets(request, request_timeout=timeout_s)[
-            group
-        ].result(timeout=timeout_s + 5)
+        result = future.result(timeout=timeout_s + 5)
     except KafkaException as exc:
         if _error_name(exc) == "GROUP_ID_NOT_FOUND":
             return {}
@@ -231,6 +247,11 @@ def committed_offsets(admin: AdminClient, group: str, timeout_s: float) -> dict[
         for tp in result.topic_partitions or []
         if tp.offset >= 0
     }
+
+
+def committed_offsets(admin: AdminClient, group: str, timeout_s: float) -> dict[TP, int]:
+    """One group's committed offsets; empty for a group that has none (or does not exist)."""
+    return committed_offsets_of(admin, [group], timeout_s)[group]
 
 
 def alter_group_offsets(

@@ -9,7 +9,8 @@ newest checkpoints alone, and says so.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
 from dr.config.schema import ClusterSettings, MirrorFlow, Settings
@@ -29,7 +30,7 @@ from dr.mirror.records import (
     offset_syncs_topic,
 )
 from dr.mirror.topics import flow_topics, group_excluded
-from dr.mirror.translate import TranslationResult, translate_group
+from dr.mirror.translate import TranslationResult, translate_group, usable_syncs
 
 log = get_logger(__name__)
 TIMEOUT_S = 30.0
@@ -104,8 +105,106 @@ def translate_offsets(
 
     Raises UsageError for unknown clusters, the same cluster on both sides or a direction no
     mirror flow replicates; UnknownGroup when the group has neither commits on the source nor
-    checkpoints; KafkaError when a cluster cannot be read.
+    checkpoints; KafkaError when the target cannot be read.
     """
+    inputs = load_translation(settings, source, target, wanted=[group])
+    result = inputs.translate(group)
+    if not result.partitions and not result.missing:
+        if inputs.source_unreachable is not None:
+            raise UnknownGroup(
+                f"group '{group}' has no checkpoints on '{target}' and "
+                f"{inputs.source_unreachable}: nothing to translate"
+            )
+        raise UnknownGroup(
+            f"group '{group}' has no committed offsets on '{source}' and no checkpoints on "
+            f"'{target}': check the group name (kafka-consumer-groups --list)"
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class Translation:
+    """Everything read once to translate any number of groups of one flow."""
+
+    settings: Settings
+    flow: MirrorFlow
+    checkpoints: Mapping[str, list[tuple[Checkpoint, int]]]  # by group, in log order
+    commits: Mapping[str, dict[tuple[str, int], int]] | None  # by group; None: source unread
+    source_unreachable: str | None
+    replicated: frozenset[str]
+    syncs: Mapping[tuple[str, int], list[OffsetSync]] | None
+    syncs_error: str | None
+    now_ms: int
+
+    @property
+    def groups(self) -> list[str]:
+        """Every group with checkpoints or (source readable) commits, sorted."""
+        return sorted(set(self.checkpoints) | set(self.commits or {}))
+
+    def translate(self, group: str) -> TranslationResult:
+        return translate_group(
+            group,
+            self.checkpoints.get(group, []),
+            source_alias=self.flow.source,
+            policy=self.flow.replication_policy,
+            now_ms=self.now_ms,
+            committed_upstream=None if self.commits is None else self.commits.get(group, {}),
+            source_unreachable=self.source_unreachable,
+            offset_syncs=self.syncs,
+            syncs_unreadable=self.syncs_error,
+            replicated=self.replicated.__contains__,
+            group_excluded=group_excluded(group, self.flow, self.settings.mirror),
+            target_alias=self.flow.target,
+        )
+
+
+def load_translation(
+    settings: Settings, source: str, target: str, *, wanted: Iterable[str] | None = None
+) -> Translation:
+    """Read the flow's checkpoints, offset-syncs and the groups' commits on the source once.
+
+    ``wanted``: the groups whose commits to read (default: every group of the source). A source
+    that cannot be read within SOURCE_TIMEOUT_S is recorded as unreachable, not raised.
+    Raises UsageError (see translate_offsets), KafkaError when the target cannot be read.
+    """
+    flow = _flow_for(settings, source, target)
+    src = settings.clusters[source]
+    commits: dict[str, dict[tuple[str, int], int]] | None
+    try:
+        src_admin = admin_client(src)
+        topics = set(kadmin.list_topic_partitions(src_admin, SOURCE_TIMEOUT_S))
+        groups = (
+            list(wanted) if wanted is not None else kadmin.group_ids(src_admin, SOURCE_TIMEOUT_S)
+        )
+        commits = kadmin.committed_offsets_of(src_admin, groups, SOURCE_TIMEOUT_S)
+        unreachable = None
+    except KafkaError as exc:
+        commits, topics = None, set()
+        unreachable = f"'{source}' ({src.bootstrap_servers}) cannot be read: {exc}"
+        log.info("translate_source_unreachable", cluster=source, error=str(exc))
+    syncs, syncs_error = None, None
+    if commits and any(commits.values()):
+        try:
+            syncs = usable_syncs(read_offset_syncs(settings, flow))
+        except KafkaError as exc:
+            syncs_error = str(exc)
+    by_group: dict[str, list[tuple[Checkpoint, int]]] = {}
+    for checkpoint, at in read_checkpoints(settings, source, target):
+        by_group.setdefault(checkpoint.group, []).append((checkpoint, at))
+    return Translation(
+        settings=settings,
+        flow=flow,
+        checkpoints=by_group,
+        commits=None if commits is None else {g: c for g, c in commits.items() if c},
+        source_unreachable=unreachable,
+        replicated=frozenset(flow_topics(topics, flow)),
+        syncs=syncs,
+        syncs_error=syncs_error,
+        now_ms=int(time.time() * 1000),
+    )
+
+
+def _flow_for(settings: Settings, source: str, target: str) -> MirrorFlow:
     for name in (source, target):
         if name not in settings.clusters:
             raise UsageError(
@@ -125,50 +224,7 @@ def translate_offsets(
             f"no mirror flow replicates {source}->{target} "
             f"(flows: {', '.join(flows) or 'none configured'})"
         )
-    src = settings.clusters[source]
-    try:
-        src_admin = admin_client(src)
-        committed: dict[tuple[str, int], int] | None = kadmin.committed_offsets(
-            src_admin, group, SOURCE_TIMEOUT_S
-        )
-        topics = set(kadmin.list_topic_partitions(src_admin, SOURCE_TIMEOUT_S))
-        unreachable = None
-    except KafkaError as exc:
-        committed, topics = None, set()
-        unreachable = f"'{source}' ({src.bootstrap_servers}) cannot be read: {exc}"
-        log.info("translate_source_unreachable", cluster=source, error=str(exc))
-    syncs, syncs_error = None, None
-    if committed:
-        try:
-            syncs = read_offset_syncs(settings, flow)
-        except KafkaError as exc:
-            syncs_error = str(exc)
-    replicated = set(flow_topics(topics, flow))
-    result = translate_group(
-        group,
-        read_checkpoints(settings, source, target),
-        source_alias=source,
-        policy=flow.replication_policy,
-        now_ms=int(time.time() * 1000),
-        committed_upstream=committed,
-        source_unreachable=unreachable,
-        offset_syncs=syncs,
-        syncs_unreadable=syncs_error,
-        replicated=replicated.__contains__,
-        group_excluded=group_excluded(group, flow, settings.mirror),
-        target_alias=target,
-    )
-    if not result.partitions and not result.missing:
-        if unreachable is not None:
-            raise UnknownGroup(
-                f"group '{group}' has no checkpoints on '{target}' and {unreachable}: "
-                "nothing to translate"
-            )
-        raise UnknownGroup(
-            f"group '{group}' has no committed offsets on '{source}' and no checkpoints on "
-            f"'{target}': check the group name (kafka-consumer-groups --list)"
-        )
-    return result
+    return flow
 
 
 class UnknownGroup(DrError):

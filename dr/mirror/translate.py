@@ -111,7 +111,7 @@ def translate_group(
     now_ms: int,
     committed_upstream: Mapping[TP, int] | None = None,
     source_unreachable: str | None = None,
-    offset_syncs: Sequence[OffsetSync] | None = None,
+    offset_syncs: Mapping[TP, Sequence[OffsetSync]] | None = None,
     syncs_unreadable: str | None = None,
     replicated: Callable[[str], bool] = lambda _topic: True,
     group_excluded: str | None = None,
@@ -126,10 +126,11 @@ def translate_group(
     partition; None means the source could not be read (``source_unreachable`` says why): every
     partition with a checkpoint is then translated by its newest checkpoint, and the result
     carries the reason.
-    ``offset_syncs`` are the records of the offset-syncs topic in log order (None when it could
-    not be read, ``syncs_unreadable`` saying why). ``replicated`` tells whether the flow
-    replicates an upstream topic; ``group_excluded`` is why MirrorMaker's group filter leaves the
-    group out, if it does. Ages are now_ms minus the record timestamp, never negative.
+    ``offset_syncs`` are the offset-syncs topic's records as usable_syncs() keeps them (None
+    when the topic could not be read, ``syncs_unreadable`` saying why). ``replicated`` tells
+    whether the flow replicates an upstream topic; ``group_excluded`` is why MirrorMaker's group
+    filter leaves the group out, if it does. Ages are now_ms minus the record timestamp, never
+    negative.
 
     Give ``target_alias`` when topics may come back from the target (active/active): MirrorMaker
     checkpoints ``<target>.orders`` as ``orders``, not ``<source>.<target>.orders``.
@@ -161,7 +162,7 @@ def translate_group(
         unread = source_unreachable or "the group's commits on the source were not read"
         return TranslationResult(group, tuple(sorted(partitions, key=_tp)), (), unread)
 
-    syncs = None if offset_syncs is None else usable_syncs(offset_syncs)
+    syncs = offset_syncs
     translated: list[TranslatedOffset] = []
     missing: list[MissingOffset] = []
     seen: set[TP] = set()

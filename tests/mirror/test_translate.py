@@ -13,6 +13,7 @@ from dr.mirror.translate import (
     TranslationResult,
     downstream_topic,
     translate_group,
+    usable_syncs,
 )
 
 NOW_MS = 1_700_000_060_000
@@ -223,7 +224,7 @@ def translate(
         policy="default",
         now_ms=NOW_MS,
         committed_upstream=committed,
-        offset_syncs=syncs,
+        offset_syncs=None if syncs is None else usable_syncs(syncs),
         **kwargs,  # type: ignore[arg-type]
     )
 
