@@ -12,7 +12,14 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from dr.config.base import Model, Name
 
 # Keys that only one way of deploying MirrorMaker reads; the other refuses them at load.
-DEDICATED_ONLY = ("properties", "properties_file", "restart_command", "status_command", "pid_file")
+DEDICATED_ONLY = (
+    "properties",
+    "properties_file",
+    "restart_command",
+    "status_command",
+    "stop_command",
+    "pid_file",
+)
 CONNECT_ONLY = ("connect_url",)
 HEARTBEAT_INTERVAL = "emit.heartbeats.interval.seconds"
 HEARTBEATS_ENABLED = "emit.heartbeats.enabled"
@@ -120,6 +127,13 @@ class MirrorSettings(Model):
         description="Command 'mirror status' runs to ask whether a dedicated MirrorMaker runs: "
         "exit 0 means running, any other code not running; its last output line is the reason.",
         examples=[["systemctl", "is-active", "kafka-mirror-maker"]],
+    )
+    stop_command: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Command a failover runs to stop a dedicated MirrorMaker, so that nothing is "
+        "copied into the new primary once clients write to it (all flows of that process stop).",
+        examples=[["systemctl", "stop", "kafka-mirror-maker"]],
     )
     pid_file: Path | None = Field(
         default=None,

@@ -6,7 +6,7 @@ object at fault; nothing here decides anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -252,6 +252,47 @@ def _offsets_result(group: str, future: Any, timeout_s: float) -> dict[TP, int]:
 def committed_offsets(admin: AdminClient, group: str, timeout_s: float) -> dict[TP, int]:
     """One group's committed offsets; empty for a group that has none (or does not exist)."""
     return committed_offsets_of(admin, [group], timeout_s)[group]
+
+
+def group_members(admin: AdminClient, groups: Iterable[str], timeout_s: float) -> dict[str, int]:
+    """How many members each group has right now (0: no consumer is in it), asked at once."""
+    wanted = list(groups)
+    if not wanted:
+        return {}
+    futures = admin.describe_consumer_groups(wanted, request_timeout=timeout_s)
+    out: dict[str, int] = {}
+    for group, future in futures.items():
+        try:
+            out[group] = len(future.result(timeout=timeout_s + 5).members or [])
+        except KafkaException as exc:
+            if _error_name(exc) == "GROUP_ID_NOT_FOUND":
+                out[group] = 0
+                continue
+            raise KafkaError(f"cannot describe group '{group}': {reason(exc)}") from None
+        except TimeoutError as exc:
+            raise KafkaError(f"cannot describe group '{group}': {reason(exc)}") from None
+    return out
+
+
+def alter_groups_offsets(
+    admin: AdminClient, offsets: Mapping[str, Mapping[TP, int]], timeout_s: float
+) -> dict[str, str]:
+    """Set many groups' committed offsets at once (each group must have no active member);
+    returns the groups that failed with the reason, {} when every one succeeded."""
+    futures = {}
+    for group, by_tp in offsets.items():
+        tps = [TopicPartition(t, p, o) for (t, p), o in sorted(by_tp.items())]
+        request = [ConsumerGroupTopicPartitions(group, tps)]
+        futures[group] = admin.alter_consumer_group_offsets(request, request_timeout=timeout_s)[
+            group
+        ]
+    failed = {}
+    for group, future in futures.items():
+        try:
+            future.result(timeout=timeout_s + 5)
+        except (KafkaException, TimeoutError) as exc:
+            failed[group] = reason(exc)
+    return failed
 
 
 def alter_group_offsets(

@@ -76,6 +76,7 @@ def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any
             "properties_file": str(lab_dir / "mirror" / "mm2.properties"),
             "restart_command": _lab_mirror_command("restart", lab_dir),
             "status_command": _lab_mirror_command("status", lab_dir),
+            "stop_command": _lab_mirror_command("stop", lab_dir),
             "flows": [
                 {
                     "source": "primary",

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from dr.config.schema import MirrorFlow, MirrorSettings
 from dr.mirror.properties import DEFAULT_GROUPS_EXCLUDE, flow_property
+from dr.mirror.records import remote_topic
 
 # MirrorMaker's default exclusions, plus the heartbeat topics (monitoring, not data).
 EXCLUDED = (r".*[\-\.]internal", r".*\.replica", r"__.*", r"heartbeats", r".*\.heartbeats")
@@ -67,3 +68,26 @@ def group_excluded(group: str, flow: MirrorFlow, mirror: MirrorSettings | None) 
 
 def _patterns(value: str | None) -> list[str]:
     return [p.strip() for p in (value or "").split(",") if p.strip()]
+
+
+def topic_map(
+    flow: MirrorFlow, *, source_topics: Iterable[str] | None, target_topics: Iterable[str]
+) -> dict[str, str]:
+    """Source topic -> its replica's name on the target, for the topics the flow replicates.
+
+    From the source's topic list when it can be read. When it cannot (the source is lost), from
+    the target's: under the default policy the replicas are the ``<source>.`` topics whose rest
+    the flow matches; under the identity policy names say nothing, so every target topic the
+    flow's patterns match is taken as a replica of itself.
+    """
+    if source_topics is not None:
+        return {
+            t: remote_topic(flow.source, t, flow.replication_policy)
+            for t in flow_topics(source_topics, flow)
+        }
+    names = list(target_topics)
+    if flow.replication_policy == "identity":
+        return {t: t for t in flow_topics(names, flow)}
+    prefix = f"{flow.source}."
+    originals = {t[len(prefix) :]: t for t in names if t.startswith(prefix)}
+    return {o: originals[o] for o in flow_topics(originals, flow)}

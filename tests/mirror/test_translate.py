@@ -6,7 +6,7 @@ import pytest
 
 from dr.config.schema import MirrorFlow
 from dr.mirror.records import Checkpoint, OffsetSync, ReplicationPolicy, remote_topic
-from dr.mirror.topics import group_excluded
+from dr.mirror.topics import group_excluded, topic_map
 from dr.mirror.translate import (
     MissingOffset,
     TranslatedOffset,
@@ -346,3 +346,21 @@ def test_mirrormakers_group_filter(group: str, flow: MirrorFlow, excluded_by: st
         assert reason is None
     else:
         assert reason is not None and excluded_by in reason and group in reason
+
+
+def test_the_topic_map_comes_from_the_source_when_it_answers() -> None:
+    flow = MirrorFlow(source="primary", target="dr", topics=["orders.*"])
+    mapped = topic_map(flow, source_topics=["orders", "orders-eu", "audit"], target_topics=[])
+    assert mapped == {"orders": "primary.orders", "orders-eu": "primary.orders-eu"}
+
+
+def test_the_topic_map_is_read_from_the_replicas_when_the_source_is_lost() -> None:
+    flow = MirrorFlow(source="primary", target="dr", topics=["orders.*"])
+    targets = ["primary.orders", "primary.audit", "orders", "primary.checkpoints.internal"]
+    assert topic_map(flow, source_topics=None, target_topics=targets) == {
+        "orders": "primary.orders"
+    }
+    identity = MirrorFlow(source="primary", target="dr", replication_policy="identity")
+    assert topic_map(
+        identity, source_topics=None, target_topics=["orders", "__consumer_offsets"]
+    ) == {"orders": "orders"}
