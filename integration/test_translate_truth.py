@@ -32,7 +32,12 @@ def commit(bootstrap: str, group: str, topic: str, offset: int) -> None:
     __consumer_offsets, which can take a minute on a busy machine."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, offset)])]
-    admin.alter_consumer_group_offsets(request, request_timeout=150)[group].result(160)
+
+    def committed() -> bool:
+        done = admin.alter_consumer_group_offsets(request)[group].result(30)
+        return all(tp.error is None for tp in done.topic_partitions)
+
+    wait_until(committed, timeout_s=150, what=f"a commit of group {group}")
 
 
 def translate(lab: RunningLab, group: str, config: Path | None = None) -> dict[str, Any]:

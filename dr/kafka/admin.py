@@ -289,9 +289,15 @@ def alter_groups_offsets(
     failed = {}
     for group, future in futures.items():
         try:
-            future.result(timeout=timeout_s + 5)
+            result = future.result(timeout=timeout_s + 5)
         except (KafkaException, TimeoutError) as exc:
             failed[group] = reason(exc)
+            continue
+        # The request may succeed while partitions fail (a coordinator still loading on a new
+        # cluster): those errors come only in the result, and mean "not committed".
+        bad = [tp for tp in result.topic_partitions or [] if tp.error is not None]
+        if bad:
+            failed[group] = f"{bad[0].topic}-{bad[0].partition}: {bad[0].error.str()}"
     return failed
 
 
@@ -299,14 +305,9 @@ def alter_group_offsets(
     admin: AdminClient, group: str, offsets_by_tp: dict[TP, int], timeout_s: float
 ) -> None:
     """Set a group's committed offsets (the group must have no active members)."""
-    tps = [TopicPartition(t, p, o) for (t, p), o in sorted(offsets_by_tp.items())]
-    request = [ConsumerGroupTopicPartitions(group, tps)]
-    try:
-        admin.alter_consumer_group_offsets(request, request_timeout=timeout_s)[group].result(
-            timeout=timeout_s + 5
-        )
-    except (KafkaException, TimeoutError) as exc:
-        raise KafkaError(f"cannot set offsets of group '{group}': {reason(exc)}") from None
+    failed = alter_groups_offsets(admin, {group: offsets_by_tp}, timeout_s)
+    if failed:
+        raise KafkaError(f"cannot set offsets of group '{group}': {failed[group]}")
 
 
 def acls(admin: AdminClient, timeout_s: float) -> list[dict[str, Any]] | str:

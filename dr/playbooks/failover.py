@@ -1,0 +1,376 @@
+"""Failover: the source cluster is lost (or declared lost); its clients move to the target.
+
+Steps, in order (each safe to run twice; a resumed run skips those journaled done):
+
+1. assess            the target answers (its cluster id is recorded: later steps act only on
+                     that cluster); the source answers or not. A source that answers refuses
+                     the failover unless --force: a planned move is a cutover.
+2. record_loss       what a failover now loses, per partition: measured exactly while the source
+                     answers; otherwise the last replicated record of each replica and the
+                     replication's last heartbeat, with the loss itself `unmeasured`.
+3. stop_replication  nothing more is copied into the target: the flow's connectors paused
+                     (Connect), or the dedicated MirrorMaker stopped (mirror.stop_command).
+4. commit_offsets    every group with checkpoints (or matching --groups) gets its translated
+                     offsets committed on the target; a group with members there is reported,
+                     never overwritten.
+5. verify_target     a canary record is produced to and read back from the target.
+6. switch_clients    the operator's hooks move the clients (DNS, service discovery, config);
+                     the RTO ends here.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from dr.config.schema import MirrorFlow, Settings
+from dr.errors import DrError, KafkaError, UsageError
+from dr.kafka import admin as kadmin
+from dr.kafka.client import admin_client
+from dr.log import get_logger, redact_text
+from dr.mirror.connect import ConnectClient
+from dr.mirror.connectors import render_connectors
+from dr.mirror.heartbeats import newest_heartbeat_ms
+from dr.mirror.offsets import flow_between, load_translation
+from dr.mirror.process import check_process
+from dr.mirror.topics import topic_map
+from dr.objectives.rpo import measure_flow, replicated_until
+from dr.playbooks.canary import canary_round_trip
+from dr.steps import Playbook, Step, StepContext
+
+log = get_logger(__name__)
+PROBE_TIMEOUT_S = 10.0
+TIMEOUT_S = 30.0
+COMMIT_RETRIES = 3
+
+
+def failover_playbook(
+    settings: Settings,
+    *,
+    source: str,
+    target: str,
+    groups: str | None = None,
+    force: bool = False,
+) -> Playbook:
+    """The failover source -> target; raises UsageError when no flow replicates it."""
+    flow = _flow(settings, source, target)
+    if groups is not None:
+        try:
+            re.compile(groups)
+        except re.error as exc:
+            raise UsageError(f"--groups '{groups}' is not a regular expression: {exc}") from None
+    params = {"from": source, "to": target, "groups": groups, "force": force}
+    steps = _Steps(settings, flow, params)
+    return Playbook(
+        name="failover",
+        source=source,
+        target=target,
+        params=params,
+        steps=(
+            Step(
+                "assess",
+                "check the target answers and whether the source does",
+                steps.assess,
+                touches="nothing (reads both clusters)",
+            ),
+            Step(
+                "record_loss",
+                "record what is lost, per partition",
+                steps.record_loss,
+                touches="nothing (reads both clusters)",
+            ),
+            Step(
+                "stop_replication",
+                f"stop replication into {target}",
+                steps.stop_replication,
+                check=steps.replication_stopped,
+                destructive=True,
+                touches=steps.replication_touches(),
+            ),
+            Step(
+                "commit_offsets",
+                f"commit the consumer groups' translated offsets on {target}",
+                steps.commit_offsets,
+                destructive=True,
+                touches=f"consumer group offsets on {target}",
+            ),
+            Step(
+                "verify_target",
+                f"produce and read back a canary record on {target}",
+                steps.verify_target,
+                touches=f"topic kafka-dr.canary on {target}",
+            ),
+            Step(
+                "switch_clients",
+                f"run the hooks that move clients to {target}",
+                steps.switch_clients,
+                destructive=True,
+                touches="whatever the switch_clients hooks change (DNS, discovery, configs)",
+                switches_clients=True,
+            ),
+        ),
+        hook_payload=steps.hook_payload,
+    )
+
+
+def _flow(settings: Settings, source: str, target: str) -> MirrorFlow:
+    for name in (source, target):
+        if name not in settings.clusters:
+            raise UsageError(
+                f"no cluster named '{name}' (clusters: {', '.join(settings.clusters)})"
+            )
+    if source == target:
+        raise UsageError(f"--from and --to both name cluster '{source}'")
+    flow = flow_between(settings, source, target)
+    if flow is None:
+        raise UsageError(
+            f"no mirror flow replicates {source}->{target}: a failover moves clients to where "
+            "MirrorMaker copied their data (mirror.flows)"
+        )
+    return flow
+
+
+class _Steps:
+    """The failover's steps over one flow; each takes the run's context."""
+
+    def __init__(self, settings: Settings, flow: MirrorFlow, params: dict[str, Any]) -> None:
+        self.settings, self.flow, self.params = settings, flow, params
+        self.source = settings.clusters[flow.source]
+        self.target = settings.clusters[flow.target]
+
+    # -- 1 ------------------------------------------------------------------------------------
+    def assess(self, ctx: StepContext) -> dict[str, Any]:
+        try:
+            target_id = kadmin.cluster_id(admin_client(self.target), PROBE_TIMEOUT_S)
+            target_topics = kadmin.list_topic_partitions(admin_client(self.target), TIMEOUT_S)
+        except KafkaError as exc:
+            raise DrError(
+                f"target '{self.flow.target}' ({self.target.bootstrap_servers}) cannot be read: "
+                f"{exc}; a failover needs a working target"
+            ) from None
+        source_id, source_topics, why = None, None, None
+        try:
+            admin = admin_client(self.source)
+            source_id = kadmin.cluster_id(admin, PROBE_TIMEOUT_S)
+            source_topics = list(kadmin.list_topic_partitions(admin, PROBE_TIMEOUT_S))
+        except KafkaError as exc:
+            why = str(exc)
+        if source_id is not None and not self.params["force"]:
+            raise DrError(
+                f"source '{self.flow.source}' answers (cluster id {source_id}): a failover is "
+                "for a lost source. For a planned move use 'kafka-dr cutover --from "
+                f"{self.flow.source} --to {self.flow.target}'; to fail over anyway add --force"
+            )
+        topics = topic_map(self.flow, source_topics=source_topics, target_topics=target_topics)
+        return {
+            "target_cluster_id": target_id,
+            "source_reachable": source_id is not None,
+            "source_cluster_id": source_id,
+            "source_unreachable": why,
+            "topics": topics,
+        }
+
+    def _same_target(self, ctx: StepContext) -> None:
+        """Act only on the cluster assessed: a rebuilt cluster behind the same address is not
+        the one this run decided about."""
+        expected = ctx.output("assess")["target_cluster_id"]
+        found = kadmin.cluster_id(admin_client(self.target), PROBE_TIMEOUT_S)
+        if found != expected:
+            raise DrError(
+                f"target '{self.flow.target}' now has cluster id {found}, not {expected} as "
+                "assessed: it is another cluster; start a new failover"
+            )
+
+    # -- 2 ------------------------------------------------------------------------------------
+    def record_loss(self, ctx: StepContext) -> dict[str, Any]:
+        assessed = ctx.output("assess")
+        if assessed["source_reachable"]:
+            flow_rpo = measure_flow(self.settings, self.flow, now=time.time())
+            return {
+                "measured": flow_rpo.unmeasured is None,
+                "unmeasured": flow_rpo.unmeasured,
+                "rpo_seconds": flow_rpo.rpo_seconds,
+                "lost_records_estimate": flow_rpo.lag_messages,
+                "partitions": [
+                    {
+                        "topic": p.topic,
+                        "partition": p.partition,
+                        "target_topic": p.target_topic,
+                        "lost_records": p.lag_messages,
+                        "rpo_seconds": p.rpo_seconds,
+                        "unmeasured": p.unmeasured,
+                    }
+                    for p in flow_rpo.partitions
+                ],
+            }
+        return self._loss_without_source(assessed)
+
+    def _loss_without_source(self, assessed: Mapping[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        admin = admin_client(self.target)
+        targets = kadmin.list_topic_partitions(admin, TIMEOUT_S)
+        tps = [
+            (replica, p)
+            for replica in sorted(assessed["topics"].values())
+            if replica in targets
+            for p in range(targets[replica].partitions)
+        ]
+        ends = kadmin.offsets(admin, tps, "latest", TIMEOUT_S, committed=False)
+        last, unread = replicated_until(self.target, ends, timeout_s=TIMEOUT_S)
+        beat = newest_heartbeat_ms(self.target, admin, targets, self.flow.source)
+        originals = {v: k for k, v in assessed["topics"].items()}
+        return {
+            "measured": False,
+            "unmeasured": (
+                f"source '{self.flow.source}' cannot be read ({assessed['source_unreachable']}): "
+                "what it held beyond the replicas is unknown until it returns (a failback "
+                "measures and archives it)"
+            ),
+            "rpo_seconds": None,
+            "lost_records_estimate": None,
+            "heartbeat_age_seconds": None if beat is None else round(now - beat / 1000, 3),
+            "partitions": [
+                {
+                    "topic": originals[t],
+                    "partition": p,
+                    "target_topic": t,
+                    "replicated_records_end": ends[(t, p)],
+                    "last_replicated_age_seconds": (
+                        round(now - last[(t, p)] / 1000, 3) if (t, p) in last else None
+                    ),
+                    "unmeasured": unread.get((t, p)),
+                }
+                for t, p in tps
+            ],
+        }
+
+    # -- 3 ------------------------------------------------------------------------------------
+    def replication_touches(self) -> str:
+        mirror = self.settings.mirror
+        if mirror is not None and mirror.deploy == "connect":
+            return f"the connectors of flow {self.flow.name} (paused)"
+        return "the dedicated MirrorMaker process (stopped: every flow it runs)"
+
+    def replication_stopped(self, ctx: StepContext) -> bool:
+        mirror = self.settings.mirror
+        assert mirror is not None  # a flow exists
+        if mirror.deploy == "connect":
+            client = ConnectClient(str(mirror.connect_url))
+            for name in render_connectors(self.settings.clusters, self.flow):
+                status = client.status_if_deployed(name)
+                if status is not None and status.state not in ("PAUSED", "STOPPED"):
+                    return False
+            return True
+        process = check_process(mirror)
+        if process.running is None:
+            return False  # nothing can tell: stop it (stopping twice is harmless)
+        return not process.running
+
+    def stop_replication(self, ctx: StepContext) -> dict[str, Any]:
+        mirror = self.settings.mirror
+        assert mirror is not None
+        if mirror.deploy == "connect":
+            client = ConnectClient(str(mirror.connect_url))
+            paused = []
+            for name in render_connectors(self.settings.clusters, self.flow):
+                if client.status_if_deployed(name) is not None:
+                    client.pause(name)
+                    paused.append(name)
+            return {"paused_connectors": paused}
+        if not mirror.stop_command:
+            raise DrError(
+                "mirror.stop_command is not set: stop MirrorMaker by hand, then run "
+                f"'kafka-dr playbook resume {ctx.run_id}'"
+            )
+        _run_command(mirror.stop_command, "mirror.stop_command")
+        return {"stopped": "dedicated MirrorMaker", "command": mirror.stop_command[0]}
+
+    # -- 4 ------------------------------------------------------------------------------------
+    def commit_offsets(self, ctx: StepContext) -> dict[str, Any]:
+        self._same_target(ctx)
+        pattern = self.params.get("groups")
+        translation = load_translation(
+            self.settings,
+            self.flow.source,
+            self.flow.target,
+        )
+        chosen = (
+            [g for g in translation.groups if re.fullmatch(pattern, g)]
+            if pattern
+            else sorted(translation.checkpoints)
+        )
+        admin = admin_client(self.target)
+        members = kadmin.group_members(admin, chosen, TIMEOUT_S)
+        skipped = [
+            {"group": g, "reason": f"active on {self.flow.target}: {n} member(s); not overwritten"}
+            for g, n in sorted(members.items())
+            if n
+        ]
+        wanted: dict[str, dict[tuple[str, int], int]] = {}
+        missing: list[dict[str, Any]] = []
+        for group in chosen:
+            if members.get(group):
+                continue
+            result = translation.translate(group)
+            missing += [
+                {"group": group, "topic": m.topic, "partition": m.partition, "kind": m.kind}
+                for m in result.missing
+            ]
+            if result.partitions:
+                wanted[group] = {(p.topic, p.partition): p.offset for p in result.partitions}
+        failed = kadmin.alter_groups_offsets(admin, wanted, TIMEOUT_S)
+        for _ in range(COMMIT_RETRIES):  # a coordinator moving or loading: worth a retry
+            if not failed:
+                break
+            time.sleep(2)
+            failed = kadmin.alter_groups_offsets(admin, {g: wanted[g] for g in failed}, TIMEOUT_S)
+        if failed:
+            first = next(iter(failed))
+            raise DrError(
+                f"committing offsets failed for {len(failed)} group(s), first '{first}': "
+                f"{failed[first]}; run 'kafka-dr playbook resume {ctx.run_id}' to try again"
+            )
+        log.info("groups_committed", groups=len(wanted), skipped=len(skipped))
+        return {
+            "committed": {
+                g: {f"{t}:{p}": o for (t, p), o in sorted(offsets.items())}
+                for g, offsets in sorted(wanted.items())
+            },
+            "skipped": skipped,
+            "missing": missing,
+            "translated_from": "checkpoints only (source lost)"
+            if translation.source_unreachable
+            else "the groups' commits on the source",
+        }
+
+    # -- 5 ------------------------------------------------------------------------------------
+    def verify_target(self, ctx: StepContext) -> dict[str, Any]:
+        self._same_target(ctx)
+        return canary_round_trip(self.target, ctx.run_id)
+
+    # -- 6 ------------------------------------------------------------------------------------
+    def switch_clients(self, ctx: StepContext) -> dict[str, Any]:
+        return {"to_bootstrap": self.target.bootstrap_servers}
+
+    def hook_payload(self, ctx: StepContext) -> dict[str, Any]:
+        assessed = ctx.outputs.get("assess", {})
+        committed = ctx.outputs.get("commit_offsets", {})
+        return {
+            "topics": assessed.get("topics", {}),
+            "groups": committed.get("committed", {}),
+            "source_cluster_id": assessed.get("source_cluster_id"),
+            "target_cluster_id": assessed.get("target_cluster_id"),
+        }
+
+
+def _run_command(command: list[str], key: str) -> None:
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DrError(f"{key} failed: {exc}") from None
+    if proc.returncode != 0:
+        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise DrError(f"{key} exited {proc.returncode}: {redact_text(last[0])[:200]}")
