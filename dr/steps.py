@@ -203,7 +203,7 @@ def execute(
             except DrError as exc:
                 status, error = "failed", f"step {step.name}: {redact_text(exc.message)}"
                 state.append_playbook_event(run_id, step.name, "step_failed", {"error": error})
-                log.error("step_failed", run_id=run_id, step=step.name, error=error)
+                log.info("step_failed", run_id=run_id, step=step.name, error=error)
                 break
         state.set_playbook_status(run_id, status, error=error)
     result = result_of(state, run_id, playbook)

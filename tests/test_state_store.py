@@ -216,7 +216,9 @@ def test_a_store_of_the_first_schema_is_migrated_keeping_its_runs(tmp_path: Path
     assert later > skipped > 7
     assert [r.status for r in store.runs("orders")] == ["running", "skipped", "succeeded"]
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(
+            MIGRATIONS
+        )
 
 
 def test_samples_are_selected_by_time_window_and_labels(store: StateStore) -> None:

@@ -50,6 +50,7 @@ def _register() -> None:
     from dr.cli import lab as lab_cmd
     from dr.cli import mirror as mirror_cmd
     from dr.cli import offsets as offsets_cmd
+    from dr.cli import playbook as playbook_cmd
     from dr.cli import restore as restore_cmd
     from dr.cli import rpo as rpo_cmd
     from dr.cli import status as status_cmd
@@ -60,6 +61,8 @@ def _register() -> None:
     cli.add_command(lab_cmd.lab)
     cli.add_command(mirror_cmd.mirror)
     cli.add_command(offsets_cmd.offsets)
+    cli.add_command(playbook_cmd.failover)
+    cli.add_command(playbook_cmd.playbook)
     cli.add_command(restore_cmd.restore)
     cli.add_command(rpo_cmd.rpo)
     cli.add_command(status_cmd.status)

@@ -159,18 +159,26 @@ class Translation:
 
 
 def load_translation(
-    settings: Settings, source: str, target: str, *, wanted: Iterable[str] | None = None
+    settings: Settings,
+    source: str,
+    target: str,
+    *,
+    wanted: Iterable[str] | None = None,
+    source_lost: str | None = None,
 ) -> Translation:
     """Read the flow's checkpoints, offset-syncs and the groups' commits on the source once.
 
     ``wanted``: the groups whose commits to read (default: every group of the source). A source
-    that cannot be read within SOURCE_TIMEOUT_S is recorded as unreachable, not raised.
+    that cannot be read within SOURCE_TIMEOUT_S is recorded as unreachable, not raised; one the
+    caller already knows is lost (``source_lost``, why) is not asked again.
     Raises UsageError (see translate_offsets), KafkaError when the target cannot be read.
     """
     flow = _flow_for(settings, source, target)
     src = settings.clusters[source]
     commits: dict[str, dict[tuple[str, int], int]] | None
     try:
+        if source_lost is not None:
+            raise KafkaError(source_lost)
         src_admin = admin_client(src)
         topics = set(kadmin.list_topic_partitions(src_admin, SOURCE_TIMEOUT_S))
         groups = (

@@ -292,10 +292,12 @@ class _Steps:
     def commit_offsets(self, ctx: StepContext) -> dict[str, Any]:
         self._same_target(ctx)
         pattern = self.params.get("groups")
+        assessed = ctx.output("assess")
         translation = load_translation(
             self.settings,
             self.flow.source,
             self.flow.target,
+            source_lost=None if assessed["source_reachable"] else assessed["source_unreachable"],
         )
         chosen = (
             [g for g in translation.groups if re.fullmatch(pattern, g)]

@@ -1,0 +1,296 @@
+"""kafka-dr failover and kafka-dr playbook list|show|resume: the incident path."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import click
+
+from dr.cli.backup import confirm
+from dr.cli.common import AppContext, echo_json, pass_app
+from dr.config.schema import Settings
+from dr.errors import UsageError
+from dr.playbooks import (
+    recorded_run,
+    recorded_runs,
+    resume_playbook,
+    run_playbook,
+)
+from dr.playbooks.failover import failover_playbook
+from dr.playbooks.lock import lock_description
+from dr.steps import Playbook, RunResult, plan
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+@click.command()
+@click.option("--from", "source", required=True, help="The cluster that is lost.")
+@click.option("--to", "target", required=True, help="The cluster clients move to.")
+@click.option("--groups", default=None, help="Regex of the groups to move (default: every group "
+              "MirrorMaker checkpoints).")  # fmt: skip
+@click.option("--force", is_flag=True, help="Fail over even though the source answers.")
+@click.option("--incident-start", default=None, help="When the incident began (ISO 8601); the "
+              "RTO is measured from it (default: now).")  # fmt: skip
+@click.option(
+    "--dry-run", is_flag=True, help="Show the plan and the current state; change nothing."
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_app
+def failover(
+    app: AppContext,
+    source: str,
+    target: str,
+    groups: str | None,
+    force: bool,
+    incident_start: str | None,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Move clients from a lost cluster to its replica. Exit 0 done, 1 done with an objective
+    breached, 2 failed (resume with 'kafka-dr playbook resume RUN_ID')."""
+    settings = app.config().settings
+    started = _instant(incident_start) if incident_start else None
+    book = failover_playbook(settings, source=source, target=target, groups=groups, force=force)
+    _run(settings, book, dry_run=dry_run, yes=yes, as_json=as_json, incident_start=started)
+
+
+@click.group()
+def playbook() -> None:
+    """Runs of playbooks (failover...): list, show, resume."""
+
+
+@playbook.command("list")
+@json_option
+@pass_app
+def list_runs(app: AppContext, as_json: bool) -> None:
+    """The newest runs, with their status."""
+    runs = recorded_runs(app.config().settings)
+    if as_json:
+        echo_json(
+            {
+                "runs": [
+                    {
+                        "run_id": r.run_id,
+                        "playbook": r.playbook,
+                        "pair": r.pair,
+                        "status": status,
+                        "started_at": r.started_at.isoformat(),
+                        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+                        "error": r.error,
+                    }
+                    for r, status in runs
+                ]
+            }
+        )
+        return
+    if not runs:
+        click.echo("no playbook runs recorded")
+    for r, status in runs:
+        click.echo(
+            f"{r.run_id}  {r.playbook} {r.pair}  {status}  {r.started_at:%Y-%m-%d %H:%M:%S}Z"
+        )
+
+
+@playbook.command()
+@click.argument("run_id")
+@json_option
+@pass_app
+def show(app: AppContext, run_id: str, as_json: bool) -> None:
+    """A run's steps, their outcomes and timings."""
+    result = recorded_run(app.config().settings, run_id)
+    if as_json:
+        echo_json(result_json(result))
+    else:
+        _print_result(result)
+
+
+@playbook.command()
+@click.argument("run_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_app
+def resume(app: AppContext, run_id: str, yes: bool, as_json: bool) -> None:
+    """Carry on an interrupted or failed run: steps done are not repeated."""
+    settings = app.config().settings
+    confirm(f"Resume run {run_id}?", yes)
+    with _sigterm_interrupts():
+        result = resume_playbook(settings, run_id)
+    _finish(settings, result, as_json)
+
+
+def _run(
+    settings: Settings,
+    book: Playbook,
+    *,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    incident_start: datetime | None,
+) -> None:
+    planned = plan(book)
+    if dry_run or not (yes or as_json):
+        lines = [f"{book.name} {book.pair}: {lock_description(settings, book.source, book.target)}"]
+        for i, p in enumerate(planned, 1):
+            state = {True: "done", False: "to do", None: p.note or "to do"}[p.done]
+            flag = "DESTRUCTIVE " if p.destructive else ""
+            lines.append(f"  {i}. {p.name}: {flag}{p.description} [{state}]")
+            if p.touches:
+                lines.append(f"       touches: {p.touches}")
+        if dry_run and as_json:
+            echo_json(
+                {
+                    "playbook": book.name,
+                    "from": book.source,
+                    "to": book.target,
+                    "dry_run": True,
+                    "steps": [
+                        {
+                            "name": p.name,
+                            "description": p.description,
+                            "destructive": p.destructive,
+                            "touches": p.touches,
+                            "done": p.done,
+                            "note": p.note,
+                        }
+                        for p in planned
+                    ],
+                }
+            )
+            return
+        click.echo("\n".join(lines), err=not dry_run)
+        if dry_run:
+            click.echo("DRY RUN: nothing was changed")
+            return
+    confirm(f"Run {book.name} from {book.source} to {book.target}?", yes)
+    with _sigterm_interrupts():
+        result = run_playbook(settings, book, incident_start=incident_start)
+    _finish(settings, result, as_json)
+
+
+def _finish(settings: Settings, result: RunResult, as_json: bool) -> None:
+    if as_json:
+        echo_json(result_json(result, settings))
+    else:
+        _print_result(result)
+    if result.status != "completed":
+        raise click.exceptions.Exit(2)
+    if _breaches(result, settings):
+        raise click.exceptions.Exit(1)
+
+
+def _breaches(result: RunResult, settings: Settings) -> list[str]:
+    found = []
+    rto = settings.objectives.rto_seconds
+    if result.rto_seconds is not None and result.rto_seconds > rto:
+        found.append(f"RTO {result.rto_seconds:.0f}s > objective {rto:.0f}s")
+    rpo = result.outputs("record_loss").get("rpo_seconds")
+    if rpo is not None and rpo > settings.objectives.rpo_seconds:
+        found.append(f"RPO {rpo:.0f}s > objective {settings.objectives.rpo_seconds:.0f}s")
+    return found
+
+
+def result_json(result: RunResult, settings: Settings | None = None) -> dict[str, Any]:
+    """The documented --json shape of a playbook run."""
+    loss = result.outputs("record_loss")
+    offsets = result.outputs("commit_offsets")
+    doc: dict[str, Any] = {
+        "run_id": result.run_id,
+        "playbook": result.playbook,
+        "from": result.source,
+        "to": result.target,
+        "status": result.status,
+        "error": result.error,
+        "steps": [
+            {
+                "name": s.name,
+                "status": s.status,
+                "started_at": s.started_at.isoformat() if s.started_at else None,
+                "finished_at": s.finished_at.isoformat() if s.finished_at else None,
+                "duration_s": s.duration_s,
+                "detail": s.error if s.error else dict(s.outputs),
+            }
+            for s in result.steps
+        ],
+        "incident_start": result.incident_start.isoformat(),
+        "rto_seconds": result.rto_seconds,
+    }
+    if result.playbook == "failover":
+        doc["rpo"] = {
+            "seconds": loss.get("rpo_seconds"),
+            "unmeasured": loss.get("unmeasured"),
+            "lost_records_estimate": loss.get("lost_records_estimate"),
+            "heartbeat_age_seconds": loss.get("heartbeat_age_seconds"),
+            "partitions": loss.get("partitions", []),
+        }
+        doc["groups"] = {
+            "committed": len(offsets.get("committed", {})),
+            "offsets": offsets.get("committed", {}),
+            "skipped": offsets.get("skipped", []),
+            "missing": offsets.get("missing", []),
+        }
+        doc["topics"] = result.outputs("assess").get("topics", {})
+    if settings is not None:
+        doc["objectives_breached"] = _breaches(result, settings)
+    return doc
+
+
+def _print_result(result: RunResult) -> None:
+    click.echo(f"{result.playbook} {result.source}->{result.target}: run {result.run_id}")
+    for s in result.steps:
+        took = f" ({s.duration_s:.1f}s)" if s.duration_s is not None else ""
+        line = f"  {s.name}: {s.status}{took}"
+        click.echo(line + (f": {s.error}" if s.error else ""))
+    loss = result.outputs("record_loss")
+    if loss:
+        if loss.get("rpo_seconds") is not None:
+            click.echo(
+                f"RPO {loss['rpo_seconds']:.1f}s, {loss.get('lost_records_estimate')} records "
+                "not replicated"
+            )
+        else:
+            click.echo(f"RPO unmeasured: {loss.get('unmeasured')}")
+    offsets = result.outputs("commit_offsets")
+    if offsets:
+        click.echo(
+            f"groups: {len(offsets.get('committed', {}))} committed, "
+            f"{len(offsets.get('skipped', []))} skipped, {len(offsets.get('missing', []))} "
+            "partitions missing"
+        )
+    rto = "unmeasured (clients not switched)" if result.rto_seconds is None else (
+        f"{result.rto_seconds:.1f}s"
+    )  # fmt: skip
+    click.echo(f"status: {result.status}; RTO {rto}")
+    if result.status != "completed":
+        click.echo(f"resume with: kafka-dr playbook resume {result.run_id}")
+
+
+def _instant(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--incident-start '{text}' is not an ISO 8601 time") from None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment > datetime.now(UTC):
+        raise UsageError(f"--incident-start '{text}' is in the future")
+    return moment
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM ends a run as Ctrl-C does: journaled as interrupted, resumable."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
