@@ -109,6 +109,32 @@ def start_node(lab_dir: Path, cluster: str, node_id: int, wipe: bool) -> None:
     click.echo(f"{cluster} node {node_id} started{' on a wiped disk' if wipe else ''}")
 
 
+@lab.command("stop-cluster")
+@dir_option
+@click.argument("cluster")
+@click.option("--kill", is_flag=True, help="SIGKILL every node at once (a lost site).")
+def stop_cluster(lab_dir: Path, cluster: str, kill: bool) -> None:
+    """Stop every node of CLUSTER (MirrorMaker 2 keeps running)."""
+    change = Lab(lab_dir).stop_cluster(cluster, kill=kill)
+    how = "killed" if kill else "stopped"
+    nodes = ", ".join(str(n) for n in change.nodes) or "none were running"
+    click.echo(f"{cluster} {how} in {change.seconds:.1f}s (nodes: {nodes})")
+
+
+@lab.command("start-cluster")
+@dir_option
+@click.argument("cluster")
+def start_cluster(lab_dir: Path, cluster: str) -> None:
+    """Start the stopped nodes of CLUSTER (same ports, data and cluster id) and wait until it
+    answers."""
+    change = Lab(lab_dir).start_cluster(cluster)
+    nodes = ", ".join(str(n) for n in change.nodes) or "none, all were running"
+    click.echo(
+        f"{cluster} answers with cluster id {change.cluster_id} after {change.seconds:.1f}s "
+        f"(nodes started: {nodes})"
+    )
+
+
 @lab.group()
 def connect() -> None:
     """Start or stop the lab's Kafka Connect worker (for mirror.deploy: connect)."""
@@ -131,8 +157,10 @@ def connect_stop(lab_dir: Path) -> None:
 
 def _register_demo() -> None:
     from dr.cli.demo import demo
+    from dr.cli.labapp import app
 
     lab.add_command(demo)
+    lab.add_command(app)
 
 
 @lab.group()

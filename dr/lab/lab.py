@@ -6,6 +6,7 @@ Everything lives in one directory (configs, data, logs, pids in lab.json), so th
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +17,14 @@ from confluent_kafka import KafkaException
 
 from dr.config.schema import ClusterSettings
 from dr.errors import LabError
+from dr.kafka.admin import cluster_id
 from dr.kafka.client import admin_client
 from dr.kafka.jars import KafkaJars, kafka_jars
-from dr.kafka.java import java_command, logging_options
 from dr.lab import processes
+from dr.lab.apps import stop_apps
 from dr.lab.connect import start_connect, stop_connect
-from dr.lab.labconfig import lab_flow, lab_mirror_overrides, write_lab_config
+from dr.lab.labconfig import write_lab_config
+from dr.lab.mirrormaker import start_mirror
 from dr.lab.nodes import (
     NodeSpec,
     format_storage,
@@ -31,16 +34,21 @@ from dr.lab.nodes import (
     write_node_files,
 )
 from dr.lab.nodes import start_node as launch_node
-from dr.lab.state import ClusterRecord, LabState, MirrorRecord, NodeRecord, load_state, save_state
+from dr.lab.state import (
+    ClusterRecord,
+    LabState,
+    MirrorRecord,
+    NodeRecord,
+    load_state,
+    require_state,
+    save_state,
+)
 from dr.log import get_logger
-from dr.mirror.properties import render_dedicated
 
 log = get_logger(__name__)
 
 PRIMARY, DR = "primary", "dr"
 READY_TIMEOUT_S = 180.0
-MIRROR_HEAP_MB = 256
-MIRROR_MAIN = "org.apache.kafka.connect.mirror.MirrorMaker"
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,16 @@ class LabOptions:
     primary_brokers: int = 3
     dr_brokers: int = 1
     mirror: bool = True
+
+
+@dataclass(frozen=True)
+class ClusterChange:
+    """A whole cluster stopped or started: which nodes, and how long it took."""
+
+    cluster: str
+    cluster_id: str
+    nodes: tuple[int, ...]  # the nodes stopped (those that ran) or started (those that did not)
+    seconds: float
 
 
 class Lab:
@@ -66,12 +84,7 @@ class Lab:
 
     def state(self) -> LabState:
         """The recorded lab; raises LabError when there is none."""
-        state = load_state(self.dir)
-        if state is None:
-            raise LabError(
-                f"no lab in {self.dir}: start one with 'kafka-dr lab up --dir {self.dir}'"
-            )
-        return state
+        return require_state(self.dir)
 
     def is_up(self) -> bool:
         state = load_state(self.dir)
@@ -105,7 +118,7 @@ class Lab:
                 jars, {PRIMARY: options.primary_brokers, DR: options.dr_brokers}
             )
             if options.mirror:
-                state = self._start_mirror(state, jars)
+                state = start_mirror(self.dir, self.logging_dir, state, jars)
             write_lab_config(self.config_path, state, self.dir, mirror=options.mirror)
         except BaseException:
             log.warning("lab_start_failed_cleaning_up", dir=str(self.dir))
@@ -121,47 +134,95 @@ class Lab:
 
     def down(self) -> None:
         """Stop every process of the lab; idempotent, and leaves no JVM behind."""
+        with contextlib.suppress(LabError):  # an unreadable app file must not keep the lab up
+            stop_apps(self.dir)
         state = load_state(self.dir)
         if state is not None:
             if state.mirror:
                 processes.stop(state.mirror.pid, state.mirror.config, grace_s=15)
             stop_connect(state)
-            nodes = [(n, n.spec(c)) for c, rec in state.clusters.items() for n in rec.nodes]
-            with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
-                list(
-                    pool.map(lambda ns: processes.stop(ns[0].pid, ns[1].marker, grace_s=20), nodes)
-                )
+            _stop_nodes(
+                [(n, c) for c, rec in state.clusters.items() for n in rec.nodes], grace_s=20
+            )
             save_state(self.dir, _without_pids(state))
         for pid in processes.find_java_by_marker(str(self.dir) + "/"):
             processes.stop(pid, str(self.dir) + "/", kill=True)
         log.info("lab_down", dir=str(self.dir))
 
-    # -- single nodes --------------------------------------------------------------------
+    # -- nodes and whole clusters --------------------------------------------------------
 
     def stop_node(self, cluster: str, node_id: int, *, kill: bool = False) -> None:
         """Stop one node gracefully (controlled shutdown) or with SIGKILL."""
         state = self.state()
-        record = self._node(state, cluster, node_id)
-        processes.stop(record.pid, record.spec(cluster).marker, kill=kill)
+        _stop_nodes([(self._node(state, cluster, node_id), cluster)], kill=kill)
         log.info("lab_node_stopped", cluster=cluster, node=node_id, kill=kill)
 
     def start_node(self, cluster: str, node_id: int, *, wipe: bool = False) -> None:
         """Start one node again; ``wipe`` first empties and reformats its log dir (a new disk)."""
         state = self.state()
         record = self._node(state, cluster, node_id)
-        spec = record.spec(cluster)
-        if processes.is_running(record.pid, spec.marker):
+        if processes.is_running(record.pid, record.spec(cluster).marker):
             raise LabError(f"node {node_id} of '{cluster}' is already running (pid {record.pid})")
-        jars = _jars_of(state)
-        if wipe:
-            format_storage(spec, jars, state.cluster(cluster).cluster_id, wipe=True)
-        pid = launch_node(spec, jars, self.logging_dir)
-        clusters = dict(state.clusters)
-        clusters[cluster] = clusters[cluster].with_node(replace(record, pid=pid))
-        state = replace(state, clusters=clusters)
-        save_state(self.dir, state)
-        self._wait_registered(cluster, state.clusters[cluster], {node_id}, READY_TIMEOUT_S)
+        self._start_nodes(cluster, [node_id], wipe=wipe)
         log.info("lab_node_started", cluster=cluster, node=node_id, wiped=wipe)
+
+    def stop_cluster(self, cluster: str, *, kill: bool = False) -> ClusterChange:
+        """Stop every node of the cluster at once: SIGTERM (SIGKILL after 60 s), or SIGKILL
+        (a lost site). MirrorMaker 2 keeps running, as it would in production."""
+        started = time.monotonic()
+        record = self.state().cluster(cluster)
+        running = [n for n in record.nodes if processes.is_running(n.pid, n.spec(cluster).marker)]
+        _stop_nodes([(n, cluster) for n in running], kill=kill)
+        log.info("lab_cluster_stopped", cluster=cluster, kill=kill)
+        return ClusterChange(
+            cluster=cluster,
+            cluster_id=record.cluster_id,
+            nodes=tuple(n.id for n in running),
+            seconds=time.monotonic() - started,
+        )
+
+    def start_cluster(self, cluster: str) -> ClusterChange:
+        """Start the cluster's stopped nodes (same ports, data and cluster id), wait until every
+        node is registered, and check that the cluster answers with its recorded id. Raises
+        LabError when it does not come back within 180 s or answers with another id."""
+        started = time.monotonic()
+        record = self.state().cluster(cluster)
+        stopped = [
+            n.id for n in record.nodes if not processes.is_running(n.pid, n.spec(cluster).marker)
+        ]
+        self._start_nodes(cluster, stopped, wait_for_all=True)
+        admin = admin_client(ClusterSettings(bootstrap_servers=record.bootstrap_servers))
+        answered = cluster_id(admin, timeout_s=30)
+        if answered != record.cluster_id:
+            raise LabError(
+                f"cluster '{cluster}' came back with id {answered}, not {record.cluster_id}"
+            )
+        log.info("lab_cluster_started", cluster=cluster, nodes=stopped)
+        return ClusterChange(
+            cluster=cluster,
+            cluster_id=answered,
+            nodes=tuple(stopped),
+            seconds=time.monotonic() - started,
+        )
+
+    def _start_nodes(
+        self, cluster: str, node_ids: list[int], *, wipe: bool = False, wait_for_all: bool = False
+    ) -> None:
+        """Launch these nodes and wait until they (or, wait_for_all, all nodes) register."""
+        state = self.state()
+        jars = _jars_of(state)
+        for node_id in node_ids:
+            record = self._node(state, cluster, node_id)
+            spec = record.spec(cluster)
+            if wipe:
+                format_storage(spec, jars, state.cluster(cluster).cluster_id, wipe=True)
+            pid = launch_node(spec, jars, self.logging_dir)
+            clusters = dict(state.clusters)
+            clusters[cluster] = clusters[cluster].with_node(replace(record, pid=pid))
+            state = replace(state, clusters=clusters)
+            save_state(self.dir, state)
+        wanted = {n.id for n in state.cluster(cluster).nodes} if wait_for_all else set(node_ids)
+        self._wait_registered(cluster, state.clusters[cluster], wanted, READY_TIMEOUT_S)
 
     # -- MirrorMaker 2 -------------------------------------------------------------------
 
@@ -188,7 +249,7 @@ class Lab:
         if processes.is_running(mirror.pid, mirror.config):
             return False
         state = self.state()
-        self._start_mirror(state, _jars_of(state), wait=False)
+        start_mirror(self.dir, self.logging_dir, state, _jars_of(state), wait=False)
         return True
 
     def connect_start(self) -> str:
@@ -212,7 +273,16 @@ class Lab:
 
     def _clean(self) -> None:
         # A new lab has new cluster ids: the old store and state belong to clusters now gone.
-        for sub in (PRIMARY, DR, "mirror", "connect", "logging", "store", "kafka-dr.db.locks"):
+        for sub in (
+            PRIMARY,
+            DR,
+            "mirror",
+            "connect",
+            "logging",
+            "store",
+            "apps",
+            "kafka-dr.db.locks",
+        ):
             shutil.rmtree(self.dir / sub, ignore_errors=True)
         for name in ("kafka-dr.db", "kafka-dr.db-wal", "kafka-dr.db-shm"):
             (self.dir / name).unlink(missing_ok=True)
@@ -298,49 +368,6 @@ class Lab:
             f"within {timeout_s:.0f}s; logs are under {self.dir / name}"
         )
 
-    def _start_mirror(self, state: LabState, jars: KafkaJars, *, wait: bool = True) -> LabState:
-        home = self.dir / "mirror"
-        (home / "logs").mkdir(parents=True, exist_ok=True)
-        config = home / "mm2.properties"
-        if not config.exists():  # `kafka-dr mirror apply` may have written it since
-            config.write_text(mirror_properties(state))
-        cmd = java_command(
-            jars,
-            MIRROR_MAIN,
-            [str(config)],
-            heap_mb=MIRROR_HEAP_MB,
-            jvm_options=logging_options(
-                self.logging_dir / "log4j2.properties",
-                self.logging_dir / "log4j.properties",
-                home / "logs",
-            ),
-        )
-        pid = processes.start_detached(cmd, cwd=home, log_file=home / "logs" / "stdout.log")
-        state = replace(state, mirror=MirrorRecord(config=str(config), home=str(home), pid=pid))
-        save_state(self.dir, state)
-        if wait:
-            self._wait_mirror(state)
-        return state
-
-    def _wait_mirror(self, state: LabState) -> None:
-        """Wait until MirrorMaker's heartbeat connector writes to the target cluster."""
-        assert state.mirror is not None
-        admin = admin_client(ClusterSettings(bootstrap_servers=state.cluster(DR).bootstrap_servers))
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if processes.has_exited(state.mirror.pid, state.mirror.config):
-                raise LabError(
-                    "MirrorMaker 2 exited during start-up: "
-                    f"{log_tail(Path(state.mirror.home) / 'logs')}"
-                )
-            try:
-                if "heartbeats" in admin.list_topics(timeout=5).topics:
-                    return
-            except KafkaException:
-                pass
-            time.sleep(1)
-        raise LabError(f"MirrorMaker 2 wrote no heartbeat to '{DR}' within {READY_TIMEOUT_S:.0f}s")
-
     @staticmethod
     def _node(state: LabState, cluster: str, node_id: int) -> NodeRecord:
         record = state.cluster(cluster).node(node_id)
@@ -350,17 +377,23 @@ class Lab:
         return record
 
 
-def mirror_properties(state: LabState) -> str:
-    """mm2.properties for the lab, rendered as `kafka-dr mirror render` renders the lab config."""
-    clusters = {
-        name: ClusterSettings(bootstrap_servers=rec.bootstrap_servers)
-        for name, rec in state.clusters.items()
-    }
-    return render_dedicated(clusters, [lab_flow()], overrides=lab_mirror_overrides(state))
-
-
 def _jars_of(state: LabState) -> KafkaJars:
     return KafkaJars(version=state.kafka_version, libs=Path(state.libs), source="lab")
+
+
+def _stop_nodes(
+    nodes: list[tuple[NodeRecord, str]], *, kill: bool = False, grace_s: float = 60.0
+) -> None:
+    """Stop these nodes (each with its cluster's name) in parallel."""
+    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        list(
+            pool.map(
+                lambda nc: processes.stop(
+                    nc[0].pid, nc[0].spec(nc[1]).marker, kill=kill, grace_s=grace_s
+                ),
+                nodes,
+            )
+        )
 
 
 def _without_pids(state: LabState) -> LabState:

@@ -107,6 +107,14 @@ def load_state(lab_dir: Path) -> LabState | None:
         ) from None
 
 
+def require_state(lab_dir: Path) -> LabState:
+    """The lab recorded in lab_dir; raises LabError when there is none."""
+    state = load_state(lab_dir)
+    if state is None:
+        raise LabError(f"no lab in {lab_dir}: start one with 'kafka-dr lab up --dir {lab_dir}'")
+    return state
+
+
 def save_state(lab_dir: Path, state: LabState) -> None:
     """Write lab.json atomically."""
     lab_dir.mkdir(parents=True, exist_ok=True)
