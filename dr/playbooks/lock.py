@@ -3,9 +3,9 @@
 Two locks, in this order: this host's lock in the state directory (refused at once), and a
 lease object in the object store (``kafka-dr/playbooks/<a>--<b>/lease.<generation>``), which
 every host using the same store sees. The pair is unordered: a failover primary->dr and a
-failback dr->primary exclude each other. The store is ``playbooks.lease_store`` when set, else
-the only store configured; with no store at all only this host is protected, and the plan says
-so.
+failback dr->primary exclude each other. The store is the first one of ``storage`` (in config
+order: every host with the same config picks the same); with no store at all only this host is
+protected, and the plan says so.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
 
 from dr.config.schema import Settings
-from dr.errors import UsageError
 from dr.state import StateStore
 from dr.storage import StoreLease, open_store
 
@@ -23,15 +22,7 @@ LEASE_TTL_S = 30.0
 
 def lease_store_name(settings: Settings) -> str | None:
     """The store holding playbook leases, or None when only this host can be protected."""
-    chosen = getattr(getattr(settings, "playbooks", None), "lease_store", None)
-    if chosen is not None:
-        if chosen not in settings.storage:
-            raise UsageError(
-                f"playbooks.lease_store '{chosen}' is not a store (storage: "
-                f"{', '.join(settings.storage) or 'none'})"
-            )
-        return str(chosen)
-    return next(iter(settings.storage)) if len(settings.storage) == 1 else None
+    return next(iter(settings.storage), None)
 
 
 def lock_description(settings: Settings, source: str, target: str) -> str:
