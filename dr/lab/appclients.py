@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from dr.kafka.client import librdkafka_logger
 from dr.lab.appfiles import AppSpec, Target
-from dr.lab.ledger import LedgerEntry, LedgerWriter
+from dr.lab.ledger import Event, LedgerEntry, LedgerWriter
 from dr.log import get_logger
 
 log = get_logger(__name__)
@@ -248,9 +248,9 @@ class Session:
             if not _within(consumer.close, timeout_s=10):
                 log.warning("app_consumer_close_abandoned", bootstrap=self.target.bootstrap)
 
-    def _entry(self, event: str, msg: Any) -> LedgerEntry:
+    def _entry(self, event: Event, msg: Any) -> LedgerEntry:
         return LedgerEntry(
-            event="acked" if event == "acked" else "consumed",
+            event=event,
             key=_key(msg),
             topic=str(msg.topic()),
             partition=int(msg.partition()),

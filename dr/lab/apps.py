@@ -13,7 +13,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,17 +152,14 @@ def stop_apps(lab_dir: Path, names: Sequence[str] | None = None) -> list[str]:
     """Stop the named apps (every app with None): SIGTERM, then SIGKILL after 20 s. Returns
     the names of those that were running. Raises LabError for an unknown name."""
     chosen = _choose(lab_dir, names)
-
-    def stop_one(paths: AppPaths) -> bool:
-        spec = load_spec(paths)
-        running = processes.is_running(spec.pid, paths.marker)
-        processes.stop(spec.pid, paths.marker, grace_s=STOP_GRACE_S)
+    specs = [load_spec(paths) for paths in chosen]
+    running = processes.stop_all(
+        [(spec.pid, paths.marker) for spec, paths in zip(specs, chosen, strict=True)],
+        grace_s=STOP_GRACE_S,
+    )
+    for spec, paths in zip(specs, chosen, strict=True):
         if spec.pid is not None:
             save_spec(paths, spec.with_pid(None))
-        return running
-
-    with ThreadPoolExecutor(max_workers=max(1, len(chosen))) as pool:
-        running = list(pool.map(stop_one, chosen))
     return [p.name for p, was in zip(chosen, running, strict=True) if was]
 
 

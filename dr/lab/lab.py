@@ -141,8 +141,9 @@ class Lab:
             if state.mirror:
                 processes.stop(state.mirror.pid, state.mirror.config, grace_s=15)
             stop_connect(state)
-            _stop_nodes(
-                [(n, c) for c, rec in state.clusters.items() for n in rec.nodes], grace_s=20
+            processes.stop_all(
+                [(n.pid, n.spec(c).marker) for c, rec in state.clusters.items() for n in rec.nodes],
+                grace_s=20,
             )
             save_state(self.dir, _without_pids(state))
         for pid in processes.find_java_by_marker(str(self.dir) + "/"):
@@ -154,7 +155,8 @@ class Lab:
     def stop_node(self, cluster: str, node_id: int, *, kill: bool = False) -> None:
         """Stop one node gracefully (controlled shutdown) or with SIGKILL."""
         state = self.state()
-        _stop_nodes([(self._node(state, cluster, node_id), cluster)], kill=kill)
+        record = self._node(state, cluster, node_id)
+        processes.stop(record.pid, record.spec(cluster).marker, kill=kill)
         log.info("lab_node_stopped", cluster=cluster, node=node_id, kill=kill)
 
     def start_node(self, cluster: str, node_id: int, *, wipe: bool = False) -> None:
@@ -171,13 +173,13 @@ class Lab:
         (a lost site). MirrorMaker 2 keeps running, as it would in production."""
         started = time.monotonic()
         record = self.state().cluster(cluster)
-        running = [n for n in record.nodes if processes.is_running(n.pid, n.spec(cluster).marker)]
-        _stop_nodes([(n, cluster) for n in running], kill=kill)
+        nodes = [(n.pid, n.spec(cluster).marker) for n in record.nodes]
+        running = processes.stop_all(nodes, kill=kill)
         log.info("lab_cluster_stopped", cluster=cluster, kill=kill)
         return ClusterChange(
             cluster=cluster,
             cluster_id=record.cluster_id,
-            nodes=tuple(n.id for n in running),
+            nodes=tuple(n.id for n, ran in zip(record.nodes, running, strict=True) if ran),
             seconds=time.monotonic() - started,
         )
 
@@ -379,21 +381,6 @@ class Lab:
 
 def _jars_of(state: LabState) -> KafkaJars:
     return KafkaJars(version=state.kafka_version, libs=Path(state.libs), source="lab")
-
-
-def _stop_nodes(
-    nodes: list[tuple[NodeRecord, str]], *, kill: bool = False, grace_s: float = 60.0
-) -> None:
-    """Stop these nodes (each with its cluster's name) in parallel."""
-    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
-        list(
-            pool.map(
-                lambda nc: processes.stop(
-                    nc[0].pid, nc[0].spec(nc[1]).marker, kill=kill, grace_s=grace_s
-                ),
-                nodes,
-            )
-        )
 
 
 def _without_pids(state: LabState) -> LabState:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
@@ -56,6 +57,16 @@ def stop(pid: int | None, marker: str, *, kill: bool = False, grace_s: float = 6
         return
     _signal(pid, signal.SIGKILL)
     wait_gone(pid, marker, 10.0)
+
+
+def stop_all(
+    targets: Sequence[tuple[int | None, str]], *, kill: bool = False, grace_s: float = 60.0
+) -> list[bool]:
+    """stop() every (pid, marker) in parallel; returns, for each, whether it was running."""
+    running = [is_running(pid, marker) for pid, marker in targets]
+    with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+        list(pool.map(lambda t: stop(t[0], t[1], kill=kill, grace_s=grace_s), targets))
+    return running
 
 
 def wait_gone(pid: int, marker: str, timeout_s: float) -> bool:

@@ -236,3 +236,18 @@ def test_an_app_started_again_never_reuses_a_key(tmp_path: Path) -> None:
     assert again.keys == [f"shop-{SEQ_BLOCK}"]
     status = load_status(paths)
     assert status is not None and status.next_seq == 2 * SEQ_BLOCK
+
+
+def test_an_app_moves_when_its_files_name_another_cluster_and_stays_otherwise(
+    tmp_path: Path,
+) -> None:
+    paths = stopped_app(tmp_path, "shop")
+    app = App(paths, AppSpec(name="shop", topic="orders", group="billing"))
+    session = FakeSession(Target(PRIMARY, "orders"))
+
+    stays = app._moved(session)  # type: ignore[arg-type]
+    switch(tmp_path, HookContext(DR, {"orders": "primary.orders"}))
+    moves = app._moved(session)  # type: ignore[arg-type]
+
+    assert stays is None
+    assert moves == Target(DR, "primary.orders")
