@@ -104,8 +104,8 @@ class Switch:
 def start_app(lab_dir: Path, request: AppRequest) -> AppStarted:
     """Start an app on a lab cluster and wait until it has connected (its topic exists).
 
-    Raises LabError when the lab or cluster is unknown, the app already runs, or it does not
-    connect within 60 s (it is stopped again); UsageError when it would neither produce nor
+    Raises LabError when the lab or cluster is unknown or down, the app already runs, or it does
+    not connect within 60 s (it is stopped again); UsageError when it would neither produce nor
     consume. An app started again under the same name continues its ledger and its keys.
     """
     check_name(request.name)
@@ -113,7 +113,12 @@ def start_app(lab_dir: Path, request: AppRequest) -> AppStarted:
         raise UsageError(f"app '{request.name}' needs --produce RATE, --consume GROUP or both")
     if request.produce_rate is not None and request.produce_rate <= 0:
         raise UsageError(f"app '{request.name}': --produce must be above 0 records/s")
-    bootstrap = require_state(lab_dir).cluster(request.cluster).bootstrap_servers
+    cluster = require_state(lab_dir).cluster(request.cluster)
+    if not any(processes.is_running(n.pid, n.spec(request.cluster).marker) for n in cluster.nodes):
+        raise LabError(
+            f"cluster '{request.cluster}' is not running: start it with "
+            f"'kafka-dr lab start-cluster --dir {lab_dir} {request.cluster}'"
+        )
     paths = AppPaths(apps_dir(lab_dir), request.name)
     if paths.spec.exists():
         pid = load_spec(paths).pid
@@ -128,7 +133,7 @@ def start_app(lab_dir: Path, request: AppRequest) -> AppStarted:
         produce_rate=request.produce_rate,
         group=request.group,
     )
-    write_target(paths, Target(bootstrap=bootstrap, topic=request.topic))
+    write_target(paths, Target(bootstrap=cluster.bootstrap_servers, topic=request.topic))
     save_spec(paths, spec)
     started = time.monotonic()
     started_ns = time.time_ns()

@@ -30,6 +30,7 @@ from dr.lab.appfiles import (
 from dr.lab.apps import AppRequest, HookContext, hook_context, list_apps, start_app, stop_apps
 from dr.lab.apps import switch_apps as switch
 from dr.lab.ledger import LedgerEntry
+from dr.lab.state import ClusterRecord, LabState, NodeRecord, save_state
 
 PRIMARY = "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"
 DR = "127.0.0.1:9192"
@@ -251,3 +252,23 @@ def test_an_app_moves_when_its_files_name_another_cluster_and_stays_otherwise(
 
     assert stays is None
     assert moves == Target(DR, "primary.orders")
+
+
+def test_starting_an_app_on_a_cluster_that_is_down_says_how_to_start_it(tmp_path: Path) -> None:
+    save_state(
+        tmp_path,
+        LabState(
+            kafka_version="4.3.1",
+            libs="/opt/kafka/libs",
+            clusters={
+                "primary": ClusterRecord(
+                    "vtgyZdKwTJyOFmuEBiY-aQ",
+                    (NodeRecord(1, 9092, 9093, str(tmp_path / "primary/node-1"), pid=None),),
+                )
+            },
+        ),
+    )
+
+    with pytest.raises(LabError, match="cluster 'primary' is not running: start it with"):
+        start_app(tmp_path, AppRequest(name="shop", group="billing"))
+    assert not (tmp_path / "apps" / "shop.json").exists()
