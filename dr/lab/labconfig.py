@@ -87,6 +87,12 @@ def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any
                 }
             ],
         }
+    if mirror:
+        # The lab's client applications (kafka-dr lab app) follow a failover: the hook rewrites
+        # the files that say where they connect and which topic they use.
+        switch = [sys.executable, "-m", "dr", "lab", "app", "switch", "--dir", str(lab_dir)]
+        hook = {"command": switch, "name": "lab-apps"}
+        config["playbooks"] = {"failover": {"hooks": {"switch_clients": {"after": [hook]}}}}
     home = os.environ.get("KAFKA_HOME")
     if home and Path(state.libs) == Path(home) / "libs":
         config["tools"] = {"kafka_home": os.environ["KAFKA_HOME"]}
