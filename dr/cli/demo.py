@@ -1,12 +1,14 @@
 """kafka-dr lab demo: the whole job on the embedded default, step by step.
 
 A lab with MirrorMaker 2, the status of both clusters, traffic mirrored to dr, a backup of the
-demo topic into the lab's local store, its verification, and a restore onto dr under a new name.
+demo topic into the lab's local store, its verification, a restore onto dr under a new name,
+and a failover of a running app after the whole primary is killed.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -18,15 +20,22 @@ from dr.backup.verify import verify_backup
 from dr.cli.rpo import print_report as print_rpo
 from dr.cli.status import print_report
 from dr.config import load_config
+from dr.config.schema import Settings
 from dr.errors import DrError
 from dr.kafka.health import check_health
+from dr.lab.apps import AppRequest, start_app, stop_apps
 from dr.lab.lab import Lab, LabOptions
+from dr.lab.ledger import read_ledger, reconcile_files
 from dr.lab.traffic import count_records, create_topic, produce_records, wait_for_records
+from dr.mirror.offsets import translate_offsets
 from dr.objectives.rpo import measure_rpo
+from dr.playbooks import run_playbook
+from dr.playbooks.failover import failover_playbook
 from dr.state import StateStore
 
 TOPIC = "demo.orders"
 RESTORED = "restored.demo.orders"
+APP, APP_TOPIC, APP_GROUP = "demo-app", "demo.payments", "demo-app-group"
 
 
 def step(number: int, text: str) -> None:
@@ -64,7 +73,7 @@ def demo(lab_dir: Path, kafka_version: str | None, records: int, keep: bool) -> 
         if keep:
             click.echo(f"lab left running: kafka-dr lab down --dir {lab_dir}")
         else:
-            step(9, "Stopping the lab")
+            step(10, "Stopping the lab")
             the_lab.down()
 
 
@@ -126,3 +135,61 @@ def _walkthrough(the_lab: Lab, records: int) -> None:
         f"(RTO objective {settings.objectives.rto_seconds:.0f}s)"
     )
     print_report(check_health(settings.clusters, tools=settings.tools), verbose=False)
+    _failover(the_lab)
+
+
+def _failover(the_lab: Lab) -> None:
+    """A running app on primary, the whole primary killed, kafka-dr failover, the app on dr."""
+    settings = load_config(the_lab.config_path).settings
+    step(9, f"Failover: app '{APP}' produces and consumes on primary; primary is then killed")
+    start_app(the_lab.dir, AppRequest(APP, topic=APP_TOPIC, produce_rate=50, group=APP_GROUP))
+    _wait(lambda: _checkpointed(settings), 120, "MirrorMaker's checkpoints of the app's group")
+    the_lab.stop_cluster("primary", kill=True)
+    click.echo("   primary killed (every node, SIGKILL); kafka-dr failover --from primary --to dr")
+    result = run_playbook(settings, failover_playbook(settings, source="primary", target="dr"))
+    for s in result.steps:
+        took = f"{s.duration_s:.1f}s" if s.duration_s is not None else "-"
+        click.echo(f"   {s.name}: {s.status} ({took})")
+    if result.status != "completed" or result.rto_seconds is None:
+        raise DrError(f"the demo failover did not complete: {result.error}")
+    dr = settings.clusters["dr"].bootstrap_servers
+    ledger = the_lab.dir / "apps" / f"{APP}.ledger"
+    _wait(lambda: _consumed_on(ledger, dr) >= 50, 120, f"'{APP}' consuming on dr")
+    stop_apps(the_lab.dir, [APP])
+    tally = reconcile_files([ledger], group=APP_GROUP)
+    loss = result.outputs("record_loss")
+    objective = settings.objectives.rto_seconds
+    click.echo(f"   RTO {result.rto_seconds:.1f}s (objective {objective:.0f}s)")
+    if loss.get("rpo_seconds") is None:
+        click.echo(f"   RPO unmeasured: {loss.get('unmeasured')}")
+    else:
+        click.echo(f"   RPO {loss['rpo_seconds']:.1f}s")
+    click.echo(
+        f"   ledger: {tally.acked} records acknowledged, {tally.consumed} consumed, "
+        f"{len(tally.lost)} acknowledged but never consumed (on primary, not replicated "
+        f"before the kill), {tally.duplicates} consumed twice (since the last checkpoint)"
+    )
+
+
+def _checkpointed(settings: Settings) -> bool:
+    try:
+        result = translate_offsets(settings, APP_GROUP, "primary", "dr")
+    except DrError:
+        return False
+    return len(result.partitions) == 3 and all(
+        p.basis == "checkpoint" or p.checkpoint_upstream_offset is not None
+        for p in result.partitions
+    )
+
+
+def _consumed_on(ledger: Path, bootstrap: str) -> int:
+    entries = read_ledger(ledger)
+    return sum(1 for e in entries if e.event == "consumed" and e.cluster_bootstrap == bootstrap)
+
+
+def _wait(ready: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if time.monotonic() > deadline:
+            raise DrError(f"the demo timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(1)

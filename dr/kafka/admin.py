@@ -6,6 +6,7 @@ object at fault; nothing here decides anything.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -257,20 +258,27 @@ def committed_offsets(admin: AdminClient, group: str, timeout_s: float) -> dict[
 def group_members(admin: AdminClient, groups: Iterable[str], timeout_s: float) -> dict[str, int]:
     """How many members each group has right now (0: no consumer is in it), asked at once."""
     wanted = list(groups)
-    if not wanted:
-        return {}
-    futures = admin.describe_consumer_groups(wanted, request_timeout=timeout_s)
+    deadline = time.monotonic() + RETRY_DEADLINE_S
     out: dict[str, int] = {}
-    for group, future in futures.items():
-        try:
-            out[group] = len(future.result(timeout=timeout_s + 5).members or [])
-        except KafkaException as exc:
-            if _error_name(exc) == "GROUP_ID_NOT_FOUND":
-                out[group] = 0
-                continue
-            raise KafkaError(f"cannot describe group '{group}': {reason(exc)}") from None
-        except TimeoutError as exc:
-            raise KafkaError(f"cannot describe group '{group}': {reason(exc)}") from None
+    while wanted:
+        futures = admin.describe_consumer_groups(wanted, request_timeout=timeout_s)
+        again = []
+        for group, future in futures.items():
+            try:
+                out[group] = len(future.result(timeout=timeout_s + 5).members or [])
+            except KafkaException as exc:
+                if _error_name(exc) == "GROUP_ID_NOT_FOUND":
+                    out[group] = 0
+                elif _transient(exc) and time.monotonic() < deadline:
+                    again.append(group)  # a coordinator loading or moving
+                else:
+                    raise KafkaError(f"cannot describe group '{group}': {reason(exc)}") from None
+            except TimeoutError as exc:
+                raise KafkaError(f"cannot describe group '{group}': {reason(exc)}") from None
+        if again:
+            log.info("kafka_retry", what="describe groups", groups=len(again))
+            time.sleep(1)
+        wanted = again
     return out
 
 

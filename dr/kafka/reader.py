@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka import KafkaError as RdKafkaError
 
 from dr.config.schema import ClusterSettings
+from dr.errors import KafkaError
 from dr.kafka.client import confluent_config, librdkafka_logger
 
 TP = tuple[str, int]
@@ -145,19 +146,29 @@ def offsets_for_times(
 
 
 def read_range(
-    cluster: ClusterSettings, tp: TP, start: int, end: int, *, timeout_s: float = 10.0
+    cluster: ClusterSettings,
+    tp: TP,
+    start: int,
+    end: int,
+    *,
+    timeout_s: float = 10.0,
+    whole: bool = False,
 ) -> list[RecordAt]:
-    """Every record of one partition with start <= offset < end."""
+    """Every record of one partition with start <= offset < end, as far as timeout_s allows.
+
+    With ``whole``, a read that the deadline cuts short raises KafkaError instead of returning
+    what it has: the caller needs all of it (the newest checkpoints are the last records).
+    """
     if start >= end:
         return []
     consumer = consumer_for(cluster)
     out: list[RecordAt] = []
+    done = False
     try:
         consumer.assign([TopicPartition(tp[0], tp[1], start)])
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             batch: list[Any] = consumer.consume(num_messages=1000, timeout=0.2)
-            done = False
             for msg in batch:
                 err = msg.error()
                 if err is not None:
@@ -172,4 +183,10 @@ def read_range(
                 break
     finally:
         consumer.close()
+    if whole and not done:
+        reached = out[-1].offset + 1 if out else start
+        raise KafkaError(
+            f"reading {tp[0]}-{tp[1]} stopped at its {timeout_s:.0f}s deadline at offset "
+            f"{reached} of {start}..{end}"
+        )
     return out

@@ -141,7 +141,15 @@ class Session:
     def serve(self, wait_s: float) -> None:
         """Serve delivery reports and consume what is there, waiting up to wait_s."""
         if self.producer is not None:
-            self.producer.poll(0 if self.consumer is not None and self.topic_ready else wait_s)
+            try:
+                self.producer.poll(0 if self.consumer is not None and self.topic_ready else wait_s)
+            except (KafkaException, SystemError) as exc:
+                # A fatal producer error (the idempotent producer's sequence lost on a topic
+                # just created) is raised from poll; confluent-kafka sometimes garbles it into
+                # a SystemError. The session ends; the app starts a new one with new clients.
+                self.fatal = self.fatal or f"{type(exc).__name__}: {exc}"
+                log.error("app_client_fatal", error=self.fatal)
+                return
         if self.consumer is None or not self.topic_ready:
             return
         for msg in self.consumer.consume(num_messages=500, timeout=wait_s):

@@ -35,6 +35,7 @@ from dr.mirror.translate import TranslationResult, translate_group, usable_syncs
 log = get_logger(__name__)
 TIMEOUT_S = 30.0
 T = TypeVar("T")
+READ_TIMEOUT_S = 300.0  # reading a whole internal topic: minutes for millions of records
 # The source may be the cluster that was lost: a failover must not wait long to learn it.
 SOURCE_TIMEOUT_S = 10.0
 
@@ -88,7 +89,8 @@ def _read_topic(
     high = kadmin.offsets(admin, tps, "latest", timeout_s, committed=False)
     out: list[tuple[T, int]] = []
     for tp in tps:
-        for rec in read_range(cluster, tp, low[tp], high[tp], timeout_s=timeout_s):
+        # Whole or not at all: the newest records (checkpoints, syncs) are the last ones.
+        for rec in read_range(cluster, tp, low[tp], high[tp], timeout_s=READ_TIMEOUT_S, whole=True):
             try:
                 out.append((decode(rec.key, rec.value), rec.timestamp_ms))
             except RecordFormatError as exc:
