@@ -80,6 +80,8 @@ def config_with(lab: RunningLab, tmp_path: Path, *, lost: bool, hooks: dict[str,
     if lost:  # the primary is gone: nothing answers where it was
         settings["clusters"]["primary"]["bootstrap_servers"] = "127.0.0.1:1"
     settings["playbooks"] = {"failover": {"hooks": hooks}}
+    # A state of its own: a completed failover keeps the lab's `mirror restart` refused.
+    settings["state"] = str(tmp_path / "state.db")
     path = tmp_path / f"failover-{uuid.uuid4().hex[:6]}.yaml"
     path.write_text(yaml.safe_dump(settings))
     return path
@@ -173,6 +175,9 @@ def test_a_failover_from_a_lost_primary_moves_groups_without_skipping_and_tells_
     assert told["topics"][topic] == f"primary.{topic}"
     assert group in told["groups"]
     assert env_seen.read_text() == lab.bootstrap("dr")
+    # The flow stays stopped: restarting it would copy a returning primary into dr.
+    again = run_cli("--config", str(config), "mirror", "restart")
+    assert again.returncode == 2 and "stopped by failover" in again.stderr, again.stderr
 
 
 def test_a_failover_killed_at_every_step_boundary_resumes_each_time_to_the_same_end(

@@ -9,12 +9,30 @@ import click
 
 from dr.cli.backup import confirm
 from dr.cli.common import AppContext, echo_json, pass_app
+from dr.config.schema import Settings
+from dr.errors import UsageError
 from dr.log import redact_text
 from dr.mirror import deploy
 from dr.mirror.health import first_line
+from dr.playbooks import failed_over
 
 TRACE_LINES = 5  # of a failed connector's or task's trace, with --verbose
 flow_option = click.option("--flow", default=None, help="Only this flow (SOURCE->TARGET).")
+force_option = click.option(
+    "--force", is_flag=True, help="Even for a flow a failover stopped (see 'playbook list')."
+)
+
+
+def refuse_after_failover(settings: Settings, force: bool, flow: str | None) -> None:
+    """A flow stopped by a failover stays stopped until a failback, or --force."""
+    stopped = {f: r for f, r in failed_over(settings).items() if flow is None or f == flow}
+    if stopped and not force:
+        name, run = next(iter(stopped.items()))
+        raise UsageError(
+            f"flow {name} was stopped by failover {run}: starting it would copy the old "
+            f"{name.split('->')[0]}, should it return, into {name.split('->')[1]} where clients "
+            "now write; bring it back with a failback, or add --force"
+        )
 
 
 @click.group()
@@ -37,10 +55,13 @@ def render(app: AppContext, flow: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@force_option
 @pass_app
-def apply(app: AppContext, dry_run: bool, yes: bool, as_json: bool) -> None:
+def apply(app: AppContext, dry_run: bool, yes: bool, as_json: bool, force: bool) -> None:
     """Bring MirrorMaker to the config, idempotently: a second apply changes nothing."""
     settings = app.config().settings
+    if not dry_run:
+        refuse_after_failover(settings, force, None)
     if deploy.mirror_settings(settings).deploy == "dedicated":
         planned = deploy.apply_dedicated(settings, dry_run=True)
         if (planned.changed or planned.restart_pending) and not dry_run:
@@ -100,18 +121,22 @@ def pause(app: AppContext, flow: str | None) -> None:
 
 @mirror.command()
 @flow_option
+@force_option
 @pass_app
-def resume(app: AppContext, flow: str | None) -> None:
+def resume(app: AppContext, flow: str | None, force: bool) -> None:
     """Resume the flows' connectors (Connect mode)."""
+    refuse_after_failover(app.config().settings, force, flow)
     for name in deploy.control(app.config().settings, "resume", flow):
         click.echo(f"resumed {name}")
 
 
 @mirror.command()
 @flow_option
+@force_option
 @pass_app
-def restart(app: AppContext, flow: str | None) -> None:
+def restart(app: AppContext, flow: str | None, force: bool) -> None:
     """Restart the flows' connectors and tasks, or the dedicated MirrorMaker."""
+    refuse_after_failover(app.config().settings, force, flow)
     for name in deploy.control(app.config().settings, "restart", flow):
         click.echo(f"restarted {name}")
 

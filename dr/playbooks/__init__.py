@@ -103,6 +103,22 @@ def recorded_run(settings: Settings, run_id: str) -> RunResult:
     return summarise(run_id, state, steps)
 
 
+def failed_over(settings: Settings) -> dict[str, str]:
+    """The flows a completed failover stopped and nothing has brought back since: flow name ->
+    the failover's run id. Restarting such a flow would copy the old primary, should it return,
+    into the cluster the clients now write to."""
+    out: dict[str, str] = {}
+    runs = state_of(settings).playbook_runs(limit=500)  # newest first
+    for flow in settings.mirror.flows if settings.mirror else []:
+        pair = {flow.name, f"{flow.target}->{flow.source}"}
+        for run in runs:
+            if run.pair in pair and run.status == "completed":
+                if run.playbook == "failover" and run.pair == flow.name:
+                    out[flow.name] = run.run_id
+                break  # the newest completed run on the pair decides
+    return out
+
+
 def effective_status(run: PlaybookRun) -> str:
     if run.status != "running":
         return run.status
