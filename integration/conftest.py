@@ -113,6 +113,17 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what} (last: {last!r})")
 
 
+def wait_for_heartbeats(lab: RunningLab, *, timeout_s: float = 120) -> None:
+    """Until MirrorMaker's newest heartbeat on dr is under 5 s old (it replicates again)."""
+
+    def beating() -> bool:
+        proc = lab.cli("rpo", "status", "--json")
+        age = json.loads(proc.stdout)["flows"]["primary->dr"]["heartbeat_age_seconds"]
+        return age is not None and age < 5
+
+    wait_until(beating, timeout_s=timeout_s, what="MirrorMaker's heartbeats again")
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
     shared = os.environ.get("KAFKA_DR_TEST_LAB_DIR")

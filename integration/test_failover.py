@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartiti
 from confluent_kafka.admin import AdminClient
 
 from dr.lab.traffic import create_topic, produce_records, wait_for_records
-from integration.conftest import RunningLab, run_cli, wait_until
+from integration.conftest import RunningLab, run_cli, wait_for_heartbeats, wait_until
 
 pytestmark = pytest.mark.timeout(900)
 STEPS = [
@@ -38,13 +38,7 @@ def mirror_restarted(lab: RunningLab) -> Iterator[None]:
     """A failover stops MirrorMaker: start it again afterwards, with fresh heartbeats."""
     yield
     lab.lab_cli("mirror", "start")
-
-    def beating() -> bool:
-        proc = lab.cli("rpo", "status", "--json")
-        age = json.loads(proc.stdout)["flows"]["primary->dr"]["heartbeat_age_seconds"]
-        return age is not None and age < 5
-
-    wait_until(beating, timeout_s=120, what="MirrorMaker's heartbeats again")
+    wait_for_heartbeats(lab)
 
 
 def checkpointed_group(lab: RunningLab) -> tuple[str, str]:
@@ -321,12 +315,7 @@ def test_a_running_app_moves_to_dr_after_the_primary_is_killed_and_skips_nothing
         if ledger.exists():
             lab.lab_cli("app", "stop", app)
 
-    def beating() -> bool:
-        out = lab.cli("rpo", "status", "--json")
-        age = json.loads(out.stdout)["flows"]["primary->dr"]["heartbeat_age_seconds"]
-        return age is not None and age < 5
-
-    wait_until(beating, timeout_s=180, what="MirrorMaker's heartbeats again")
+    wait_for_heartbeats(lab, timeout_s=180)
 
 
 def _keys_of(bootstrap: str, topic: str) -> set[str]:

@@ -22,7 +22,7 @@ from confluent_kafka.admin import AdminClient
 from dr.config import load_config
 from dr.kafka.reader import read_range
 from dr.lab.traffic import create_topic, produce_records, wait_for_records
-from integration.conftest import RunningLab, run_cli, wait_until
+from integration.conftest import RunningLab, run_cli, wait_for_heartbeats, wait_until
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -64,13 +64,7 @@ def mirror_stopped(lab: RunningLab) -> Iterator[None]:
         yield
     finally:
         lab.lab_cli("mirror", "start")
-
-        def beating() -> bool:
-            proc = lab.cli("rpo", "status", "--json")
-            age = json.loads(proc.stdout)["flows"]["primary->dr"]["heartbeat_age_seconds"]
-            return age is not None and age < 5
-
-        wait_until(beating, timeout_s=120, what="MirrorMaker's heartbeats again")
+        wait_for_heartbeats(lab)
 
 
 @pytest.fixture

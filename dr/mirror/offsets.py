@@ -175,7 +175,7 @@ def load_translation(
     caller already knows is lost (``source_lost``, why) is not asked again.
     Raises UsageError (see translate_offsets), KafkaError when the target cannot be read.
     """
-    flow = _flow_for(settings, source, target)
+    flow = flow_for(settings, source, target)
     src = settings.clusters[source]
     commits: dict[str, dict[tuple[str, int], int]] | None
     try:
@@ -214,7 +214,9 @@ def load_translation(
     )
 
 
-def _flow_for(settings: Settings, source: str, target: str) -> MirrorFlow:
+def flow_for(settings: Settings, source: str, target: str) -> MirrorFlow:
+    """The flow source->target; raises UsageError naming what is wrong (an unknown cluster,
+    the same cluster twice, no flow for the direction)."""
     for name in (source, target):
         if name not in settings.clusters:
             raise UsageError(
@@ -222,8 +224,8 @@ def _flow_for(settings: Settings, source: str, target: str) -> MirrorFlow:
             )
     if source == target:
         raise UsageError(
-            f"--from and --to both name cluster '{source}': offsets translate "
-            "across a mirror flow, from one cluster to another"
+            f"--from and --to both name cluster '{source}': give two clusters joined by a "
+            "mirror flow"
         )
     flow = flow_between(settings, source, target)
     if flow is None:

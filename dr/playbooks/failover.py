@@ -34,7 +34,7 @@ from dr.log import get_logger, redact_text
 from dr.mirror.connect import ConnectClient
 from dr.mirror.connectors import render_connectors
 from dr.mirror.heartbeats import newest_heartbeat_ms
-from dr.mirror.offsets import flow_between, load_translation
+from dr.mirror.offsets import flow_for, load_translation
 from dr.mirror.process import check_process
 from dr.mirror.topics import topic_map
 from dr.objectives.rpo import measure_flow, replicated_until
@@ -56,7 +56,7 @@ def failover_playbook(
     force: bool = False,
 ) -> Playbook:
     """The failover source -> target; raises UsageError when no flow replicates it."""
-    flow = _flow(settings, source, target)
+    flow = flow_for(settings, source, target)
     if groups is not None:
         try:
             re.compile(groups)
@@ -114,23 +114,6 @@ def failover_playbook(
         ),
         hook_payload=steps.hook_payload,
     )
-
-
-def _flow(settings: Settings, source: str, target: str) -> MirrorFlow:
-    for name in (source, target):
-        if name not in settings.clusters:
-            raise UsageError(
-                f"no cluster named '{name}' (clusters: {', '.join(settings.clusters)})"
-            )
-    if source == target:
-        raise UsageError(f"--from and --to both name cluster '{source}'")
-    flow = flow_between(settings, source, target)
-    if flow is None:
-        raise UsageError(
-            f"no mirror flow replicates {source}->{target}: a failover moves clients to where "
-            "MirrorMaker copied their data (mirror.flows)"
-        )
-    return flow
 
 
 class _Steps:
