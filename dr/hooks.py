@@ -137,6 +137,7 @@ class HookFailed(DrError):
     def __init__(self, result: HookResult, results: HookResults) -> None:
         self.result = result
         self.results = results
+        self.journal: list[dict[str, Any]] = []  # what the engine journals of them
         said = f": {result.last_line}" if result.last_line else ""
         super().__init__(
             f"hook {result.command} {results.when} step {results.step} {result.reason}{said}"

@@ -202,7 +202,10 @@ def execute(
                 raise
             except DrError as exc:
                 status, error = "failed", f"step {step.name}: {redact_text(exc.message)}"
-                state.append_playbook_event(run_id, step.name, "step_failed", {"error": error})
+                hooks_run = getattr(exc, "journal", [])  # the hooks that ran, when one aborted
+                state.append_playbook_event(
+                    run_id, step.name, "step_failed", {"error": error, "hooks": hooks_run}
+                )
                 log.info("step_failed", run_id=run_id, step=step.name, error=error)
                 break
         state.set_playbook_status(run_id, status, error=error)

@@ -168,3 +168,25 @@ def test_resuming_an_unknown_run_is_an_error(state: StateStore) -> None:
 
 def test_not_yet_known_is_a_dr_error() -> None:
     assert issubclass(NotYetKnown, DrError)
+
+
+def test_the_hooks_that_ran_before_one_aborted_are_journaled_with_the_failure(
+    state: StateStore,
+) -> None:
+    def hooks(
+        step: str, when: Literal["before", "after"], ctx: StepContext, payload: Any
+    ) -> list[dict[str, Any]]:
+        if step == "switch" and when == "after":
+            failure = DrError("hook dns after step switch exited 3: zone refused")
+            failure.journal = [  # type: ignore[attr-defined]
+                {"command": "notify", "outcome": "succeeded"},
+                {"command": "dns", "outcome": "failed"},
+            ]
+            raise failure
+        return []
+
+    result = execute(book(World()), state=state, hooks=hooks)
+
+    assert result.status == "failed" and "zone refused" in (result.error or "")
+    [failed] = [e for e in state.playbook_events(result.run_id) if e.event == "step_failed"]
+    assert [h["command"] for h in failed.detail["hooks"]] == ["notify", "dns"]

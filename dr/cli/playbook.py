@@ -16,6 +16,7 @@ from dr.cli.common import AppContext, echo_json, pass_app
 from dr.config.schema import Settings
 from dr.errors import UsageError
 from dr.playbooks import (
+    hook_plan,
     recorded_run,
     recorded_runs,
     resume_playbook,
@@ -135,6 +136,7 @@ def _run(
     incident_start: datetime | None,
 ) -> None:
     planned = plan(book)
+    hooks, problems = hook_plan(settings, book)
     if dry_run or not (yes or as_json):
         lines = [f"{book.name} {book.pair}: {lock_description(settings, book.source, book.target)}"]
         for i, p in enumerate(planned, 1):
@@ -143,6 +145,9 @@ def _run(
             lines.append(f"  {i}. {p.name}: {flag}{p.description} [{state}]")
             if p.touches:
                 lines.append(f"       touches: {p.touches}")
+            if hooks.get(p.name):
+                lines.append(f"       hooks: {', '.join(hooks[p.name])}")
+        lines += [f"  PROBLEM: {problem}" for problem in problems]
         if dry_run and as_json:
             echo_json(
                 {
@@ -158,9 +163,11 @@ def _run(
                             "touches": p.touches,
                             "done": p.done,
                             "note": p.note,
+                            "hooks": hooks.get(p.name, []),
                         }
                         for p in planned
                     ],
+                    "problems": problems,
                 }
             )
             return

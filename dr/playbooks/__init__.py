@@ -16,7 +16,7 @@ from typing import Any, Literal
 from dr.config.playbooks import PlaybookSettings
 from dr.config.schema import Settings
 from dr.errors import DrError, UsageError
-from dr.hooks import HookContext, run_hooks
+from dr.hooks import HookContext, HookFailed, HookResult, missing_programs, run_hooks
 from dr.log import get_logger
 from dr.playbooks.failover import failover_playbook
 from dr.playbooks.lock import PlaybookLock
@@ -54,6 +54,9 @@ def run_playbook(
     state = state_of(settings)
     configured = settings.playbooks.get(playbook.name)
     unknown = configured.unknown_steps([s.name for s in playbook.steps]) if configured else []
+    problems = hook_plan(settings, playbook)[1] if run_id is None else []
+    if problems:
+        raise UsageError(f"{problems[0]}: fix it before the run starts (it would stop the run)")
     if unknown:
         raise UsageError(
             f"playbooks.{playbook.name}.hooks.{unknown[0]}: {playbook.name} has no step "
@@ -151,20 +154,42 @@ def _hook_runner(
             to_bootstrap=target.bootstrap_servers,
             payload=dict(payload),
         )
-        results = run_hooks(hooks, when=when, context=context)
-        return [
-            {
-                "command": r.command,
-                "when": r.when,
-                "outcome": r.outcome,
-                "exit_code": r.exit_code,
-                "attempts": r.attempts,
-                "duration_s": r.duration_s,
-                "last_line": r.last_line,
-                "reason": r.reason,
-                "on_failure": r.on_failure,
-            }
-            for r in results.hooks
-        ]
+        try:
+            results = run_hooks(hooks, when=when, context=context)
+        except HookFailed as exc:
+            exc.journal = [_hook_entry(r) for r in exc.results.hooks]
+            raise
+        return [_hook_entry(r) for r in results.hooks]
 
     return run
+
+
+def _hook_entry(r: HookResult) -> dict[str, Any]:
+    return {
+        "command": r.command,
+        "when": r.when,
+        "outcome": r.outcome,
+        "exit_code": r.exit_code,
+        "attempts": r.attempts,
+        "duration_s": r.duration_s,
+        "last_line": r.last_line,
+        "reason": r.reason,
+        "on_failure": r.on_failure,
+    }
+
+
+def hook_plan(settings: Settings, playbook: Playbook) -> tuple[dict[str, list[str]], list[str]]:
+    """For a plan: the hooks around each step (``before: name``...), and the hooks whose program
+    cannot be run from here, one line each (those that would abort the run first)."""
+    configured = settings.playbooks.get(playbook.name)
+    if configured is None:
+        return {}, []
+    by_step: dict[str, list[str]] = {}
+    problems: list[str] = []
+    for step in playbook.steps:
+        for when in ("before", "after"):
+            hooks = configured.hooks_for(step.name, when)
+            by_step.setdefault(step.name, []).extend(f"{when}: {h.label}" for h in hooks)
+            aborting = [h for h in hooks if h.on_failure == "abort"]
+            problems += [p for p in missing_programs(aborting) if p not in problems]
+    return by_step, problems
