@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO, Any, Literal
 
-from dr.config.playbooks import HookSettings, When
+from dr.config.playbooks import RESERVED_ENV_PREFIX, HookSettings, When
 from dr.errors import DrError
 from dr.log import get_logger, redact_text
 
@@ -151,7 +151,10 @@ def run_hooks(hooks: Sequence[HookSettings], *, when: When, context: HookContext
     run); a failed hook with ``on_failure: continue`` is recorded and the next one runs.
     """
     document = context.document(when).encode("utf-8")
-    env = {**os.environ, **context.environment(when)}
+    # Variables named KAFKA_DR_* come from the context only, never from kafka-dr's own
+    # environment: a hook must not mistake an inherited value for this run's.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(RESERVED_ENV_PREFIX)}
+    env = {**inherited, **context.environment(when)}
     done: list[HookResult] = []
     for hook in hooks:
         result = _run_hook(hook, when=when, context=context, stdin=document, env=env)
