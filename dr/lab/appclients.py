@@ -167,10 +167,11 @@ class Session:
         # A commit to a cluster that does not answer would block: it waits until it answers.
         ready = self._pending and self.unreachable_since is None
         if ready and (due or self._since_commit >= COMMIT_EVERY):
-            self.commit()
+            self.commit(wait=False)
 
-    def commit(self, only: set[tuple[str, int]] | None = None) -> None:
-        """Commit (synchronously) the offsets after the records consumed and logged."""
+    def commit(self, only: set[tuple[str, int]] | None = None, *, wait: bool = True) -> None:
+        """Commit the offsets after the records consumed and logged: synchronously, or with
+        ``wait`` False in the background (a commit to a cluster just lost would block)."""
         self._last_commit = time.monotonic()
         self._since_commit = 0
         picked = {tp: off for tp, off in self._pending.items() if only is None or tp in only}
@@ -178,7 +179,10 @@ class Session:
             return
         offsets = [TopicPartition(t, p, off) for (t, p), off in picked.items()]
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+            if wait:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                self.consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as exc:
             log.warning("app_commit_failed", group=self.spec.group, error=exc.args[0].str())
             return
@@ -250,8 +254,13 @@ class Session:
                     "app_deliveries_failed", bootstrap=self.target.bootstrap, records=self.failed
                 )
         if self.consumer is not None:
-            if self.topic_ready and self.unreachable_for() == 0:
-                self.commit()
+            # The cluster may be gone without an error seen yet: never wait on it for long.
+            if (
+                self.topic_ready
+                and self.unreachable_for() == 0
+                and not _within(self.commit, timeout_s=5)
+            ):
+                log.warning("app_final_commit_abandoned", bootstrap=self.target.bootstrap)
             consumer = self.consumer
             if not _within(consumer.close, timeout_s=10):
                 log.warning("app_consumer_close_abandoned", bootstrap=self.target.bootstrap)
