@@ -200,6 +200,9 @@ def _breaches(result: RunResult, settings: Settings) -> list[str]:
     rpo = result.outputs("record_loss").get("rpo_seconds")
     if rpo is not None and rpo > settings.objectives.rpo_seconds:
         found.append(f"RPO {rpo:.0f}s > objective {settings.objectives.rpo_seconds:.0f}s")
+    failed = result.outputs("commit_offsets").get("failed", [])
+    if failed:
+        found.append(f"{len(failed)} group(s) not committed, first {failed[0]['group']}")
     return found
 
 
@@ -239,6 +242,7 @@ def result_json(result: RunResult, settings: Settings | None = None) -> dict[str
         doc["groups"] = {
             "committed": len(offsets.get("committed", {})),
             "offsets": offsets.get("committed", {}),
+            "failed": offsets.get("failed", []),
             "skipped": offsets.get("skipped", []),
             "missing": offsets.get("missing", []),
         }
@@ -267,9 +271,12 @@ def _print_result(result: RunResult) -> None:
     if offsets:
         click.echo(
             f"groups: {len(offsets.get('committed', {}))} committed, "
+            f"{len(offsets.get('failed', []))} failed, "
             f"{len(offsets.get('skipped', []))} skipped, {len(offsets.get('missing', []))} "
             "partitions missing"
         )
+        for failure in offsets.get("failed", []):
+            click.secho(f"  NOT COMMITTED: {failure['group']}: {failure['reason']}", fg="red")
     rto = "unmeasured (clients not switched)" if result.rto_seconds is None else (
         f"{result.rto_seconds:.1f}s"
     )  # fmt: skip

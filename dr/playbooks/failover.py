@@ -294,6 +294,7 @@ class _Steps:
             for g, n in sorted(members.items())
             if n
         ]
+        replicas = kadmin.list_topic_partitions(admin, TIMEOUT_S)
         wanted: dict[str, dict[tuple[str, int], int]] = {}
         missing: list[dict[str, Any]] = []
         for group in chosen:
@@ -304,26 +305,33 @@ class _Steps:
                 {"group": group, "topic": m.topic, "partition": m.partition, "kind": m.kind}
                 for m in result.missing
             ]
-            if result.partitions:
-                wanted[group] = {(p.topic, p.partition): p.offset for p in result.partitions}
+            offsets = {}
+            for p in result.partitions:
+                if p.topic in replicas and p.partition < replicas[p.topic].partitions:
+                    offsets[(p.topic, p.partition)] = p.offset
+                else:  # a replica deleted on the target since MirrorMaker checkpointed it
+                    missing.append(
+                        {"group": group, "topic": p.topic, "partition": p.partition,
+                         "kind": "replica-missing"}
+                    )  # fmt: skip
+            if offsets:
+                wanted[group] = offsets
         failed = kadmin.alter_groups_offsets(admin, wanted, TIMEOUT_S)
         for _ in range(COMMIT_RETRIES):  # a coordinator moving or loading: worth a retry
             if not failed:
                 break
             time.sleep(2)
             failed = kadmin.alter_groups_offsets(admin, {g: wanted[g] for g in failed}, TIMEOUT_S)
-        if failed:
-            first = next(iter(failed))
-            raise DrError(
-                f"committing offsets failed for {len(failed)} group(s), first '{first}': "
-                f"{failed[first]}; run 'kafka-dr playbook resume {ctx.run_id}' to try again"
-            )
-        log.info("groups_committed", groups=len(wanted), skipped=len(skipped))
+        if failed:  # one group's refusal must not keep every other group where it was
+            log.warning("groups_not_committed", groups=len(failed), first=next(iter(failed)))
+        log.info("groups_committed", groups=len(wanted) - len(failed), skipped=len(skipped))
         return {
             "committed": {
                 g: {f"{t}:{p}": o for (t, p), o in sorted(offsets.items())}
                 for g, offsets in sorted(wanted.items())
+                if g not in failed
             },
+            "failed": [{"group": g, "reason": why} for g, why in sorted(failed.items())],
             "skipped": skipped,
             "missing": missing,
             "translated_from": "checkpoints only (source lost)"
