@@ -100,8 +100,12 @@ def test_an_app_moves_to_dr_and_outlives_the_loss_of_primary(
     assert started["running"] and started["state"] == "connected"
     assert (started["bootstrap"], started["topic"]) == (lab.bootstrap("primary"), topic)
     primary_admin = AdminClient({"bootstrap.servers": lab.bootstrap("primary")})
-    partitions = primary_admin.list_topics(topic, timeout=10).topics[topic].partitions
-    assert len(partitions) == 3
+
+    def described() -> Any:  # another client may see a topic just created a moment later
+        found = primary_admin.list_topics(topic, timeout=10).topics[topic].partitions
+        return found if len(found) == 3 else None
+
+    partitions = wait_until(described, timeout_s=30, what=f"the 3 partitions of {topic}")
     assert all(len(p.replicas) == 3 for p in partitions.values())
 
     # On primary: every acknowledged record is consumed, and none twice.
