@@ -209,7 +209,7 @@ def execute(
                 log.info("step_failed", run_id=run_id, step=step.name, error=error)
                 break
         state.set_playbook_status(run_id, status, error=error)
-    result = result_of(state, run_id, playbook)
+    result = summarise(run_id, state, playbook.steps)
     if status == "completed":
         log.info("playbook_done", run_id=run_id, playbook=playbook.name, rto_s=result.rto_seconds)
     return result
@@ -272,11 +272,6 @@ def _run_step(
 
 def _done_outputs(journal: list[PlaybookEvent]) -> dict[str, Outputs]:
     return {e.step: e.detail.get("outputs", {}) for e in journal if e.event == "step_done"}
-
-
-def result_of(state: StateStore, run_id: str, playbook: Playbook) -> RunResult:
-    """The run as its journal tells it: each step's status, times and outputs, and the RTO."""
-    return summarise(run_id, state, playbook.steps)
 
 
 def summarise(run_id: str, state: StateStore, steps: tuple[Step, ...] | None = None) -> RunResult:

@@ -12,3 +12,18 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def stringify_values(value: object) -> object:
+    """A mapping's keys and numbers/booleans as the strings a properties file or an environment
+    holds (``true``/``false`` for booleans); anything else is left for validation to judge."""
+    if not isinstance(value, dict):
+        return value
+    return {
+        str(k): ("true" if v else "false")
+        if isinstance(v, bool)
+        else str(v)
+        if isinstance(v, int | float)
+        else v
+        for k, v in value.items()
+    }

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dr.config.base import Model, Name
+from dr.config.base import Model, Name, stringify_values
 
 # Keys that only one way of deploying MirrorMaker reads; the other refuses them at load.
 DEDICATED_ONLY = (
@@ -71,7 +71,7 @@ class MirrorFlow(Model):
     @field_validator("properties", mode="before")
     @classmethod
     def _stringify(cls, value: object) -> object:
-        return _stringify(value)
+        return stringify_values(value)
 
     @field_validator("properties")
     @classmethod
@@ -160,7 +160,7 @@ class MirrorSettings(Model):
     @field_validator("properties", mode="before")
     @classmethod
     def _stringify(cls, value: object) -> object:
-        return _stringify(value)
+        return stringify_values(value)
 
     @field_validator("properties")
     @classmethod
@@ -200,19 +200,6 @@ def _refuse_other_mode(key: str, info: ValidationInfo, *, wanted: str) -> None:
             f"mirror.{key} is for deploy: {wanted}, and this mirror has deploy: {deploy} "
             "(remove the key, or change deploy)"
         )
-
-
-def _stringify(value: object) -> object:
-    if not isinstance(value, dict):
-        return value
-    return {
-        str(k): ("true" if v else "false")
-        if isinstance(v, bool)
-        else str(v)
-        if isinstance(v, int | float)
-        else v
-        for k, v in value.items()
-    }
 
 
 def _check_heartbeat_properties(value: dict[str, str]) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
-from dr.config.base import Model
+from dr.config.base import Model, stringify_values
 
 # The playbooks that take hooks; a new one (a broker procedure) is one more name here.
 PLAYBOOK_NAMES: tuple[str, ...] = ("failover", "failback", "cutover")
@@ -149,16 +149,7 @@ class HookSettings(Model):
     @field_validator("env", mode="before")
     @classmethod
     def _stringify(cls, value: object) -> object:
-        if not isinstance(value, dict):
-            return value
-        return {
-            str(k): ("true" if v else "false")
-            if isinstance(v, bool)
-            else str(v)
-            if isinstance(v, int | float)
-            else v
-            for k, v in value.items()
-        }
+        return stringify_values(value)
 
     @property
     def label(self) -> str:

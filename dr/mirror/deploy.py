@@ -248,15 +248,19 @@ def _client(settings: Settings) -> ConnectClient:
 def _restart_dedicated(mirror: MirrorSettings) -> bool:
     if not mirror.restart_command:
         return False
+    run_mirror_command(mirror.restart_command, "mirror.restart_command", timeout_s=300)
+    return True
+
+
+def run_mirror_command(command: list[str], key: str, *, timeout_s: float) -> None:
+    """Run one of the configured MirrorMaker commands (no shell); raises MirrorError naming
+    the key, with its exit code and last output line (secrets masked)."""
     try:
         proc = subprocess.run(
-            mirror.restart_command, capture_output=True, text=True, timeout=300, check=False
+            command, capture_output=True, text=True, timeout=timeout_s, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MirrorError(f"mirror.restart_command failed: {exc}") from None
+        raise MirrorError(f"{key} failed: {exc}") from None
     if proc.returncode != 0:
         last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise MirrorError(
-            f"mirror.restart_command exited {proc.returncode}: {redact_text(last[0])[:200]}"
-        )
-    return True
+        raise MirrorError(f"{key} exited {proc.returncode}: {redact_text(last[0])[:200]}")

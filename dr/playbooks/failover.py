@@ -21,7 +21,6 @@ Steps, in order (each safe to run twice; a resumed run skips those journaled don
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -30,9 +29,10 @@ from dr.config.schema import MirrorFlow, Settings
 from dr.errors import DrError, KafkaError, UsageError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
-from dr.log import get_logger, redact_text
+from dr.log import get_logger
 from dr.mirror.connect import ConnectClient
 from dr.mirror.connectors import render_connectors
+from dr.mirror.deploy import run_mirror_command
 from dr.mirror.heartbeats import newest_heartbeat_ms
 from dr.mirror.offsets import flow_for, load_translation
 from dr.mirror.process import check_process
@@ -268,7 +268,7 @@ class _Steps:
                 "mirror.stop_command is not set: stop MirrorMaker by hand, then run "
                 f"'kafka-dr playbook resume {ctx.run_id}'"
             )
-        _run_command(mirror.stop_command, "mirror.stop_command")
+        run_mirror_command(mirror.stop_command, "mirror.stop_command", timeout_s=120)
         return {"stopped": "dedicated MirrorMaker", "command": mirror.stop_command[0]}
 
     # -- 4 ------------------------------------------------------------------------------------
@@ -357,13 +357,3 @@ class _Steps:
             "source_cluster_id": assessed.get("source_cluster_id"),
             "target_cluster_id": assessed.get("target_cluster_id"),
         }
-
-
-def _run_command(command: list[str], key: str) -> None:
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DrError(f"{key} failed: {exc}") from None
-    if proc.returncode != 0:
-        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise DrError(f"{key} exited {proc.returncode}: {redact_text(last[0])[:200]}")
