@@ -3,6 +3,8 @@ at an offset (its timestamp is what RPO is measured from)."""
 
 from __future__ import annotations
 
+import hashlib
+import struct
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -27,6 +29,28 @@ class RecordAt:
     timestamp_ms: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+
+    def digest(self) -> str:
+        """SHA-256 of what a copy keeps (key, value, headers, timestamp), not of the offset:
+        the same record on a source and its replica has the same digest."""
+        h = hashlib.sha256()
+        h.update(struct.pack(">q", self.timestamp_ms))
+        for part in (self.key, self.value):
+            h.update(b"\x00" if part is None else b"\x01" + struct.pack(">I", len(part)) + part)
+        h.update(struct.pack(">I", len(self.headers)))
+        for name, value in self.headers:
+            raw = name.encode()
+            h.update(struct.pack(">I", len(raw)) + raw)
+            h.update(b"\x00" if value is None else b"\x01" + struct.pack(">I", len(value)) + value)
+        return h.hexdigest()
+
+
+def record_at(msg: Any) -> RecordAt:
+    """A consumed message as a RecordAt."""
+    return RecordAt(
+        msg.offset(), msg.timestamp()[1], msg.key(), msg.value(), tuple(msg.headers() or ())
+    )
 
 
 def consumer_for(cluster: ClusterSettings, **overrides: Any) -> Consumer:
@@ -118,7 +142,7 @@ def _scan(
                     continue
                 err = msg.error()
                 if err is None:
-                    rec = RecordAt(msg.offset(), msg.timestamp()[1], msg.key(), msg.value())
+                    rec = record_at(msg)
                     if not take(tp, rec):
                         continue
                 elif err.code() != RdKafkaError._PARTITION_EOF:
@@ -177,7 +201,7 @@ def read_range(
                 if msg.offset() >= end:
                     done = True
                     break
-                out.append(RecordAt(msg.offset(), msg.timestamp()[1], msg.key(), msg.value()))
+                out.append(record_at(msg))
                 done = msg.offset() >= end - 1
             if done:
                 break
