@@ -6,23 +6,28 @@ base offset) records of the backup's stream for that partition; restore_resume c
 before it relies on it. The journal in the state store keeps the base offsets.
 
 The plan (restore_plan), the configs of restored topics (restore_configs), reading checked
-segments (restore_read), writing records (restore_write), the resume check (restore_resume)
-and group offsets (restore_groups) live beside this module.
+segments (restore_read), the write loop (restore_stream) over the record writer
+(restore_write), the resume check (restore_resume), creating topics (restore_topics) and group
+offsets (restore_groups) live beside this module. The phases (verify, create topics, write
+records, group offsets) are public so that the restore playbook runs them as its steps.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from array import array
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from dr.backup.catalog import Manifest, PartitionEntry
-from dr.backup.restore_groups import mapped_offset, restore_groups
+from dr.backup.catalog import Manifest
+from dr.backup.restore_groups import (
+    Mapped,
+    commit_group_offsets,
+    map_group_offsets,
+    mapped_offset,
+)
 from dr.backup.restore_plan import (
     JOURNAL,
     TIMEOUT_S,
@@ -33,12 +38,13 @@ from dr.backup.restore_plan import (
     TopicRestore,
     plan_restore,
 )
-from dr.backup.restore_read import DamagedSegment, checked_segments
-from dr.backup.restore_resume import check_resume, written_timestamp
+from dr.backup.restore_resume import check_resume
+from dr.backup.restore_stream import write_all
+from dr.backup.restore_topics import create_missing_topics
 from dr.backup.restore_write import RecordWriter
 from dr.backup.verify import VerifyResult, verify_backup
 from dr.config.schema import Settings
-from dr.errors import DrError, KafkaError
+from dr.errors import KafkaError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
 from dr.log import get_logger
@@ -52,18 +58,20 @@ __all__ = [
     "RestorePlan",
     "RestoreResult",
     "TopicRestore",
+    "Written",
+    "check_backup",
+    "create_missing_topics",
     "mapped_offset",
+    "mark_done",
     "plan_restore",
     "run_restore",
     "verify_for_restore",
+    "write_records",
 ]
 
 log = get_logger(__name__)
 
-TP = tuple[str, int]
 Verify = Literal["checksums", "deep", "none"]
-CHECK_EVERY = 5_000
-CANCELLED = "restore cancelled"
 
 
 @dataclass(frozen=True)
@@ -77,18 +85,6 @@ class RestoreResult:
     seconds: float = 0.0
     group_skips: tuple[GroupSkip, ...] = ()
     complete: tuple[str, ...] = ()  # every target partition, as topic-partition names
-
-
-@dataclass
-class _Stream:
-    """What the write loop has done so far, per target partition."""
-
-    sent: int = 0
-    already: int = 0
-    to_write: Counter[TP] = field(default_factory=Counter)
-    finished: set[TP] = field(default_factory=set)
-    originals: dict[tuple[str, int], array[int]] = field(default_factory=dict)
-    topic_counts: dict[str, int] = field(default_factory=dict)
 
 
 def verify_for_restore(
@@ -112,7 +108,8 @@ def run_restore(
     cancel: threading.Event | None = None,
     verify: Verify = "checksums",
 ) -> RestoreResult:
-    """Carry out a plan without problems.
+    """Carry out a plan without problems, all phases in one call (the restore playbook runs
+    the same phases as steps: dr.playbooks.restore).
 
     Before the first write it verifies the chosen topics' segments (``verify``) and, when
     resuming, that each target partition holds a prefix of the backup. Raises RestoreError
@@ -122,28 +119,117 @@ def run_restore(
         raise RestoreError(f"restore refused: {plan.problems[0]}")
     started = time.monotonic()
     if verify != "none":
-        checked = verify_for_restore(store, manifest, plan, deep=verify == "deep")
-        if not checked.ok:
-            raise RestoreError(
-                f"restore refused before writing anything: backup {manifest.backup_id} fails "
-                f"verification: {checked.problems[0]} (see 'kafka-dr backup verify')"
-            )
+        check_backup(store, manifest, plan, deep=verify == "deep")
+    created = create_missing_topics(settings, plan)
+    written = write_records(
+        settings,
+        store,
+        manifest,
+        metadata,
+        plan,
+        state=state,
+        created=created,
+        final=False,
+        progress=progress,
+        cancel=cancel,
+    )
+    admin = admin_client(settings.clusters[plan.cluster], timeout_s=TIMEOUT_S)
+    group_result = commit_group_offsets(admin, written.groups)
+    mark_done(state, plan, written.bases)
+    seconds = time.monotonic() - started
+    log.info(
+        "restore_done",
+        backup_id=plan.backup_id,
+        cluster=plan.cluster,
+        records=written.records,
+        already_present=written.already_present,
+        groups=len(group_result),
+        groups_skipped=len(written.group_skips),
+        duration_s=round(seconds, 2),
+    )
+    return RestoreResult(
+        plan.backup_id,
+        plan.cluster,
+        written.records,
+        written.already_present,
+        written.topics,
+        group_result,
+        seconds,
+        written.group_skips,
+        tuple(plan.partitions()),
+    )
+
+
+def check_backup(
+    store: ObjectStore, manifest: Manifest, plan: RestorePlan, *, deep: bool = False
+) -> VerifyResult:
+    """verify_for_restore, raising RestoreError (nothing written) when the backup fails it."""
+    checked = verify_for_restore(store, manifest, plan, deep=deep)
+    if not checked.ok:
+        raise RestoreError(
+            f"restore refused before writing anything: backup {manifest.backup_id} fails "
+            f"verification: {checked.problems[0]} (see 'kafka-dr backup verify')"
+        )
+    return checked
+
+
+@dataclass(frozen=True)
+class Written:
+    """What write_records did, and where each group of the plan resumes (not committed)."""
+
+    records: int
+    already_present: int
+    topics: dict[str, int]
+    bases: dict[str, dict[str, int]]
+    resumed: bool
+    groups: Mapped = field(default_factory=dict)
+    group_skips: tuple[GroupSkip, ...] = ()
+
+
+def write_records(
+    settings: Settings,
+    store: ObjectStore,
+    manifest: Manifest,
+    metadata: dict[str, Any],
+    plan: RestorePlan,
+    *,
+    state: StateStore,
+    created: Collection[str] = (),
+    run_id: str | None = None,
+    final: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Written:
+    """Write every record of the plan not yet on the target; safe to run again: it carries
+    on from the restore journal (``backup->cluster id``), never writing a record twice.
+
+    The journal is resumed when it says "running" (an interrupted restore, of any run) or
+    when playbook run ``run_id`` wrote it; otherwise this is a fresh restore and the plan's
+    problems refuse it. ``created`` are the topics this restore created (empty: no end
+    offsets to wait for). ``final``: mark the journal done (no group step follows). Raises
+    RestoreError (nothing written), RestoreFailed (stopped part-way)."""
     cluster = settings.clusters[plan.cluster]
     admin = admin_client(cluster, timeout_s=TIMEOUT_S)
-    journal = state.load_journal(JOURNAL, plan.journal_key) if plan.resuming else None
+    journal = state.load_journal(JOURNAL, plan.journal_key)
+    own = journal is not None and run_id is not None and journal.get("run_id") == run_id
+    if journal is not None and not (own or journal.get("status") == "running"):
+        journal = None
+    if plan.problems and not own:
+        raise RestoreError(f"restore refused: {plan.problems[0]}")
+    # The bases of this run's own journal postdate the topics it created: keep them.
+    fresh = set() if own else set(created)
     bases: dict[str, dict[str, int]] = dict(journal["bases"]) if journal else {}
-    for topic in plan.topics:
-        if not topic.exists:
-            _create_topic(admin, topic)
-    # A topic this run created is empty: only existing ones are asked for their ends.
-    ends = {(t.target, p): 0 for t in plan.topics if not t.exists for p in range(t.partitions)}
-    existing = [(t.target, p) for t in plan.topics if t.exists for p in range(t.partitions)]
+    # A topic this run created is empty: only the others are asked for their ends.
+    ends = {(t.target, p): 0 for t in plan.topics if t.target in fresh for p in range(t.partitions)}
+    existing = [
+        (t.target, p) for t in plan.topics if t.target not in fresh for p in range(t.partitions)
+    ]
     if existing:
         ends |= _stable_ends(admin, existing)
     for topic in plan.topics:
         # A topic this run creates starts afresh, even when an interrupted restore had written
         # to an earlier topic of that name (deleted since, as a refused resume advises).
-        if topic.target not in bases or not topic.exists:
+        if topic.target not in bases or topic.target in fresh:
             bases[topic.target] = {str(p): ends[(topic.target, p)] for p in range(topic.partitions)}
     options = _options(plan)
     if journal is not None and journal.get("options", options) != options:
@@ -152,21 +238,19 @@ def run_restore(
             f"({journal.get('options')}); resume it with the same --topics/--rename/--until"
         )
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as prefetch:
-        if plan.resuming:
+        if journal is not None:
             check_resume(cluster, store, manifest, plan, ends=ends, bases=bases, prefetch=prefetch)
-        state.save_journal(
-            JOURNAL, plan.journal_key, {"status": "running", "bases": bases, "options": options}
-        )
+        _save(state, plan, "running", bases, run_id)
         log.info(
             "restore_started",
             backup_id=plan.backup_id,
             cluster=plan.cluster,
-            resuming=plan.resuming,
+            resuming=journal is not None,
             topics=[t.target for t in plan.topics],
         )
         writer = RecordWriter(cluster)
         try:
-            stream = _write_all(
+            stream = write_all(
                 store,
                 manifest,
                 plan,
@@ -179,171 +263,36 @@ def run_restore(
             )
         finally:
             writer.close()
-    group_result, skips = restore_groups(admin, plan, metadata, bases, stream.originals)
-    state.save_journal(
-        JOURNAL, plan.journal_key, {"status": "done", "bases": bases, "options": options}
-    )
-    seconds = time.monotonic() - started
-    log.info(
-        "restore_done",
-        backup_id=plan.backup_id,
-        cluster=plan.cluster,
-        records=stream.sent,
-        already_present=stream.already,
-        groups=len(group_result),
-        groups_skipped=len(skips),
-        duration_s=round(seconds, 2),
-    )
-    return RestoreResult(
-        plan.backup_id,
-        plan.cluster,
-        stream.sent,
-        stream.already,
-        stream.topic_counts,
-        group_result,
-        seconds,
-        skips,
-        tuple(plan.partitions()),
+    groups, skips = map_group_offsets(plan, metadata, bases, stream.originals)
+    if final:
+        _save(state, plan, "done", bases, run_id)
+    return Written(
+        stream.sent, stream.already, stream.topic_counts, bases, journal is not None, groups, skips
     )
 
 
-def _write_all(
-    store: ObjectStore,
-    manifest: Manifest,
+def mark_done(
+    state: StateStore,
     plan: RestorePlan,
-    writer: RecordWriter,
-    *,
-    ends: dict[TP, int],
     bases: dict[str, dict[str, int]],
-    prefetch: ThreadPoolExecutor,
-    progress: Callable[[int, int], None] | None,
-    cancel: threading.Event | None,
-) -> _Stream:
-    """Every record of the plan not yet on the target, partition after partition; raises
-    RestoreFailed naming the complete partitions when it cannot finish."""
-    stream = _Stream()
-    total = sum(t.records for t in plan.topics)
-    try:
-        for topic in plan.topics:
-            entries = {p.partition: p for p in manifest.partitions if p.topic == topic.source}
-            for partition in range(topic.partitions):
-                tp = (topic.target, partition)
-                present = ends[tp] - bases[topic.target][str(partition)]
-                entry = entries.get(partition)
-                if entry is not None:
-                    _write_partition(
-                        store,
-                        entry,
-                        tp,
-                        present=present,
-                        until=plan.until_ms,
-                        writer=writer,
-                        stream=stream,
-                        prefetch=prefetch,
-                        checkpoint=lambda: _checkpoint(writer, stream, total, progress, cancel),
-                    )
-                stream.finished.add(tp)
-        writer.settle()
-    except (DrError, KafkaError) as exc:
-        writer.drain()
-        raise _failed(plan, writer, stream, exc) from None
-    return stream
-
-
-def _write_partition(
-    store: ObjectStore,
-    entry: PartitionEntry,
-    tp: TP,
-    *,
-    present: int,
-    until: int | None,
-    writer: RecordWriter,
-    stream: _Stream,
-    prefetch: ThreadPoolExecutor,
-    checkpoint: Callable[[], None],
+    run_id: str | None = None,
 ) -> None:
-    originals: array[int] = array("q")
-    index = 0
-    for segment in checked_segments(store, entry, prefetch):
-        for offset, ts, ts_type, key, value, headers in segment.records:
-            if until is not None and ts > until:
-                continue
-            originals.append(offset)
-            index += 1
-            if index <= present:
-                stream.already += 1
-                continue
-            writer.write(tp, key, value, headers, written_timestamp(ts, ts_type))
-            stream.to_write[tp] += 1
-            stream.sent += 1
-            if stream.sent % CHECK_EVERY == 0:
-                checkpoint()
-    stream.originals[(entry.topic, entry.partition)] = originals
-    stream.topic_counts[tp[0]] = stream.topic_counts.get(tp[0], 0) + len(originals)
+    """The restore journal says done: running the restore again starts afresh (and is refused
+    by a target that holds records, unless --force)."""
+    _save(state, plan, "done", bases, run_id)
 
 
-def _checkpoint(
-    writer: RecordWriter,
-    stream: _Stream,
-    total: int,
-    progress: Callable[[int, int], None] | None,
-    cancel: threading.Event | None,
+def _save(
+    state: StateStore,
+    plan: RestorePlan,
+    status: str,
+    bases: dict[str, dict[str, int]],
+    run_id: str | None,
 ) -> None:
-    writer.check()
-    if cancel is not None and cancel.is_set():
-        raise RestoreError(CANCELLED)
-    if progress is not None:
-        progress(stream.sent + stream.already, total)
-
-
-def _failed(
-    plan: RestorePlan, writer: RecordWriter, stream: _Stream, exc: DrError
-) -> RestoreFailed:
-    complete: list[str] = []
-    incomplete: list[str] = []
-    for t in plan.topics:
-        for p in range(t.partitions):
-            tp = (t.target, p)
-            done = tp in stream.finished and writer.delivered(tp) == stream.to_write[tp]
-            (complete if done else incomplete).append(f"{t.target}-{p}")
-    if isinstance(exc, DamagedSegment):
-        advice = (
-            "nothing of that segment was written; this backup cannot restore the incomplete "
-            "partitions past it (restore them from another backup)"
-        )
-    elif str(exc) == CANCELLED:
-        advice = "run the same command again to resume"
-    else:
-        advice = "fix the cause and run the same command again: it resumes where this stopped"
-    return RestoreFailed(
-        f"restore stopped: {exc}; complete: {_names(complete)}; incomplete: "
-        f"{_names(incomplete)}; {advice}",
-        complete,
-        incomplete,
-    )
-
-
-def _names(tps: list[str], most: int = 20) -> str:
-    if not tps:
-        return "none"
-    more = f" (+{len(tps) - most} more)" if len(tps) > most else ""
-    return ", ".join(tps[:most]) + more
-
-
-def _create_topic(admin: Any, topic: TopicRestore) -> None:
-    """Create a target topic; a config the cluster refuses is named, with what to do."""
-    info = kadmin.TopicInfo(topic.target, topic.partitions, topic.replication_factor, topic.configs)
-    try:
-        kadmin.create_topic(admin, info, TIMEOUT_S)
-    except KafkaError as exc:
-        named = [f"{k}={v}" for k, v in sorted(topic.configs.items()) if k in str(exc)]
-        if not named:
-            raise
-        raise RestoreError(
-            f"cannot create topic '{topic.target}': the cluster refuses config {named[0]} "
-            f"({str(exc).split(': ', 1)[-1]}); set it with --config KEY=VALUE or leave it to the "
-            "cluster's default with --drop-config KEY, then run the restore again"
-        ) from None
+    data: dict[str, Any] = {"status": status, "bases": bases, "options": _options(plan)}
+    if run_id is not None:
+        data["run_id"] = run_id
+    state.save_journal(JOURNAL, plan.journal_key, data)
 
 
 def _options(plan: RestorePlan) -> dict[str, Any]:

@@ -21,21 +21,37 @@ def mapped_offset(originals: array[int], base: int, committed: int) -> int:
     return base + bisect.bisect_left(originals, committed)
 
 
+Mapped = dict[str, dict[str, dict[int, int]]]  # group -> target topic -> partition -> offset
+
+
 def restore_groups(
     admin: Any,
     plan: RestorePlan,
     metadata: dict[str, Any],
     bases: dict[str, dict[str, int]],
     restored: dict[tuple[str, int], array[int]],
-) -> tuple[dict[str, dict[str, dict[int, int]]], tuple[GroupSkip, ...]]:
-    """Each group's offsets mapped onto the restored partitions; offsets on partitions the
-    restored topic does not have are skipped and returned, never dropped silently."""
+) -> tuple[Mapped, tuple[GroupSkip, ...]]:
+    """Each group's offsets mapped onto the restored partitions and committed; offsets on
+    partitions the restored topic does not have are skipped and returned, never dropped
+    silently."""
+    mapped, skips = map_group_offsets(plan, metadata, bases, restored)
+    return commit_group_offsets(admin, mapped), skips
+
+
+def map_group_offsets(
+    plan: RestorePlan,
+    metadata: dict[str, Any],
+    bases: dict[str, dict[str, int]],
+    restored: dict[tuple[str, int], array[int]],
+) -> tuple[Mapped, tuple[GroupSkip, ...]]:
+    """Where each group of the plan resumes on the restored partitions (nothing committed),
+    and the offsets that cannot be placed."""
     renames = {t.source: t.target for t in plan.topics}
-    out: dict[str, dict[str, dict[int, int]]] = {}
+    out: Mapped = {}
     skips: list[GroupSkip] = []
     offsets = group_offsets_of(metadata)
     for group in plan.groups:
-        mapped: dict[tuple[str, int], int] = {}
+        mapped: dict[str, dict[int, int]] = {}
         for source, parts in offsets.get(group, {}).items():
             if source not in renames:
                 continue
@@ -54,12 +70,10 @@ def restore_groups(
                     )
                     continue
                 originals = restored.get((source, partition), array("q"))
-                mapped[(target, partition)] = mapped_offset(originals, base, committed)
+                offset = mapped_offset(originals, base, committed)
+                mapped.setdefault(target, {})[partition] = offset
         if mapped:
-            kadmin.alter_group_offsets(admin, group, mapped, TIMEOUT_S)
-            out[group] = {}
-            for (t, p), o in mapped.items():
-                out[group].setdefault(t, {})[p] = o
+            out[group] = mapped
     for skip in skips:
         log.info(
             "restore_group_offset_skipped",
@@ -70,3 +84,12 @@ def restore_groups(
             reason=skip.reason,
         )
     return out, tuple(skips)
+
+
+def commit_group_offsets(admin: Any, mapped: Mapped) -> Mapped:
+    """Commit the mapped offsets, group by group (committing again is harmless); returns
+    what was committed."""
+    for group, by_topic in mapped.items():
+        offsets = {(t, p): o for t, parts in by_topic.items() for p, o in parts.items()}
+        kadmin.alter_group_offsets(admin, group, offsets, TIMEOUT_S)
+    return mapped
