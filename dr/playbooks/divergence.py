@@ -1,0 +1,300 @@
+"""What the old primary holds that never reached the DR cluster: found per partition, by reading.
+
+After a failover, the old primary may come back holding records MirrorMaker 2 never copied to
+its replicas before replication stopped. For each source partition, find_divergence finds the
+last source record the replica holds a copy of (offset S), so that the divergence is the source's
+records in [S+1, source end), and counts them by reading them.
+
+To avoid reading whole partitions it starts near the end: at MirrorMaker's newest offset-sync
+(U upstream, D downstream) at or below the replica's last record, reading the replica from D and
+the source from U and matching records by digest (divergence_match). Without a usable sync both
+sides are walked from their log starts, provided their first records are the same record.
+
+archive_divergence (divergence_archive) then copies exactly those records into a backup store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dr.config.schema import ClusterSettings, MirrorFlow, Settings
+from dr.errors import KafkaError, UsageError
+from dr.kafka import admin as kadmin
+from dr.kafka.client import admin_client
+from dr.kafka.reader import RecordAt, read_range
+from dr.log import get_logger
+from dr.mirror.offsets import read_offset_syncs
+from dr.mirror.records import OffsetSync
+from dr.mirror.translate import usable_syncs
+from dr.playbooks.divergence_match import DivergenceError, Entry, match_replica
+
+__all__ = [
+    "DivergedPartition",
+    "Divergence",
+    "DivergenceError",
+    "find_divergence",
+    "replica_key",
+]
+
+log = get_logger(__name__)
+
+TP = tuple[str, int]
+ADMIN_TIMEOUT_S = 30.0
+READ_TIMEOUT_S = 120.0  # one read of at most CHUNK offsets of one partition
+CHUNK = 50_000  # offsets read per consumer: bounds memory whatever the partition's size
+WORKERS = 4  # partitions walked at once
+
+
+@dataclass(frozen=True)
+class DivergedPartition:
+    """One source partition's records that its replica never got.
+
+    The divergence is the source's records in [start_offset, end_offset): ``records`` of them,
+    counted by reading (offsets are not contiguous), with the earliest and latest of their
+    timestamps (None when there is none). ``last_replicated`` is the source offset of the last
+    record the replica holds a copy of (None when it holds none). ``found_by`` says how that
+    point was found: ``offset-sync U->D``, ``log start`` (no usable sync: both log starts),
+    ``empty replica`` (the replica had no record before its end), or ``no replica`` (no
+    replica end was given for the partition: the whole partition is taken as diverged).
+    ``topic_id`` is Kafka's id of the source topic when it was read.
+    """
+
+    topic: str
+    partition: int
+    replica_topic: str
+    start_offset: int
+    end_offset: int
+    records: int
+    first_timestamp: datetime | None
+    last_timestamp: datetime | None
+    found_by: str
+    last_replicated: int | None = None
+    topic_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Every source partition of a flow's topics, diverged or not, sorted by topic and
+    partition."""
+
+    source: str
+    target: str
+    partitions: tuple[DivergedPartition, ...]
+
+    @property
+    def records(self) -> int:
+        return sum(p.records for p in self.partitions)
+
+    @property
+    def diverged(self) -> tuple[DivergedPartition, ...]:
+        """The partitions with at least one diverged record."""
+        return tuple(p for p in self.partitions if p.records)
+
+
+def replica_key(topic: str, partition: int) -> str:
+    """The key of a replica partition in ``replica_ends``: ``REPLICA_TOPIC:PARTITION``."""
+    return f"{topic}:{partition}"
+
+
+def find_divergence(
+    settings: Settings,
+    flow: MirrorFlow,
+    topics: Mapping[str, str],
+    replica_ends: Mapping[str, int],
+    *,
+    timeout_s: float = READ_TIMEOUT_S,
+) -> Divergence:
+    """The records of ``flow.source`` that never reached their replicas on ``flow.target``.
+
+    ``topics`` maps each source topic to its replica topic; ``replica_ends`` maps
+    ``REPLICA_TOPIC:PARTITION`` to the replica's end offset when replication stopped (what
+    follows it was written on the target). A source topic that no longer exists is left out
+    (it holds nothing); a source partition without a replica end is diverged whole.
+    ``timeout_s`` bounds each read of one partition range. Raises DivergenceError (one line,
+    naming the partition and offsets) when a replica is not a copy of its source from the
+    starting point, KafkaError when a cluster cannot be read, UsageError for a malformed
+    ``replica_ends`` key.
+    """
+    ends = _parse_ends(replica_ends)
+    source = settings.clusters[flow.source]
+    target = settings.clusters[flow.target]
+    src_admin = admin_client(source, timeout_s=ADMIN_TIMEOUT_S)
+    listing = kadmin.list_topic_partitions(src_admin, ADMIN_TIMEOUT_S)
+    present = {t: r for t, r in topics.items() if t in listing}
+    for gone in sorted(set(topics) - set(present)):
+        log.warning("divergence_source_topic_missing", cluster=flow.source, topic=gone)
+    ids = {
+        name: state.topic_id
+        for name, state in kadmin.topic_states(src_admin, present, ADMIN_TIMEOUT_S).items()
+    }
+    tps = [(t, p) for t in sorted(present) for p in range(listing[t].partitions)]
+    low = kadmin.offsets(src_admin, tps, "earliest", ADMIN_TIMEOUT_S)
+    high = kadmin.offsets(src_admin, tps, "latest", ADMIN_TIMEOUT_S, committed=True)
+    replicas = [(present[t], p) for t, p in tps if (present[t], p) in ends]
+    tgt_admin = admin_client(target, timeout_s=ADMIN_TIMEOUT_S)
+    replica_low = kadmin.offsets(tgt_admin, replicas, "earliest", ADMIN_TIMEOUT_S)
+    syncs = _syncs(settings, flow, timeout_s)
+    walk = _Walk(source, target, timeout_s)
+
+    def one(tp: TP) -> DivergedPartition:
+        rtp = (present[tp[0]], tp[1])
+        side = _Sides(
+            source=(low[tp], high[tp]),
+            replica=(replica_low[rtp], ends[rtp]) if rtp in ends else None,
+        )
+        return walk.partition(tp, rtp, side, syncs.get(tp, []), ids.get(tp[0]))
+
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="divergence") as pool:
+        found = tuple(pool.map(one, tps))
+    result = Divergence(flow.source, flow.target, found)
+    log.info(
+        "divergence_found",
+        source=flow.source,
+        target=flow.target,
+        partitions=len(found),
+        diverged_partitions=len(result.diverged),
+        records=result.records,
+    )
+    return result
+
+
+@dataclass(frozen=True)
+class _Sides:
+    source: tuple[int, int]  # log start, end (last stable offset)
+    replica: tuple[int, int] | None  # log start, end when replication stopped
+
+
+class _Walk:
+    """Reads both sides of one partition and finds where they part."""
+
+    def __init__(self, source: ClusterSettings, target: ClusterSettings, timeout_s: float) -> None:
+        self.source, self.target, self.timeout_s = source, target, timeout_s
+
+    def partition(
+        self,
+        tp: TP,
+        rtp: TP,
+        sides: _Sides,
+        syncs: Sequence[OffsetSync],
+        topic_id: str | None,
+    ) -> DivergedPartition:
+        low, high = sides.source
+        start, found_by, last = low, "no replica", None
+        if sides.replica is not None:
+            start, found_by, last = self._last_replicated(tp, rtp, sides, syncs)
+        records, first_ts, last_ts = self._count(tp, start, high)
+        log.info(
+            "divergence_partition",
+            topic=tp[0],
+            partition=tp[1],
+            replica=f"{rtp[0]}-{rtp[1]}",
+            found_by=found_by,
+            start_offset=start,
+            end_offset=high,
+            records=records,
+        )
+        return DivergedPartition(
+            topic=tp[0],
+            partition=tp[1],
+            replica_topic=rtp[0],
+            start_offset=start,
+            end_offset=high,
+            records=records,
+            first_timestamp=_time(first_ts),
+            last_timestamp=_time(last_ts),
+            found_by=found_by,
+            last_replicated=last,
+            topic_id=topic_id,
+        )
+
+    def _last_replicated(
+        self, tp: TP, rtp: TP, sides: _Sides, syncs: Sequence[OffsetSync]
+    ) -> tuple[int, str, int | None]:
+        """(first diverged source offset, how it was found, last replicated source offset)."""
+        assert sides.replica is not None
+        low, high = sides.source
+        replica_low, replica_end = sides.replica
+        names = f"{tp[0]}-{tp[1]} (replica {rtp[0]}-{rtp[1]})"
+        usable = [
+            s
+            for s in syncs
+            if replica_low <= s.downstream_offset < replica_end and low <= s.upstream_offset < high
+        ]
+        if usable:
+            sync = usable[-1]
+            basis = f"offset-sync {sync.upstream_offset}->{sync.downstream_offset}"
+            replica = self._entries(self.target, rtp, sync.downstream_offset, replica_end)
+            source = self._entries(self.source, tp, sync.upstream_offset, high)
+        else:
+            replica = self._entries(self.target, rtp, replica_low, replica_end)
+            first = next(replica, None)
+            if first is None:
+                return low, "empty replica", None
+            basis = "log start"
+            replica = _chain(first, replica)
+            source = self._entries(self.source, tp, low, high)
+        match = match_replica(replica, source, where=f"{names}, walked from {basis}")
+        if match.source_offset is None:
+            raise DivergenceError(
+                f"{names}: the replica holds no record from {basis} to its end {replica_end}, "
+                "though the offset-sync says it does: refusing to guess where it diverged"
+            )
+        if match.duplicates:
+            log.info(
+                "divergence_duplicates", topic=tp[0], partition=tp[1], duplicates=match.duplicates
+            )
+        return match.source_offset + 1, basis, match.source_offset
+
+    def _entries(self, cluster: ClusterSettings, tp: TP, start: int, end: int) -> Iterator[Entry]:
+        return ((r.offset, r.digest()) for r in self._records(cluster, tp, start, end))
+
+    def _records(
+        self, cluster: ClusterSettings, tp: TP, start: int, end: int
+    ) -> Iterator[RecordAt]:
+        """Every record of [start, end), read CHUNK offsets at a time, whole or KafkaError."""
+        pos = start
+        while pos < end:
+            stop = min(end, pos + CHUNK)
+            yield from read_range(cluster, tp, pos, stop, timeout_s=self.timeout_s, whole=True)
+            pos = stop
+
+    def _count(self, tp: TP, start: int, end: int) -> tuple[int, int | None, int | None]:
+        """The records of [start, end) on the source, their earliest and latest timestamps."""
+        count, first, last = 0, None, None
+        for rec in self._records(self.source, tp, start, end):
+            count += 1
+            first = rec.timestamp_ms if first is None else min(first, rec.timestamp_ms)
+            last = rec.timestamp_ms if last is None else max(last, rec.timestamp_ms)
+        return count, first, last
+
+
+def _chain(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:
+    yield first
+    yield from rest
+
+
+def _time(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _parse_ends(replica_ends: Mapping[str, int]) -> dict[TP, int]:
+    out: dict[TP, int] = {}
+    for key, end in replica_ends.items():
+        topic, sep, partition = key.rpartition(":")
+        if not sep or not topic or not partition.isdigit():
+            raise UsageError(f"replica end key '{key}' is not REPLICA_TOPIC:PARTITION")
+        out[(topic, int(partition))] = int(end)
+    return out
+
+
+def _syncs(settings: Settings, flow: MirrorFlow, timeout_s: float) -> dict[TP, list[OffsetSync]]:
+    """The flow's usable offset-syncs by source partition; none when they cannot be read (every
+    partition is then walked from the log starts)."""
+    try:
+        return usable_syncs(read_offset_syncs(settings, flow, timeout_s))
+    except KafkaError as exc:
+        log.warning("divergence_syncs_unreadable", flow=flow.name, error=str(exc))
+        return {}
