@@ -24,7 +24,7 @@ from dr.playbooks import (
 )
 from dr.playbooks.failover import failover_playbook
 from dr.playbooks.lock import lock_description
-from dr.steps import Playbook, RunResult, plan
+from dr.steps import PlannedStep, Playbook, RunResult, plan
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
@@ -121,7 +121,7 @@ def resume(app: AppContext, run_id: str, yes: bool, as_json: bool) -> None:
     """Carry on an interrupted or failed run: steps done are not repeated."""
     settings = app.config().settings
     confirm(f"Resume run {run_id}?", yes)
-    with _sigterm_interrupts():
+    with sigterm_interrupts():
         result = resume_playbook(settings, run_id)
     _finish(settings, result, as_json)
 
@@ -135,19 +135,8 @@ def _run(
     as_json: bool,
     incident_start: datetime | None,
 ) -> None:
-    planned = plan(book)
-    hooks, problems = hook_plan(settings, book)
+    planned, lines, hooks, problems = plan_lines(settings, book)
     if dry_run or not (yes or as_json):
-        lines = [f"{book.name} {book.pair}: {lock_description(settings, book.source, book.target)}"]
-        for i, p in enumerate(planned, 1):
-            state = {True: "done", False: "to do", None: p.note or "to do"}[p.done]
-            flag = "DESTRUCTIVE " if p.destructive else ""
-            lines.append(f"  {i}. {p.name}: {flag}{p.description} [{state}]")
-            if p.touches:
-                lines.append(f"       touches: {p.touches}")
-            if hooks.get(p.name):
-                lines.append(f"       hooks: {', '.join(hooks[p.name])}")
-        lines += [f"  PROBLEM: {problem}" for problem in problems]
         if dry_run and as_json:
             echo_json(
                 {
@@ -155,18 +144,7 @@ def _run(
                     "from": book.source,
                     "to": book.target,
                     "dry_run": True,
-                    "steps": [
-                        {
-                            "name": p.name,
-                            "description": p.description,
-                            "destructive": p.destructive,
-                            "touches": p.touches,
-                            "done": p.done,
-                            "note": p.note,
-                            "hooks": hooks.get(p.name, []),
-                        }
-                        for p in planned
-                    ],
+                    "steps": planned_json(planned, hooks),
                     "problems": problems,
                 }
             )
@@ -176,9 +154,47 @@ def _run(
             click.echo("DRY RUN: nothing was changed")
             return
     confirm(f"Run {book.name} from {book.source} to {book.target}?", yes)
-    with _sigterm_interrupts():
+    with sigterm_interrupts():
         result = run_playbook(settings, book, incident_start=incident_start)
     _finish(settings, result, as_json)
+
+
+def plan_lines(
+    settings: Settings, book: Playbook, planned: tuple[PlannedStep, ...] | None = None
+) -> tuple[tuple[PlannedStep, ...], list[str], dict[str, list[str]], list[str]]:
+    """A playbook's plan for a person: (the planned steps, the lines, each step's hooks, the
+    hooks that cannot run). Shared by every command that runs a playbook."""
+    planned = plan(book) if planned is None else planned
+    hooks, problems = hook_plan(settings, book)
+    lines = [f"{book.name} {book.pair}: {lock_description(settings, book.source, book.target)}"]
+    for i, p in enumerate(planned, 1):
+        state = {True: "done", False: "to do", None: p.note or "to do"}[p.done]
+        flag = "DESTRUCTIVE " if p.destructive else ""
+        lines.append(f"  {i}. {p.name}: {flag}{p.description} [{state}]")
+        if p.touches:
+            lines.append(f"       touches: {p.touches}")
+        if hooks.get(p.name):
+            lines.append(f"       hooks: {', '.join(hooks[p.name])}")
+    lines += [f"  PROBLEM: {problem}" for problem in problems]
+    return planned, lines, hooks, problems
+
+
+def planned_json(
+    planned: tuple[PlannedStep, ...], hooks: dict[str, list[str]] | None = None
+) -> list[dict[str, Any]]:
+    """The documented --json form of a plan's steps."""
+    return [
+        {
+            "name": p.name,
+            "description": p.description,
+            "destructive": p.destructive,
+            "touches": p.touches,
+            "done": p.done,
+            "note": p.note,
+            "hooks": (hooks or {}).get(p.name, []),
+        }
+        for p in planned
+    ]
 
 
 def _finish(settings: Settings, result: RunResult, as_json: bool) -> None:
@@ -297,7 +313,7 @@ def _instant(text: str) -> datetime:
 
 
 @contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
+def sigterm_interrupts() -> Iterator[None]:
     """SIGTERM ends a run as Ctrl-C does: journaled as interrupted, resumable."""
 
     def handler(_signum: int, _frame: FrameType | None) -> None:

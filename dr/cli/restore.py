@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import click
 
@@ -14,14 +16,22 @@ from dr.backup.restore import (
     RestorePlan,
     RestoreResult,
     plan_restore,
-    run_restore,
     verify_for_restore,
 )
 from dr.backup.restore_configs import CONFIG_NAME, ConfigPolicy
 from dr.cli.backup import confirm, progress_bar
 from dr.cli.common import AppContext, echo_json, pass_app
-from dr.errors import UsageError
+from dr.cli.playbook import plan_lines, planned_json, sigterm_interrupts
+from dr.errors import DrError, UsageError
+from dr.playbooks import run_playbook
+from dr.playbooks.restore import (
+    RestoreBook,
+    group_skips_of,
+    groups_of,
+    restore_params,
+)
 from dr.state import StateStore
+from dr.steps import RunResult
 
 
 @click.command()
@@ -114,10 +124,26 @@ def restore(
         configs=policy,
     )
     verify = "none" if no_verify else "deep" if deep else "checksums"
+    params = restore_params(
+        backup_id=manifest.backup_id,
+        job=manifest.job,
+        to=to,
+        topics=topics,
+        renames=renames,
+        until=until_dt,
+        groups=groups,
+        force=force,
+        configs=policy,
+        verify=verify,
+    )
+    book = RestoreBook(settings, params, plan=plan)
     if as_json and dry_run:
-        echo_json(plan_json(plan) | {"verify": verify})
+        steps = planned_json(plan_lines(settings, book.playbook)[0])
+        echo_json(plan_json(plan) | {"verify": verify, "steps": steps})
     elif not as_json:
         _print_plan(plan, dry_run)
+        if dry_run:
+            click.echo("\n".join(plan_lines(settings, book.playbook)[1]))
     if plan.problems:
         raise UsageError(f"restore refused: {plan.problems[0]}")
     if dry_run:
@@ -130,33 +156,52 @@ def restore(
                 )
         return
     confirm(f"Restore {len(plan.topics)} topics onto '{to}'?", yes)
-    try:
-        with progress_bar("restoring", enabled=not as_json) as advance:
-            result = run_restore(
-                settings,
-                store,
-                manifest,
-                metadata,
-                plan,
-                state=state,
-                progress=advance,
-                verify=verify,  # type: ignore[arg-type]
-            )
-    except RestoreFailed as exc:
+    started = time.monotonic()
+    with progress_bar("restoring", enabled=not as_json) as advance, sigterm_interrupts():
+        book.progress = advance
+        run = run_playbook(settings, book.playbook)
+    if run.status != "completed":
+        _failed(book, plan, run, as_json)
+    result = _result(plan, run, time.monotonic() - started)
+    if as_json:
+        echo_json(plan_json(plan) | result_json(result) | {"run_id": run.run_id})
+        return
+    _print_result(result)
+
+
+def _failed(book: RestoreBook, plan: RestorePlan, run: RunResult, as_json: bool) -> NoReturn:
+    """The step's own error, as one line (with the run to resume), and with --json what is
+    complete."""
+    exc = book.failure or DrError(run.error or f"restore run {run.run_id} {run.status}")
+    if isinstance(exc, RestoreFailed):
         if as_json:
             echo_json(
                 plan_json(plan)
                 | {
+                    "run_id": run.run_id,
                     "error": exc.message,
                     "complete_partitions": list(exc.complete),
                     "incomplete_partitions": list(exc.incomplete),
                 }
             )
-        raise
-    if as_json:
-        echo_json(plan_json(plan) | result_json(result))
-        return
-    _print_result(result)
+        exc.message += f" (run {run.run_id}: or 'kafka-dr playbook resume {run.run_id}')"
+    raise exc
+
+
+def _result(plan: RestorePlan, run: RunResult, seconds: float) -> RestoreResult:
+    written = run.outputs("write_records")
+    committed = run.outputs("restore_groups")
+    return RestoreResult(
+        backup_id=plan.backup_id,
+        cluster=plan.cluster,
+        records=int(written.get("records", 0)),
+        already_present=int(written.get("already_present", 0)),
+        topics=dict(written.get("topics", {})),
+        groups=groups_of(committed),
+        seconds=seconds,
+        group_skips=group_skips_of(written),
+        complete=tuple(written.get("complete_partitions", plan.partitions())),
+    )
 
 
 def parse_renames(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -20,6 +20,7 @@ from dr.hooks import HookContext, HookFailed, HookResult, missing_programs, run_
 from dr.log import get_logger
 from dr.playbooks.failover import failover_playbook
 from dr.playbooks.lock import PlaybookLock
+from dr.playbooks.restore import RestoreBook
 from dr.state import StateStore
 from dr.state.playbook_runs import PlaybookRun
 from dr.steps import HookRunner, Playbook, RunResult, StepContext, execute, summarise
@@ -35,6 +36,8 @@ BUILDERS: dict[str, Builder] = {
         groups=p.get("groups"),
         force=bool(p.get("force")),
     ),
+    # Restore, prune and `mirror apply` are playbooks too: one engine for destructive work.
+    "restore": lambda settings, p: RestoreBook(settings, p).playbook,
 }
 
 
