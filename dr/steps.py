@@ -12,7 +12,8 @@ destructive flag. The engine:
   taken from the journal (so figures measured before a kill are the ones reported after it); a
   step that had started is asked its ``check`` and only run when not already done;
 * measures RTO: from the incident start (the run's start by default) to the end of the step
-  that switches the clients.
+  that switches the clients; in a planned move, from the start of the step that stops the
+  producers (the window in which clients cannot write) instead.
 
 Hooks run before and after each step; a step's ``after`` hooks run before it is journaled done,
 so a run killed in between runs them again on resume: hooks must be idempotent (at least once).
@@ -72,6 +73,7 @@ class Step:
     destructive: bool = False
     touches: str = ""
     switches_clients: bool = False
+    stops_writes: bool = False
 
 
 @dataclass(frozen=True)
@@ -283,11 +285,13 @@ def summarise(run_id: str, state: StateStore, steps: tuple[Step, ...] | None = N
         raise DrError(f"no playbook run '{run_id}' in the state store")
     events = state.playbook_events(run_id)
     records: dict[str, StepRecord] = {}
+    first_started: dict[str, datetime] = {}  # a step resumed after a kill started at its first
     for e in events:
         if e.step == "-":
             continue
         before = records.get(e.step)
         if e.event == "step_started":
+            first_started.setdefault(e.step, e.at)
             records[e.step] = StepRecord(e.step, "pending", started_at=e.at)
         elif e.event == "step_done":
             status: StepStatus = "already-done" if e.detail.get("already_done") else "done"
@@ -302,13 +306,15 @@ def summarise(run_id: str, state: StateStore, steps: tuple[Step, ...] | None = N
     ordered = tuple(records.get(n, StepRecord(n, "pending")) for n in names)
     switch = next((s.name for s in steps or () if s.switches_clients), None)
     switched = records.get(switch) if switch else None
+    stop = next((s.name for s in steps or () if s.stops_writes), None)
+    since = first_started.get(stop) if stop else None
     rto = None
     if (
         switched is not None
         and switched.finished_at is not None
         and switched.status in ("done", "already-done")
     ):
-        rto = round((switched.finished_at - run.incident_start).total_seconds(), 3)
+        rto = round((switched.finished_at - (since or run.incident_start)).total_seconds(), 3)
     return RunResult(
         run_id=run.run_id,
         playbook=run.playbook,

@@ -62,6 +62,8 @@ def _register() -> None:
     cli.add_command(mirror_cmd.mirror)
     cli.add_command(offsets_cmd.offsets)
     cli.add_command(playbook_cmd.failover)
+    cli.add_command(playbook_cmd.failback)
+    cli.add_command(playbook_cmd.cutover)
     cli.add_command(playbook_cmd.playbook)
     cli.add_command(restore_cmd.restore)
     cli.add_command(rpo_cmd.rpo)

@@ -16,8 +16,10 @@ from dr.lab.apps import (
     DEFAULT_TOPIC,
     AppRequest,
     AppView,
+    hold_apps,
     hook_context,
     list_apps,
+    release_apps,
     start_app,
     stop_apps,
     switch_apps,
@@ -115,6 +117,29 @@ def list_command(lab_dir: Path, as_json: bool) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@app.command("hold")
+@dir_option
+@click.argument("name", required=False)
+@click.option("--all", "every", is_flag=True, help="Hold every app (the default).")
+@click.option("--timeout", "timeout_s", default=30.0, show_default=True, help="Seconds to wait.")
+def hold(lab_dir: Path, name: str | None, every: bool, timeout_s: float) -> None:
+    """Stop app NAME (default: every app) producing, once what it sent is acknowledged; it
+    keeps consuming. The lab's stop_producers hook; moving the app (switch) or 'release'
+    lets it produce again."""
+    for held in hold_apps(lab_dir, _names(name, every, default_all=True), timeout_s=timeout_s):
+        click.echo(f"app {held}: held")
+
+
+@app.command("release")
+@dir_option
+@click.argument("name", required=False)
+@click.option("--all", "every", is_flag=True, help="Release every app (the default).")
+def release(lab_dir: Path, name: str | None, every: bool) -> None:
+    """Let held apps produce again where they are."""
+    for released in release_apps(lab_dir, _names(name, every, default_all=True)):
+        click.echo(f"app {released}: producing")
 
 
 @app.command("switch")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import FrameType
@@ -21,8 +21,11 @@ from dr.playbooks import (
     recorded_runs,
     resume_playbook,
     run_playbook,
+    state_of,
 )
+from dr.playbooks.cutover import cutover_playbook
 from dr.playbooks.failover import failover_playbook
+from dr.playbooks.giveback import failback_playbook, rollback_playbook
 from dr.playbooks.lock import lock_description
 from dr.steps import PlannedStep, Playbook, RunResult, plan
 
@@ -60,6 +63,88 @@ def failover(
     started = _instant(incident_start) if incident_start else None
     book = failover_playbook(settings, source=source, target=target, groups=groups, force=force)
     _run(settings, book, dry_run=dry_run, yes=yes, as_json=as_json, incident_start=started)
+
+
+@click.command()
+@click.option("--from", "source", required=True, help="The cluster clients are on now (where "
+              "a failover moved them).")  # fmt: skip
+@click.option("--to", "target", required=True, help="The cluster they return to (the old "
+              "primary, back).")  # fmt: skip
+@click.option("--groups", default=None, help="Regex of the groups to move (default: every "
+              "group the flow checkpoints).")  # fmt: skip
+@click.option(
+    "--dry-run", is_flag=True, help="Show the plan and the current state; change nothing."
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_app
+def failback(
+    app: AppContext,
+    source: str,
+    target: str,
+    groups: str | None,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Move clients back to the cluster a failover left, once it has returned: what it held
+    that never reached the replicas is archived, what was written meanwhile is copied back.
+    Exit 0 done, 1 done with an objective breached, 2 failed."""
+    settings = app.config().settings
+    book = failback_playbook(settings, state_of(settings), source=source, target=target,
+                             groups=groups)  # fmt: skip
+    _run(settings, book, dry_run=dry_run, yes=yes, as_json=as_json, incident_start=None)
+
+
+@click.group(invoke_without_command=True)
+@click.option("--from", "source", default=None, help="The cluster clients leave (blue).")
+@click.option("--to", "target", default=None, help="Its replica, where they go (green).")
+@click.option("--groups", default=None, help="Regex of the groups to move (default: every "
+              "group the flow checkpoints).")  # fmt: skip
+@click.option("--force", is_flag=True, help="Go on although the lag is high or unmeasured.")
+@click.option(
+    "--dry-run", is_flag=True, help="Show the plan and the current state; change nothing."
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@click.pass_context
+def cutover(
+    click_ctx: click.Context,
+    source: str | None,
+    target: str | None,
+    groups: str | None,
+    force: bool,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Planned move of clients to a replica cluster, nothing lost or repeated; 'cutover
+    rollback RUN_ID' takes them back. Exit 0 done, 1 done with an objective breached, 2
+    failed."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    if not source or not target:
+        raise UsageError("cutover needs --from and --to (or: cutover rollback RUN_ID)")
+    app = click_ctx.find_object(AppContext)
+    assert app is not None
+    settings = app.config().settings
+    book = cutover_playbook(settings, source=source, target=target, groups=groups, force=force)
+    _run(settings, book, dry_run=dry_run, yes=yes, as_json=as_json, incident_start=None)
+
+
+@cutover.command()
+@click.argument("run_id")
+@click.option(
+    "--dry-run", is_flag=True, help="Show the plan and the current state; change nothing."
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_app
+def rollback(app: AppContext, run_id: str, dry_run: bool, yes: bool, as_json: bool) -> None:
+    """Take the clients of cutover RUN_ID back: what they wrote since is copied back first."""
+    settings = app.config().settings
+    book = rollback_playbook(settings, state_of(settings), run_id)
+    _run(settings, book, dry_run=dry_run, yes=yes, as_json=as_json, incident_start=None)
 
 
 @click.group()
@@ -247,6 +332,22 @@ def result_json(result: RunResult, settings: Settings | None = None) -> dict[str
         "incident_start": result.incident_start.isoformat(),
         "rto_seconds": result.rto_seconds,
     }
+    if result.playbook in ("cutover", "rollback", "failback"):
+        doc["write_unavailable_seconds"] = result.rto_seconds  # the planned RTO
+        doc["groups"] = _groups_json(offsets)
+        doc["topics"] = (result.outputs("preflight") or result.outputs("assess")).get("topics", {})
+        if result.playbook == "cutover":
+            doc["records_compared"] = result.outputs("verify").get("records_compared")
+        else:
+            doc["copied_back"] = result.outputs("copy_back").get("records")
+            doc["records_compared"] = result.outputs("verify_copy").get("records")
+    if result.playbook == "failback":
+        found = result.outputs("find_divergence")
+        doc["divergence"] = {
+            "records": found.get("records"),
+            "partitions": [p for p in found.get("partitions", []) if p.get("records")],
+            "archive": result.outputs("archive_divergence") or None,
+        }
     if result.playbook == "failover":
         doc["rpo"] = {
             "seconds": loss.get("rpo_seconds"),
@@ -255,17 +356,22 @@ def result_json(result: RunResult, settings: Settings | None = None) -> dict[str
             "heartbeat_age_seconds": loss.get("heartbeat_age_seconds"),
             "partitions": loss.get("partitions", []),
         }
-        doc["groups"] = {
-            "committed": len(offsets.get("committed", {})),
-            "offsets": offsets.get("committed", {}),
-            "failed": offsets.get("failed", []),
-            "skipped": offsets.get("skipped", []),
-            "missing": offsets.get("missing", []),
-        }
+        doc["groups"] = _groups_json(offsets)
         doc["topics"] = result.outputs("assess").get("topics", {})
     if settings is not None:
         doc["objectives_breached"] = _breaches(result, settings)
     return doc
+
+
+def _groups_json(offsets: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "committed": len(offsets.get("committed", {})),
+        "offsets": offsets.get("committed", {}),
+        "failed": offsets.get("failed", []),
+        "skipped": offsets.get("skipped", []),
+        "missing": offsets.get("missing", []),
+        "notes": offsets.get("notes", []),
+    }
 
 
 def _print_result(result: RunResult) -> None:
@@ -293,10 +399,20 @@ def _print_result(result: RunResult) -> None:
         )
         for failure in offsets.get("failed", []):
             click.secho(f"  NOT COMMITTED: {failure['group']}: {failure['reason']}", fg="red")
+    found = result.outputs("find_divergence")
+    if found:
+        archive = result.outputs("archive_divergence")
+        where = f" archived as backup {archive['backup_id']} (job {archive['job']})" if (
+            archive) else ""  # fmt: skip
+        click.echo(f"divergence: {found.get('records')} records never reached the replicas;{where}")
+    if result.outputs("copy_back"):
+        click.echo(f"copied back: {result.outputs('copy_back').get('records')} records")
     rto = "unmeasured (clients not switched)" if result.rto_seconds is None else (
         f"{result.rto_seconds:.1f}s"
     )  # fmt: skip
-    click.echo(f"status: {result.status}; RTO {rto}")
+    planned = result.playbook in ("cutover", "rollback", "failback")
+    label = "write-unavailable window (planned RTO)" if planned else "RTO"
+    click.echo(f"status: {result.status}; {label} {rto}")
     if result.status != "completed":
         click.echo(f"resume with: kafka-dr playbook resume {result.run_id}")
 

@@ -13,10 +13,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
-from dr.config.base import Model, stringify_values
+from dr.config.base import Model, Name, stringify_values
 
 # The playbooks that take hooks; a new one (a broker procedure) is one more name here.
-PLAYBOOK_NAMES: tuple[str, ...] = ("failover", "failback", "cutover")
+PLAYBOOK_NAMES: tuple[str, ...] = ("failover", "failback", "cutover", "rollback")
 # The step name whose hooks run around every step of the playbook.
 EVERY_STEP = "all"
 # Hooks get their context in these variables; a hook's own env may not set them.
@@ -182,6 +182,38 @@ class PlaybookSettings(Model):
             "(its before hooks first, its after hooks last)."
         ),
         examples=[{"switch_clients": {"after": [["/etc/kafka-dr/hooks/switch-dns.sh"]]}}],
+    )
+
+    quiet_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Planned moves (cutover, rollback, failback): how long every end offset of the "
+            "cluster clients leave must stay still, once producers are stopped, before records "
+            "are compared or copied."
+        ),
+    )
+    drain_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "Planned moves: how long to wait for quiet, for the replicas to hold every record, "
+            "and for consumer groups to commit their last offsets, before the step fails."
+        ),
+    )
+    max_lag_records: int = Field(
+        default=100_000,
+        ge=0,
+        description="Cutover: the replication lag (records) above which the preflight refuses.",
+    )
+    archive_storage: Name | None = Field(
+        default=None,
+        description=(
+            "Failback: the store (a key of storage) that receives the divergence archive; "
+            "default: the store of the first backup job of the returning cluster, else the "
+            "first store."
+        ),
     )
 
     def hooks_for(self, step: str, when: When) -> list[HookSettings]:

@@ -7,7 +7,7 @@ import hashlib
 import struct
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,11 +183,24 @@ def read_range(
     With ``whole``, a read that the deadline cuts short raises KafkaError instead of returning
     what it has: the caller needs all of it (the newest checkpoints are the last records).
     """
-    if start >= end:
-        return []
-    consumer = consumer_for(cluster)
     out: list[RecordAt] = []
-    done = False
+    try:
+        out.extend(scan_range(cluster, tp, start, end, timeout_s=timeout_s))
+    except KafkaError:
+        if whole:
+            raise
+    return out
+
+
+def scan_range(
+    cluster: ClusterSettings, tp: TP, start: int, end: int, *, timeout_s: float = 10.0
+) -> Iterator[RecordAt]:
+    """Every record of one partition with start <= offset < end, in order, as it is read;
+    raises KafkaError when the deadline comes first (what was yielded stays valid)."""
+    if start >= end:
+        return
+    consumer = consumer_for(cluster)
+    reached = start
     try:
         consumer.assign([TopicPartition(tp[0], tp[1], start)])
         deadline = time.monotonic() + timeout_s
@@ -196,21 +209,18 @@ def read_range(
             for msg in batch:
                 err = msg.error()
                 if err is not None:
-                    done = err.code() == RdKafkaError._PARTITION_EOF
+                    if err.code() == RdKafkaError._PARTITION_EOF:
+                        return  # the end of what can be read (the last stable offset)
                     continue
                 if msg.offset() >= end:
-                    done = True
-                    break
-                out.append(record_at(msg))
-                done = msg.offset() >= end - 1
-            if done:
-                break
+                    return
+                yield record_at(msg)
+                reached = msg.offset() + 1
+                if reached >= end:
+                    return
     finally:
         consumer.close()
-    if whole and not done:
-        reached = out[-1].offset + 1 if out else start
-        raise KafkaError(
-            f"reading {tp[0]}-{tp[1]} stopped at its {timeout_s:.0f}s deadline at offset "
-            f"{reached} of {start}..{end}"
-        )
-    return out
+    raise KafkaError(
+        f"reading {tp[0]}-{tp[1]} stopped at its {timeout_s:.0f}s deadline at offset "
+        f"{reached} of {start}..{end}"
+    )

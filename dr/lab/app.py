@@ -7,7 +7,9 @@ consumer group, on the cluster and topic named in ``DIR/apps/NAME.bootstrap`` an
 ``NAME.topic``. When a hook rewrites those files, or when its cluster has not answered for a
 few seconds and the files name another one, it closes its clients (acknowledgements awaited,
 offsets committed) and connects anew with the same group id, so it resumes where the group's
-committed offsets on the new cluster say. Every acknowledged and consumed record goes to its
+committed offsets on the new cluster say. While ``NAME.hold`` exists it produces nothing (what
+it had sent is acknowledged first, then its status says ``held``) and keeps consuming: a
+planned move's stop_producers hook. Every acknowledged and consumed record goes to its
 ledger. SIGTERM stops it cleanly: acknowledgements awaited, offsets committed, group left.
 """
 
@@ -62,6 +64,7 @@ class App:
         self.produced = previous.produced if previous else 0
         self.failed = previous.failed if previous else 0
         self.reconnects = previous.reconnects if previous else 0
+        self.held = False  # producing stopped, what was sent acknowledged
 
     def stop(self, *_args: object) -> None:
         """Ask the loop to finish (a signal handler)."""
@@ -84,6 +87,8 @@ class App:
                 self.failed += session.failed
             if target is not None:
                 self.reconnects += 1
+                if target != session.target:  # moved: a hold (a planned move's) ends here
+                    self.paths.hold.unlink(missing_ok=True)
         self._report(session, state="stopped")
         self.ledger.close()
         log.info("app_stopped", app=self.spec.name, produced=self.produced)
@@ -99,8 +104,16 @@ class App:
                 next_probe = now + 1.0
                 if session.ensure_topic():
                     self._report(session)
-            if session.topic_ready and self.spec.produce_rate:
-                next_due = self._produce_due(session, now, next_due)
+            holding = self.paths.hold.exists()
+            if holding and not self.held:
+                self.held = session.flush(FLUSH_S)
+                self._report(session)
+            elif not holding:
+                if self.held:
+                    next_due = now  # no burst for the time held
+                self.held = False
+                if session.topic_ready and self.spec.produce_rate:
+                    next_due = self._produce_due(session, now, next_due)
             session.serve(TICK_S)
             now = time.monotonic()
             if session.fatal:
@@ -164,6 +177,8 @@ class App:
                 state = "connecting"
             elif session.unreachable_for() >= 1.0:
                 state = "unreachable"
+            elif self.held:
+                state = "held"
             else:
                 state = "connected"
         target = session.target if session is not None else read_target(self.paths)

@@ -126,6 +126,17 @@ class Session:
             return False
         return True
 
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until every record handed to the producer is acknowledged (or failed); True
+        when none is left."""
+        if self.producer is None:
+            return True
+        try:
+            return int(self.producer.flush(timeout_s)) == 0
+        except (KafkaException, SystemError) as exc:
+            self.fatal = self.fatal or f"{type(exc).__name__}: {exc}"
+            return False
+
     def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
         if err is not None:
             self.failed += 1

@@ -80,6 +80,11 @@ class AppPaths:
         return self._file("log")
 
     @property
+    def hold(self) -> Path:
+        """Present while the app must not produce (a planned move's stop_producers hook)."""
+        return self._file("hold")
+
+    @property
     def marker(self) -> str:
         """What the app's command line holds, so that a recycled pid is never taken for it."""
         return str(self.spec)

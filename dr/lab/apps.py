@@ -29,6 +29,7 @@ from dr.lab.appfiles import (
     load_status,
     read_target,
     save_spec,
+    write_atomically,
     write_target,
 )
 from dr.lab.ledger import read_ledger
@@ -134,6 +135,7 @@ def start_app(lab_dir: Path, request: AppRequest) -> AppStarted:
         group=request.group,
     )
     write_target(paths, Target(bootstrap=cluster.bootstrap_servers, topic=request.topic))
+    paths.hold.unlink(missing_ok=True)  # a hold left by an earlier run of the app
     save_spec(paths, spec)
     started = time.monotonic()
     started_ns = time.time_ns()
@@ -185,7 +187,7 @@ def switch_apps(
         current = read_target(paths)
         topic = context.topics.get(current.topic) or context.topics.get(spec.topic) or current.topic
         new = Target(bootstrap=context.to_bootstrap, topic=topic)
-        write_target(paths, new)
+        write_target(paths, new)  # a held app resumes producing once it is there
         switches.append(
             Switch(
                 name=paths.name,
@@ -196,6 +198,37 @@ def switch_apps(
         )
         log.info("lab_app_switched", app=paths.name, bootstrap=new.bootstrap, topic=new.topic)
     return switches
+
+
+def hold_apps(
+    lab_dir: Path, names: Sequence[str] | None = None, *, timeout_s: float = 30.0
+) -> list[str]:
+    """Stop the named apps (every app with None) producing, and wait until each running
+    producer has had what it sent acknowledged; consumers keep consuming. Returns the apps
+    held; raises LabError naming an app that did not hold in time."""
+    chosen = _choose(lab_dir, names)
+    for paths in chosen:
+        write_atomically(paths.hold, "held by kafka-dr lab app hold\n")
+    deadline = time.monotonic() + timeout_s
+    for paths in chosen:
+        spec = load_spec(paths)
+        while spec.produce_rate and processes.is_running(spec.pid, paths.marker):
+            status = load_status(paths)
+            if status is not None and status.state == "held":
+                break
+            if time.monotonic() > deadline:
+                raise LabError(f"app '{paths.name}' did not stop producing within {timeout_s:.0f}s")
+            time.sleep(0.1)
+        log.info("lab_app_held", app=paths.name)
+    return [p.name for p in chosen]
+
+
+def release_apps(lab_dir: Path, names: Sequence[str] | None = None) -> list[str]:
+    """Let held apps produce again."""
+    chosen = _choose(lab_dir, names)
+    for paths in chosen:
+        paths.hold.unlink(missing_ok=True)
+    return [p.name for p in chosen]
 
 
 def hook_context(

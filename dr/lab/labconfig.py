@@ -88,11 +88,20 @@ def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any
             ],
         }
     if mirror:
-        # The lab's client applications (kafka-dr lab app) follow a failover: the hook rewrites
-        # the files that say where they connect and which topic they use.
-        switch = [sys.executable, "-m", "dr", "lab", "app", "switch", "--dir", str(lab_dir)]
-        hook = {"command": switch, "name": "lab-apps"}
-        config["playbooks"] = {"failover": {"hooks": {"switch_clients": {"after": [hook]}}}}
+        # The lab's client applications (kafka-dr lab app) follow a failover or a planned move:
+        # the switch hook rewrites the files that say where they connect and which topic they
+        # use; the hold hook stops them producing for a planned move.
+        app = [sys.executable, "-m", "dr", "lab", "app"]
+        switch = {"command": [*app, "switch", "--dir", str(lab_dir)], "name": "lab-apps"}
+        hold = {"command": [*app, "hold", "--dir", str(lab_dir)], "name": "lab-apps-hold"}
+        moved = {"switch_clients": {"after": [switch]}}
+        planned = {**moved, "stop_producers": {"before": [hold]}}
+        config["playbooks"] = {
+            "failover": {"hooks": moved},
+            "cutover": {"hooks": planned},
+            "rollback": {"hooks": planned},
+            "failback": {"hooks": planned},
+        }
     home = os.environ.get("KAFKA_HOME")
     if home and Path(state.libs) == Path(home) / "libs":
         config["tools"] = {"kafka_home": os.environ["KAFKA_HOME"]}

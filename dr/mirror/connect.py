@@ -154,6 +154,14 @@ class ConnectClient:
         """Resume a paused connector and its tasks (idempotent)."""
         self._request("PUT", f"/connectors/{name}/resume")
 
+    def stop(self, name: str) -> None:
+        """Stop the connector and shut its tasks down (Kafka 3.5+); resume starts it again."""
+        self._request("PUT", f"/connectors/{name}/stop")
+
+    def alter_offsets(self, name: str, offsets: list[dict[str, Any]]) -> None:
+        """Set a stopped connector's stored source positions (Kafka 3.6+, KIP-875)."""
+        self._request("PATCH", f"/connectors/{name}/offsets", body={"offsets": offsets})
+
     def restart(self, name: str, *, include_tasks: bool = True, only_failed: bool = False) -> None:
         """Restart the connector and, by default, its tasks (only the failed ones if asked)."""
         query = {"includeTasks": str(include_tasks).lower(), "onlyFailed": str(only_failed).lower()}
@@ -168,7 +176,7 @@ class ConnectClient:
         method: str,
         path: str,
         *,
-        body: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
         query: dict[str, str] | None = None,
         missing_ok: bool = False,
     ) -> Any:
@@ -203,7 +211,7 @@ class ConnectClient:
         self,
         method: str,
         path: str,
-        body: dict[str, str] | None,
+        body: dict[str, Any] | None,
         query: dict[str, str] | None,
     ) -> Any:
         url = self.url + quote(path, safe="/")

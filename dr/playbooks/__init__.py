@@ -18,7 +18,9 @@ from dr.config.schema import Settings
 from dr.errors import DrError, UsageError
 from dr.hooks import HookContext, HookFailed, HookResult, missing_programs, run_hooks
 from dr.log import get_logger
+from dr.playbooks.cutover import cutover_playbook
 from dr.playbooks.failover import failover_playbook
+from dr.playbooks.giveback import failback_playbook, rollback_playbook
 from dr.playbooks.lock import PlaybookLock
 from dr.playbooks.restore import RestoreBook
 from dr.state import StateStore
@@ -35,6 +37,25 @@ BUILDERS: dict[str, Builder] = {
         target=p["to"],
         groups=p.get("groups"),
         force=bool(p.get("force")),
+    ),
+    "cutover": lambda settings, p: cutover_playbook(
+        settings,
+        source=p["from"],
+        target=p["to"],
+        groups=p.get("groups"),
+        force=bool(p.get("force")),
+    ),
+    "rollback": lambda settings, p: rollback_playbook(
+        settings, state_of(settings), p["cutover_run"]
+    ),
+    "failback": lambda settings, p: failback_playbook(
+        settings,
+        state_of(settings),
+        source=p["from"],
+        target=p["to"],
+        groups=p.get("groups"),
+        failover_run=p["failover_run"],
+        archive_storage=p.get("archive_storage"),
     ),
     # Restore, prune and `mirror apply` are playbooks too: one engine for destructive work.
     "restore": lambda settings, p: RestoreBook(settings, p).playbook,
@@ -110,16 +131,16 @@ def recorded_run(settings: Settings, run_id: str) -> RunResult:
 
 
 def failed_over(settings: Settings) -> dict[str, str]:
-    """The flows a completed failover stopped and nothing has brought back since: flow name ->
-    the failover's run id. Restarting such a flow would copy the old primary, should it return,
-    into the cluster the clients now write to."""
+    """The flows a completed failover or cutover stopped and no failback or rollback has
+    brought back since: flow name -> the run's id. Restarting such a flow would copy the old
+    cluster, should it return or be written to, into the cluster the clients now write to."""
     out: dict[str, str] = {}
     runs = state_of(settings).playbook_runs(limit=500)  # newest first
     for flow in settings.mirror.flows if settings.mirror else []:
         pair = {flow.name, f"{flow.target}->{flow.source}"}
         for run in runs:
             if run.pair in pair and run.status == "completed":
-                if run.playbook == "failover" and run.pair == flow.name:
+                if run.playbook in ("failover", "cutover") and run.pair == flow.name:
                     out[flow.name] = run.run_id
                 break  # the newest completed run on the pair decides
     return out

@@ -30,14 +30,11 @@ from dr.errors import DrError, KafkaError, UsageError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
 from dr.log import get_logger
-from dr.mirror.connect import ConnectClient
-from dr.mirror.connectors import render_connectors
-from dr.mirror.deploy import run_mirror_command
 from dr.mirror.heartbeats import newest_heartbeat_ms
 from dr.mirror.offsets import flow_for, load_translation
-from dr.mirror.process import check_process
 from dr.mirror.topics import topic_map
 from dr.objectives.rpo import measure_flow, replicated_until
+from dr.playbooks import replication
 from dr.playbooks.canary import canary_round_trip
 from dr.steps import Playbook, Step, StepContext
 
@@ -86,7 +83,6 @@ def failover_playbook(
                 "stop_replication",
                 f"stop replication into {target}",
                 steps.stop_replication,
-                check=steps.replication_stopped,
                 destructive=True,
                 touches=steps.replication_touches(),
             ),
@@ -232,44 +228,18 @@ class _Steps:
 
     # -- 3 ------------------------------------------------------------------------------------
     def replication_touches(self) -> str:
-        mirror = self.settings.mirror
-        if mirror is not None and mirror.deploy == "connect":
-            return f"the connectors of flow {self.flow.name} (paused)"
-        return "the dedicated MirrorMaker process (stopped: every flow it runs)"
-
-    def replication_stopped(self, ctx: StepContext) -> bool:
-        mirror = self.settings.mirror
-        assert mirror is not None  # a flow exists
-        if mirror.deploy == "connect":
-            client = ConnectClient(str(mirror.connect_url))
-            for name in render_connectors(self.settings.clusters, self.flow):
-                status = client.status_if_deployed(name)
-                if status is not None and status.state not in ("PAUSED", "STOPPED"):
-                    return False
-            return True
-        process = check_process(mirror)
-        if process.running is None:
-            return False  # nothing can tell: stop it (stopping twice is harmless)
-        return not process.running
+        return replication.touches(self.settings, self.flow)
 
     def stop_replication(self, ctx: StepContext) -> dict[str, Any]:
-        mirror = self.settings.mirror
-        assert mirror is not None
-        if mirror.deploy == "connect":
-            client = ConnectClient(str(mirror.connect_url))
-            paused = []
-            for name in render_connectors(self.settings.clusters, self.flow):
-                if client.status_if_deployed(name) is not None:
-                    client.pause(name)
-                    paused.append(name)
-            return {"paused_connectors": paused}
-        if not mirror.stop_command:
-            raise DrError(
-                "mirror.stop_command is not set: stop MirrorMaker by hand, then run "
-                f"'kafka-dr playbook resume {ctx.run_id}'"
-            )
-        run_mirror_command(mirror.stop_command, "mirror.stop_command", timeout_s=120)
-        return {"stopped": "dedicated MirrorMaker", "command": mirror.stop_command[0]}
+        """Stop the flow, then record where each replica ends: what comes after those offsets
+        was written on the target by clients (a failback starts from them)."""
+        if replication.stopped(self.settings, self.flow):
+            out: dict[str, Any] = {"already_stopped": True}
+        else:
+            out = replication.stop(self.settings, self.flow, ctx.run_id)
+        replicas = list(ctx.output("assess")["topics"].values())
+        out["replica_ends"] = replication.partition_ends(self.settings, self.flow.target, replicas)
+        return out
 
     # -- 4 ------------------------------------------------------------------------------------
     def commit_offsets(self, ctx: StepContext) -> dict[str, Any]:
