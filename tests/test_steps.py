@@ -190,3 +190,25 @@ def test_the_hooks_that_ran_before_one_aborted_are_journaled_with_the_failure(
     assert result.status == "failed" and "zone refused" in (result.error or "")
     [failed] = [e for e in state.playbook_events(result.run_id) if e.event == "step_failed"]
     assert [h["command"] for h in failed.detail["hooks"]] == ["notify", "dns"]
+
+
+def test_a_planned_move_measures_its_rto_from_the_step_that_stops_writes(
+    state: StateStore,
+) -> None:
+    world = World()
+    steps = (
+        world.step("preflight"),
+        world.step("stop_producers", stops_writes=True),
+        world.step("switch", switches_clients=True),
+    )
+    early = datetime.now(UTC) - timedelta(hours=1)
+    result = execute(
+        Playbook("cutover", "blue", "green", {}, steps), state=state, incident_start=early
+    )
+    stopped = next(s for s in result.steps if s.name == "stop_producers")
+    switched = next(s for s in result.steps if s.name == "switch")
+    assert stopped.started_at is not None and switched.finished_at is not None
+    assert result.rto_seconds == pytest.approx(
+        (switched.finished_at - stopped.started_at).total_seconds(), abs=0.01
+    )
+    assert result.rto_seconds is not None and result.rto_seconds < 60  # not from `early`

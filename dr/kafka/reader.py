@@ -193,13 +193,19 @@ def read_range(
 
 
 def scan_range(
-    cluster: ClusterSettings, tp: TP, start: int, end: int, *, timeout_s: float = 10.0
+    cluster: ClusterSettings,
+    tp: TP,
+    start: int,
+    end: int,
+    *,
+    timeout_s: float = 10.0,
+    isolation: str = "read_committed",
 ) -> Iterator[RecordAt]:
     """Every record of one partition with start <= offset < end, in order, as it is read;
     raises KafkaError when the deadline comes first (what was yielded stays valid)."""
     if start >= end:
         return
-    consumer = consumer_for(cluster)
+    consumer = consumer_for(cluster, **{"isolation.level": isolation})
     reached = start
     try:
         consumer.assign([TopicPartition(tp[0], tp[1], start)])

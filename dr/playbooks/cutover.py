@@ -42,7 +42,15 @@ from dr.mirror.topics import group_excluded, topic_map
 from dr.mirror.translate import usable_syncs
 from dr.objectives.rpo import measure_flow
 from dr.playbooks import planned, replication
-from dr.playbooks.positions import Anchor, Pairing, PairingError, Side, anchor_before, pair_sides
+from dr.playbooks.positions import (
+    Anchor,
+    Pairing,
+    PairingError,
+    Side,
+    anchor_before,
+    copy_isolation,
+    pair_sides,
+)
 from dr.playbooks.replication import parse_tp, tp_key
 from dr.steps import Playbook, Step, StepContext
 
@@ -307,6 +315,7 @@ class _Steps:
         replica_tps = [(topics[t], p) for t, p in tps]
         replica_starts = log_starts(self.settings, self.flow.target, replica_tps)
         syncs = flow_syncs(self.settings, self.flow)
+        isolation = copy_isolation(self.settings.mirror, self.flow)
         out = {}
         for t, p in tps:
             rtp = (topics[t], p)
@@ -318,8 +327,8 @@ class _Steps:
                 copy_start=replica_starts[rtp],
             )
             out[(t, p)] = pair_sides(
-                Side(self.source, (t, p), source_ends[(t, p)]),
-                Side(self.target, rtp, replica_ends.get(rtp, 0)),
+                Side(self.source, (t, p), source_ends[(t, p)], isolation),
+                Side(self.target, rtp, replica_ends.get(rtp, 0), isolation),
                 anchor,
                 what=f"{t}-{p} and its replica {rtp[0]}-{p}",
             )

@@ -51,7 +51,15 @@ from dr.playbooks.cutover import (
 )
 from dr.playbooks.divergence import find_divergence
 from dr.playbooks.divergence_archive import archive_divergence
-from dr.playbooks.positions import Anchor, Pairing, PairingError, Side, anchor_before, pair_sides
+from dr.playbooks.positions import (
+    Anchor,
+    Pairing,
+    PairingError,
+    Side,
+    anchor_before,
+    copy_isolation,
+    pair_sides,
+)
 from dr.playbooks.replication import parse_tp, tp_key
 from dr.state import StateStore
 from dr.steps import Playbook, Step, StepContext, summarise
@@ -439,9 +447,10 @@ class _Steps:
                 source_start=original_starts[otp],
                 copy_start=replica_starts[rtp],
             )
+            isolation = copy_isolation(self.settings.mirror, self.flow)
             out[rtp] = pair_sides(
-                Side(self.original, otp, bounds[tp_key(otp)]),
-                Side(self.replica, rtp, int(starts[tp_key(rtp)])),
+                Side(self.original, otp, bounds[tp_key(otp)], isolation),
+                Side(self.replica, rtp, int(starts[tp_key(rtp)]), isolation),
                 anchor,
                 what=f"{otp[0]}-{otp[1]} and its replica {rtp[0]}-{rtp[1]}",
             )

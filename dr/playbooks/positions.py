@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from dr.config.schema import ClusterSettings
+from dr.config.schema import ClusterSettings, MirrorFlow, MirrorSettings
 from dr.errors import DrError
 from dr.kafka.reader import scan_range
+from dr.mirror.properties import flow_property
 from dr.mirror.records import OffsetSync
 
 TP = tuple[str, int]
@@ -44,6 +45,7 @@ class Side:
     cluster: ClusterSettings
     tp: TP
     end: int
+    isolation: str = "read_committed"  # as the copy was made (see copy_isolation)
 
 
 def pair(
@@ -97,8 +99,17 @@ def anchor_before(
 
 def digests(side: Side, start: int, *, timeout_s: float = READ_TIMEOUT_S) -> list[Digested]:
     """(offset, digest) of every record of the side from start to its end."""
-    return [(r.offset, r.digest()) for r in scan_range(side.cluster, side.tp, start, side.end,
-                                                        timeout_s=timeout_s)]  # fmt: skip
+    records = scan_range(
+        side.cluster, side.tp, start, side.end, timeout_s=timeout_s, isolation=side.isolation
+    )
+    return [(r.offset, r.digest()) for r in records]
+
+
+def copy_isolation(mirror: MirrorSettings | None, flow: MirrorFlow) -> str:
+    """How MirrorMaker reads the flow's source, so that a pairing reads what it copied: records
+    of aborted transactions too unless its source consumer reads committed ones only."""
+    default = "read_committed" if flow.exactly_once else "read_uncommitted"
+    return flow_property(mirror, flow, "source.consumer.isolation.level") or default
 
 
 @dataclass(frozen=True)
