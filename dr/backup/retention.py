@@ -7,6 +7,7 @@ the next prune removes; it never leaves a kept backup without an object it needs
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -58,17 +59,25 @@ def choose_pruned(manifests: list[Manifest], retention: Retention, now: datetime
 
 
 def plan_prune(
-    store: ObjectStore, job: str, retention: Retention, now: datetime | None = None
+    store: ObjectStore,
+    job: str,
+    retention: Retention,
+    now: datetime | None = None,
+    *,
+    only: Collection[str] | None = None,
 ) -> PrunePlan:
     """What a prune would delete (reads the catalog; deletes nothing).
 
     Call it holding the job's lock, so that no run is writing objects meanwhile: every object
     no committed manifest references is then a leftover of a killed run or prune. While a
     manifest is unreadable, its objects are unknown: only manifests and metadata are pruned,
-    data objects wait for a prune with a clean catalog (the problem is reported).
+    data objects wait for a prune with a clean catalog (the problem is reported). ``only``:
+    prune none but these backups (those a confirmed plan named), even if more expired since.
     """
     manifests, unreadable = scan_catalog(store, job)
     pruned = choose_pruned(manifests, retention, now or datetime.now(UTC))
+    if only is not None:
+        pruned = [m for m in pruned if m.backup_id in only]
     pruned_ids = {m.backup_id for m in pruned}
     kept = [m for m in manifests if m.backup_id not in pruned_ids]
     needed: set[str] = set().union(*(m.referenced_keys() for m in kept)) if kept else set()

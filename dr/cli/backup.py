@@ -12,13 +12,13 @@ import click
 from dr.backup.catalog import Manifest, ManifestDamaged, list_manifests
 from dr.backup.lock import JobLock
 from dr.backup.lookup import find_backup, job_store
-from dr.backup.retention import execute_prune, plan_prune
+from dr.backup.retention import PrunePlan, plan_prune
 from dr.backup.runner import ProgressEvent, run_backup
 from dr.backup.verify import Problem, VerifyResult, verify_backup
 from dr.cli.common import AppContext, echo_json, pass_app
-from dr.config.schema import Retention
-from dr.errors import UsageError
-from dr.storage import ObjectStore
+from dr.errors import DrError, UsageError
+from dr.playbooks import run_playbook
+from dr.playbooks.prune import PruneBook, prune_params
 
 job_option = click.option(
     "--job",
@@ -197,17 +197,29 @@ def prune(app: AppContext, job: str, dry_run: bool, yes: bool, as_json: bool) ->
     settings = app.config().settings
     store = job_store(settings, job)
     with JobLock(settings, job, store, what="prune"):
-        _prune(store, job, settings.backups[job].retention, dry_run, yes, as_json)
+        plan = plan_prune(store, job, settings.backups[job].retention)
+    _show_prune(plan, dry_run, as_json)
+    if dry_run or plan.empty:
+        return
+    confirm(f"Delete {len(plan.prune)} backups and {len(plan.objects)} objects?", yes)
+    # A playbook (journaled, resumable): its delete step takes the job's lock again and
+    # deletes no backup but those confirmed here.
+    from dr.cli.playbook import sigterm_interrupts  # here: cli.playbook imports this module
+
+    book = PruneBook(settings, prune_params(job, plan.prune))
+    with sigterm_interrupts():
+        result = run_playbook(settings, book.playbook)
+    if result.status != "completed":
+        raise book.failure or DrError(result.error or f"prune run {result.run_id} failed")
+    if not as_json:
+        click.echo(f"pruned (run {result.run_id})")
 
 
-def _prune(
-    store: ObjectStore, job: str, retention: Retention, dry_run: bool, yes: bool, as_json: bool
-) -> None:
-    plan = plan_prune(store, job, retention)
+def _show_prune(plan: PrunePlan, dry_run: bool, as_json: bool) -> None:
     if as_json:
         echo_json(
             {
-                "job": job,
+                "job": plan.job,
                 "dry_run": dry_run,
                 "keep": list(plan.keep),
                 "prune": list(plan.prune),
@@ -215,21 +227,15 @@ def _prune(
                 "problems": list(plan.problems),
             }
         )
-    else:
-        click.echo(
-            f"job {job}: keep {len(plan.keep)} backups, prune {len(plan.prune)}, "
-            f"delete {len(plan.objects)} objects"
-        )
-        for backup_id in plan.prune:
-            click.echo(f"  prune {backup_id}")
-        for problem in plan.problems:
-            click.secho(f"  unreadable, kept (data objects kept too): {problem}", fg="red")
-    if dry_run or plan.empty:
         return
-    confirm(f"Delete {len(plan.prune)} backups and {len(plan.objects)} objects?", yes)
-    execute_prune(store, plan)
-    if not as_json:
-        click.echo("pruned")
+    click.echo(
+        f"job {plan.job}: keep {len(plan.keep)} backups, prune {len(plan.prune)}, "
+        f"delete {len(plan.objects)} objects"
+    )
+    for backup_id in plan.prune:
+        click.echo(f"  prune {backup_id}")
+    for problem in plan.problems:
+        click.secho(f"  unreadable, kept (data objects kept too): {problem}", fg="red")
 
 
 def confirm(question: str, yes: bool) -> None:

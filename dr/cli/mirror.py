@@ -9,12 +9,14 @@ import click
 
 from dr.cli.backup import confirm
 from dr.cli.common import AppContext, echo_json, pass_app
+from dr.cli.playbook import sigterm_interrupts
 from dr.config.schema import Settings
-from dr.errors import UsageError
+from dr.errors import DrError
 from dr.log import redact_text
 from dr.mirror import deploy
 from dr.mirror.health import first_line
-from dr.playbooks import failed_over
+from dr.playbooks import failed_over, run_playbook
+from dr.playbooks.apply import ApplyBook, refusal
 
 TRACE_LINES = 5  # of a failed connector's or task's trace, with --verbose
 flow_option = click.option("--flow", default=None, help="Only this flow (SOURCE->TARGET).")
@@ -25,14 +27,9 @@ force_option = click.option(
 
 def refuse_after_failover(settings: Settings, force: bool, flow: str | None) -> None:
     """A flow stopped by a failover stays stopped until a failback, or --force."""
-    stopped = {f: r for f, r in failed_over(settings).items() if flow is None or f == flow}
-    if stopped and not force:
-        name, run = next(iter(stopped.items()))
-        raise UsageError(
-            f"flow {name} was stopped by failover {run}: starting it would copy the old "
-            f"{name.split('->')[0]}, should it return, into {name.split('->')[1]} where clients "
-            "now write; bring it back with a failback, or add --force"
-        )
+    refused = refusal(failed_over(settings), flow)
+    if refused is not None and not force:
+        raise refused
 
 
 @click.group()
@@ -71,7 +68,7 @@ def apply(app: AppContext, dry_run: bool, yes: bool, as_json: bool, force: bool)
                 else "A restart of MirrorMaker failed earlier: restart it now?",
                 yes,
             )
-            planned = deploy.apply_dedicated(settings)
+            planned = _run_apply(settings, force) or planned
         _report(
             {
                 "deploy": "dedicated",
@@ -94,7 +91,7 @@ def apply(app: AppContext, dry_run: bool, yes: bool, as_json: bool, force: bool)
         if not as_json and not yes:
             click.echo(plan.describe())
         confirm("Apply these connector changes?", yes)
-        deploy.apply_connect(settings, plan)
+        _run_apply(settings, force)
     _report(
         {
             "deploy": "connect",
@@ -277,6 +274,18 @@ def _dedicated_text(applied: deploy.DedicatedApply, *, dry_run: bool, can_restar
     elif dry_run and can_restart and (applied.changed or applied.restart_pending):
         what += " (would restart MirrorMaker)"
     return f"{applied.path}: {what}"
+
+
+def _run_apply(settings: Settings, force: bool) -> deploy.DedicatedApply | None:
+    """Apply as a playbook (journaled: 'kafka-dr playbook list'); returns what a dedicated
+    apply did (None: nothing was left to do, or Connect mode). Raises the failed step's error."""
+    book = ApplyBook(settings, {"force": force}, failed_over)
+    with sigterm_interrupts():
+        result = run_playbook(settings, book.playbook)
+    if result.status != "completed":
+        raise book.failure or DrError(result.error or f"mirror apply run {result.run_id} failed")
+    done = result.outputs("write_and_restart")
+    return deploy.DedicatedApply(**done) if done else None
 
 
 def _report(payload: dict[str, Any], as_json: bool, text: str) -> None:

@@ -18,10 +18,12 @@ from dr.config.schema import Settings
 from dr.errors import DrError, UsageError
 from dr.hooks import HookContext, HookFailed, HookResult, missing_programs, run_hooks
 from dr.log import get_logger
+from dr.playbooks.apply import ApplyBook
 from dr.playbooks.cutover import cutover_playbook
 from dr.playbooks.failover import failover_playbook
 from dr.playbooks.giveback import failback_playbook, rollback_playbook
 from dr.playbooks.lock import PlaybookLock
+from dr.playbooks.prune import PruneBook
 from dr.playbooks.restore import RestoreBook
 from dr.state import StateStore
 from dr.state.playbook_runs import PlaybookRun
@@ -59,6 +61,8 @@ BUILDERS: dict[str, Builder] = {
     ),
     # Restore, prune and `mirror apply` are playbooks too: one engine for destructive work.
     "restore": lambda settings, p: RestoreBook(settings, p).playbook,
+    "prune": lambda settings, p: PruneBook(settings, dict(p)).playbook,
+    "mirror-apply": lambda settings, p: ApplyBook(settings, dict(p), failed_over).playbook,
 }
 
 
@@ -139,6 +143,8 @@ def failed_over(settings: Settings) -> dict[str, str]:
     for flow in settings.mirror.flows if settings.mirror else []:
         pair = {flow.name, f"{flow.target}->{flow.source}"}
         for run in runs:
+            if run.playbook == "mirror-apply":
+                continue  # an apply --force starts a flow, it does not bring it back
             if run.pair in pair and run.status == "completed":
                 if run.playbook in ("failover", "cutover") and run.pair == flow.name:
                     out[flow.name] = run.run_id
