@@ -38,7 +38,8 @@ class PruneBook:
         self.job: str = params["job"]
         self.confirmed: list[str] = list(params["prune"])
         self.failure: DrError | None = None
-        store_name = settings.backups[self.job].storage
+        job = settings.backups.get(self.job)  # a job since removed: its runs still show
+        store_name = job.storage if job is not None else "?"
         self.playbook = Playbook(
             name=PLAYBOOK,
             source=f"backup:{self.job}",
