@@ -15,21 +15,27 @@ archive_divergence (divergence_archive) then copies exactly those records into a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Literal
+
+from confluent_kafka import KafkaError as RdKafkaError
+from confluent_kafka import TopicPartition
 
 from dr.config.schema import ClusterSettings, MirrorFlow, Settings
 from dr.errors import KafkaError, UsageError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
-from dr.kafka.reader import RecordAt, read_range
+from dr.kafka.reader import RecordAt, consumer_for, record_at
 from dr.log import get_logger
 from dr.mirror.offsets import read_offset_syncs
 from dr.mirror.records import OffsetSync
 from dr.mirror.translate import usable_syncs
-from dr.playbooks.divergence_match import DivergenceError, Entry, match_replica
+from dr.playbooks.divergence_match import DivergenceError, Entry, SourceEntry, match_replica
 
 __all__ = [
     "DivergedPartition",
@@ -43,9 +49,9 @@ log = get_logger(__name__)
 
 TP = tuple[str, int]
 ADMIN_TIMEOUT_S = 30.0
-READ_TIMEOUT_S = 120.0  # one read of at most CHUNK offsets of one partition
-CHUNK = 50_000  # offsets read per consumer: bounds memory whatever the partition's size
+READ_TIMEOUT_S = 60.0  # the longest a read waits for the next record
 WORKERS = 4  # partitions walked at once
+Isolation = Literal["read_committed", "read_uncommitted"]
 
 
 @dataclass(frozen=True)
@@ -132,7 +138,8 @@ def find_divergence(
     }
     tps = [(t, p) for t in sorted(present) for p in range(listing[t].partitions)]
     low = kadmin.offsets(src_admin, tps, "earliest", ADMIN_TIMEOUT_S)
-    high = kadmin.offsets(src_admin, tps, "latest", ADMIN_TIMEOUT_S, committed=True)
+    stable = kadmin.offsets(src_admin, tps, "latest", ADMIN_TIMEOUT_S, committed=True)
+    high = kadmin.offsets(src_admin, tps, "latest", ADMIN_TIMEOUT_S, committed=False)
     replicas = [(present[t], p) for t, p in tps if (present[t], p) in ends]
     tgt_admin = admin_client(target, timeout_s=ADMIN_TIMEOUT_S)
     replica_low = kadmin.offsets(tgt_admin, replicas, "earliest", ADMIN_TIMEOUT_S)
@@ -142,7 +149,7 @@ def find_divergence(
     def one(tp: TP) -> DivergedPartition:
         rtp = (present[tp[0]], tp[1])
         side = _Sides(
-            source=(low[tp], high[tp]),
+            source=(low[tp], stable[tp], high[tp]),
             replica=(replica_low[rtp], ends[rtp]) if rtp in ends else None,
         )
         return walk.partition(tp, rtp, side, syncs.get(tp, []), ids.get(tp[0]))
@@ -163,7 +170,7 @@ def find_divergence(
 
 @dataclass(frozen=True)
 class _Sides:
-    source: tuple[int, int]  # log start, end (last stable offset)
+    source: tuple[int, int, int]  # log start, last stable offset, high watermark
     replica: tuple[int, int] | None  # log start, end when replication stopped
 
 
@@ -181,11 +188,14 @@ class _Walk:
         syncs: Sequence[OffsetSync],
         topic_id: str | None,
     ) -> DivergedPartition:
-        low, high = sides.source
+        low, stable, _ = sides.source
         start, found_by, last = low, "no replica", None
         if sides.replica is not None:
             start, found_by, last = self._last_replicated(tp, rtp, sides, syncs)
-        records, first_ts, last_ts = self._count(tp, start, high)
+        # Records of a transaction still open past the stable offset that the replica holds
+        # copies of leave nothing diverged before them.
+        end = max(stable, start)
+        records, first_ts, last_ts = self._count(tp, start, end)
         log.info(
             "divergence_partition",
             topic=tp[0],
@@ -193,7 +203,7 @@ class _Walk:
             replica=f"{rtp[0]}-{rtp[1]}",
             found_by=found_by,
             start_offset=start,
-            end_offset=high,
+            end_offset=end,
             records=records,
         )
         return DivergedPartition(
@@ -201,7 +211,7 @@ class _Walk:
             partition=tp[1],
             replica_topic=rtp[0],
             start_offset=start,
-            end_offset=high,
+            end_offset=end,
             records=records,
             first_timestamp=_time(first_ts),
             last_timestamp=_time(last_ts),
@@ -215,7 +225,7 @@ class _Walk:
     ) -> tuple[int, str, int | None]:
         """(first diverged source offset, how it was found, last replicated source offset)."""
         assert sides.replica is not None
-        low, high = sides.source
+        low, stable, high = sides.source
         replica_low, replica_end = sides.replica
         names = f"{tp[0]}-{tp[1]} (replica {rtp[0]}-{rtp[1]})"
         usable = [
@@ -223,20 +233,16 @@ class _Walk:
             for s in syncs
             if replica_low <= s.downstream_offset < replica_end and low <= s.upstream_offset < high
         ]
-        if usable:
-            sync = usable[-1]
-            basis = f"offset-sync {sync.upstream_offset}->{sync.downstream_offset}"
-            replica = self._entries(self.target, rtp, sync.downstream_offset, replica_end)
-            source = self._entries(self.source, tp, sync.upstream_offset, high)
-        else:
-            replica = self._entries(self.target, rtp, replica_low, replica_end)
+        begin = (usable[-1].upstream_offset, usable[-1].downstream_offset) if usable else None
+        from_ = begin[1] if begin else replica_low
+        with closing(self._entries(self.target, rtp, from_, replica_end)) as replica:
             first = next(replica, None)
-            if first is None:
+            if first is None and begin is None:
                 return low, "empty replica", None
-            basis = "log start"
-            replica = _chain(first, replica)
-            source = self._entries(self.source, tp, low, high)
-        match = match_replica(replica, source, where=f"{names}, walked from {basis}")
+            basis = f"offset-sync {begin[0]}->{begin[1]}" if begin else "log start"
+            entries = _chain(first, replica) if first is not None else replica
+            with closing(self._source_entries(tp, begin[0] if begin else low, stable, high)) as src:
+                match = match_replica(entries, src, where=f"{names}, walked from {basis}")
         if match.source_offset is None:
             raise DivergenceError(
                 f"{names}: the replica holds no record from {basis} to its end {replica_end}, "
@@ -248,27 +254,83 @@ class _Walk:
             )
         return match.source_offset + 1, basis, match.source_offset
 
-    def _entries(self, cluster: ClusterSettings, tp: TP, start: int, end: int) -> Iterator[Entry]:
-        return ((r.offset, r.digest()) for r in self._records(cluster, tp, start, end))
+    def _entries(self, cluster: ClusterSettings, tp: TP, start: int, end: int) -> Generator[Entry]:
+        """The replica's records, read committed (an exactly-once flow aborts its retries)."""
+        for rec in _scan(cluster, tp, start, end, "read_committed", self.timeout_s):
+            yield rec.offset, rec.digest()
 
-    def _records(
-        self, cluster: ClusterSettings, tp: TP, start: int, end: int
-    ) -> Iterator[RecordAt]:
-        """Every record of [start, end), read CHUNK offsets at a time, whole or KafkaError."""
-        pos = start
-        while pos < end:
-            stop = min(end, pos + CHUNK)
-            yield from read_range(cluster, tp, pos, stop, timeout_s=self.timeout_s, whole=True)
-            pos = stop
+    def _source_entries(self, tp: TP, start: int, stable: int, high: int) -> Generator[SourceEntry]:
+        """The source's records to its high watermark, as MirrorMaker may have read them: those
+        a committed read does not see (aborted, or past the stable offset) marked optional."""
+        timeout = self.timeout_s
+        with (
+            closing(_scan(self.source, tp, start, stable, "read_committed", timeout)) as ok,
+            closing(_scan(self.source, tp, start, high, "read_uncommitted", timeout)) as every,
+        ):
+            committed = next(ok, None)
+            for rec in every:
+                while committed is not None and committed.offset < rec.offset:
+                    committed = next(ok, None)
+                if committed is not None and committed.offset == rec.offset:
+                    yield rec.offset, rec.digest()
+                else:
+                    yield rec.offset, rec.digest(), True
 
     def _count(self, tp: TP, start: int, end: int) -> tuple[int, int | None, int | None]:
-        """The records of [start, end) on the source, their earliest and latest timestamps."""
+        """The committed records of [start, end) on the source, their earliest and latest
+        timestamps."""
         count, first, last = 0, None, None
-        for rec in self._records(self.source, tp, start, end):
+        for rec in _scan(self.source, tp, start, end, "read_committed", self.timeout_s):
             count += 1
             first = rec.timestamp_ms if first is None else min(first, rec.timestamp_ms)
             last = rec.timestamp_ms if last is None else max(last, rec.timestamp_ms)
         return count, first, last
+
+
+def _scan(
+    cluster: ClusterSettings,
+    tp: TP,
+    start: int,
+    end: int,
+    isolation: Isolation,
+    timeout_s: float,
+) -> Generator[RecordAt]:
+    """Every record of [start, end) of one partition in order, as it is read (memory does not
+    grow with the range); raises KafkaError when no record comes for timeout_s before the
+    range (or what the isolation level can read of it) is done."""
+    if start >= end:
+        return
+    consumer = consumer_for(cluster, **{"isolation.level": isolation, "auto.offset.reset": "error"})
+    reached = start
+    try:
+        consumer.assign([TopicPartition(tp[0], tp[1], start)])
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            batch: list[Any] = consumer.consume(num_messages=1000, timeout=0.2)
+            for msg in batch:
+                err = msg.error()
+                if err is not None:
+                    if err.code() == RdKafkaError._PARTITION_EOF:
+                        return  # all this isolation level can read
+                    if err.code() == RdKafkaError.OFFSET_OUT_OF_RANGE:
+                        raise KafkaError(
+                            f"reading {tp[0]}-{tp[1]}: offset {reached} is no longer on the "
+                            "cluster (deleted by retention since it was listed?)"
+                        )
+                    continue
+                if msg.offset() >= end:
+                    return
+                yield record_at(msg)
+                reached = msg.offset() + 1
+                deadline = time.monotonic() + timeout_s
+                if reached >= end:
+                    return
+    finally:
+        consumer.close()
+    raise KafkaError(
+        f"reading {tp[0]}-{tp[1]} ({isolation}) got no record for {timeout_s:.0f}s at offset "
+        f"{reached} of {start}..{end}"
+    )
 
 
 def _chain(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:

@@ -134,3 +134,32 @@ def test_a_duplicate_older_than_the_window_is_not_recognised() -> None:
     assert match_replica(replica, source, where=WHERE, window=10).duplicates == 1
     with pytest.raises(DivergenceError, match="replica record at offset 4"):
         match_replica(replica, source, where=WHERE, window=3)
+
+
+def test_records_of_aborted_transactions_may_or_may_not_have_been_copied() -> None:
+    # a, b committed; x, y aborted (MirrorMaker reading uncommitted copies them, reading
+    # committed does not); c committed; z of a transaction still open at the end.
+    source = [(0, "a"), (1, "b"), (2, "x", True), (3, "y", True), (5, "c"), (7, "z", True)]
+
+    uncommitted = match_replica(contiguous("abxyc"), source, where=WHERE)
+    committed = match_replica(contiguous("abc"), source, where=WHERE)
+    with_open = match_replica(contiguous("abxycz"), source, where=WHERE)
+
+    assert uncommitted.source_offset == committed.source_offset == 5
+    assert (uncommitted.matched, committed.matched) == (5, 3)
+    assert with_open.source_offset == 7
+
+
+def test_a_committed_record_is_never_skipped_like_an_aborted_one() -> None:
+    source = [(0, "a"), (1, "x", True), (2, "b"), (3, "c")]
+
+    with pytest.raises(
+        DivergenceError, match=r"offset 2 is neither the next source record \(offset 2\)"
+    ):
+        match_replica(contiguous("axc"), source, where=WHERE)
+
+
+def test_a_walk_from_the_log_starts_passes_aborted_records_the_replica_lacks() -> None:
+    source = [(0, "x", True), (2, "a"), (3, "b")]
+
+    assert match_replica(contiguous("a", start=7), source, where=WHERE).source_offset == 2
