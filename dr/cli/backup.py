@@ -83,7 +83,7 @@ def list_(app: AppContext, job: str | None, as_json: bool) -> None:
     """List completed backups, oldest first."""
     settings = app.config().settings
     jobs = [job] if job else list(settings.backups)
-    manifests = [m for j in jobs for m in list_manifests(job_store(settings, j), j)]
+    manifests = [m for j in jobs for m in list_manifests(job_store(settings, j, archives=True), j)]
     if as_json:
         echo_json({"backups": [_summary(m) for m in manifests]})
         return

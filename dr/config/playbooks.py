@@ -207,6 +207,15 @@ class PlaybookSettings(Model):
         ge=0,
         description="Cutover: the replication lag (records) above which the preflight refuses.",
     )
+    verify_records: int = Field(
+        default=100_000,
+        ge=1,
+        description=(
+            "Cutover: how many of each partition's last records the verify step compares with "
+            "the replica at least (from the newest offset sync before them; the whole partition "
+            "when it holds fewer)."
+        ),
+    )
     archive_storage: Name | None = Field(
         default=None,
         description=(

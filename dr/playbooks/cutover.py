@@ -13,7 +13,8 @@ Steps, in order (each safe to run twice; a resumed run skips those journaled don
 5. stop_replication  the flow is stopped; where each replica ends is recorded (the rollback
                      starts from there).
 6. verify            per partition, source and replica read from a common anchor (the newest
-                     MirrorMaker offset sync, else both log starts) hold the same records:
+                     MirrorMaker offset sync at least ``verify_records`` records before the
+                     end, else both log starts: the whole partition) hold the same records:
                      same count, same digests, the last one included.
 7. commit_offsets    once the consumers have committed where they stopped, every group's
                      commits are moved to the replica record by record (a group at the end goes
@@ -317,11 +318,12 @@ class _Steps:
         syncs = flow_syncs(self.settings, self.flow)
         isolation = copy_isolation(self.settings.mirror, self.flow)
         out = {}
+        depth = self.options.verify_records
         for t, p in tps:
             rtp = (topics[t], p)
             anchor: Anchor = anchor_before(
                 syncs.get((t, p), []),
-                source_offset=None if commits is None else commits[(t, p)],
+                source_offset=source_ends[(t, p)] - depth if commits is None else commits[(t, p)],
                 copy_offset=replica_ends.get(rtp, 0) - 1,
                 source_start=starts[(t, p)],
                 copy_start=replica_starts[rtp],
@@ -344,7 +346,8 @@ class _Steps:
             "partitions": {
                 tp_key(tp): {
                     "records_compared": p.records,
-                    "anchor": p.anchor.how,
+                    "whole_partition": p.anchor.how == "log starts",
+                    "from": p.anchor.how,
                     "source_end": p.source_end,
                     "replica_end": p.copy_end,
                 }
