@@ -1,0 +1,157 @@
+"""kafka-dr failback on the lab: the primary killed with a running app, a failover to dr, the
+primary back, a failback. Nothing acknowledged on either cluster is lost: what never reached dr
+is in the divergence archive, what was written on dr is on primary, the app ends on primary."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from confluent_kafka import Consumer, TopicPartition
+
+from dr.lab.ledger import read_ledger, reconcile
+from dr.lab.traffic import create_topic
+from integration.conftest import RunningLab, run_cli, wait_for_heartbeats, wait_until
+from integration.test_cutover import count_records, on, run_json
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture
+def primary_and_mirror_back(lab: RunningLab) -> Iterator[None]:
+    yield
+    lab.lab_cli("start-cluster", "primary")
+    if run_cli("lab", "mirror", "status", "--dir", str(lab.lab.dir)).returncode != 0:
+        lab.lab_cli("mirror", "start")
+    wait_for_heartbeats(lab, timeout_s=180)
+
+
+def scoped_config(lab: RunningLab, tmp_path: Path, topic: str, group: str) -> Path:
+    settings: dict[str, Any] = yaml.safe_load(lab.config.read_text())
+    flow = settings["mirror"]["flows"][0]
+    flow["topics"] = [topic.replace(".", r"\.")]
+    flow["groups"] = [group]
+    settings["state"] = str(tmp_path / "state.db")
+    settings["playbooks"]["failback"]["quiet_s"] = 3
+    path = tmp_path / "failback.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def keys_in(bootstrap: str, topic: str, ranges: list[dict[str, Any]]) -> set[str]:
+    """The keys of the records in [start_offset, end_offset) of each partition."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"r-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})  # fmt: skip
+    keys: set[str] = set()
+    for r in ranges:
+        consumer.assign([TopicPartition(topic, r["partition"], r["start_offset"])])
+        while True:
+            msg = consumer.poll(5)
+            if msg is None or msg.error() is not None or msg.offset() >= r["end_offset"]:
+                break
+            keys.add(msg.key().decode())
+            if msg.offset() >= r["end_offset"] - 1:
+                break
+    consumer.close()
+    return keys
+
+
+def all_keys(bootstrap: str, topic: str) -> list[str]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"r-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+    consumer.subscribe([topic])
+    keys: list[str] = []
+    idle = 0
+    while idle < 5:
+        batch = consumer.consume(num_messages=500, timeout=1)
+        idle = idle + 1 if not batch else 0
+        keys += [m.key().decode() for m in batch if m.error() is None and m.key()]
+    consumer.close()
+    return keys
+
+
+def test_a_failback_archives_what_never_reached_dr_and_brings_the_app_home(
+    lab: RunningLab, tmp_path: Path, primary_and_mirror_back: None
+) -> None:
+    app = f"fb-{uuid.uuid4().hex[:6]}"
+    topic, group = f"fb.{uuid.uuid4().hex[:6]}", f"{app}-group"
+    primary, dr = lab.bootstrap("primary"), lab.bootstrap("dr")
+    create_topic(primary, topic, partitions=3, replication=3)
+    config = scoped_config(lab, tmp_path, topic, group)
+    lab.lab_cli("app", "start", app, "--produce", "40", "--consume", group, "--topic", topic)
+    ledger = lab.lab.dir / "apps" / f"{app}.ledger"
+    try:
+
+        def checkpointed() -> bool:
+            proc = run_cli("--config", str(config), "offsets", "translate", "--group", group,
+                           "--from", "primary", "--to", "dr", "--json")  # fmt: skip
+            parts = json.loads(proc.stdout)["partitions"] if proc.returncode == 0 else []
+            return len(parts) == 3 and all(
+                p["basis"] == "checkpoint" or p["checkpoint_upstream_offset"] is not None
+                for p in parts
+            )
+
+        wait_until(checkpointed, timeout_s=120, what="checkpoints of the app's group")
+        lab.lab_cli("stop-cluster", "primary", "--kill")
+        code, over = run_json(config, "failover", "--from", "primary", "--to", "dr")
+        assert code in (0, 1) and over["status"] == "completed", over.get("error")
+        wait_until(lambda: on(ledger, dr, "acked") > 100 and on(ledger, dr, "consumed") > 50,
+                   timeout_s=120, what="the app producing and consuming on dr")  # fmt: skip
+
+        lab.lab_cli("start-cluster", "primary")
+        code, back = run_json(config, "failback", "--from", "dr", "--to", "primary")
+        assert code == 0, back.get("error") or back
+        assert back["status"] == "completed" and back["playbook"] == "failback"
+        divergence = back["divergence"]
+        archive = divergence["archive"]
+        assert archive["records"] == divergence["records"]
+        assert back["copied_back"] >= on(ledger, dr, "acked") - 40 * 10
+        assert back["records_compared"] == back["copied_back"]
+        assert back["write_unavailable_seconds"] is not None
+        wait_until(lambda: on(ledger, primary, "consumed") > 0
+                   and _target(lab, app) == (primary, topic), timeout_s=120,
+                   what="the app back on primary, on its topic")  # fmt: skip
+        before = on(ledger, primary, "acked")
+        wait_until(lambda: on(ledger, primary, "acked") > before + 40, timeout_s=60,
+                   what="the app producing on primary again")  # fmt: skip
+    finally:
+        lab.lab_cli("app", "stop", app)
+    entries = read_ledger(ledger)
+    diverged = keys_in(primary, topic, divergence["partitions"])
+    assert len(diverged) == divergence["records"]
+    final = reconcile(entries, group=group)
+    # Lost = acknowledged, never consumed: only the diverged records (archived, skipped by the
+    # moved consumers) and those acknowledged in the app's last moment before it stopped.
+    unexplained = set(final.lost) - diverged
+    assert len(unexplained) <= 80, sorted(unexplained)[:5]
+    # Everything acknowledged on dr is on primary now, once.
+    on_primary = all_keys(primary, topic)
+    acked_dr = {e.key for e in entries if e.event == "acked" and e.cluster_bootstrap == dr}
+    assert acked_dr <= set(on_primary)
+    assert len(on_primary) == len(set(on_primary)), "a record copied back twice"
+    # The flow runs again from primary's end: dr gets what primary holds, minus the divergence.
+    wait_until(
+        lambda: (
+            count_records(primary, topic)
+            == count_records(dr, f"primary.{topic}") + divergence["records"]
+        ),
+        timeout_s=180,
+        what="the replica to catch up with primary after the failback",
+    )
+    # The archive is an ordinary backup: listed under its job.
+    proc = run_cli("--config", str(config), "backup", "list", archive["job"], "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert archive["backup_id"] in proc.stdout
+
+
+def _target(lab: RunningLab, app: str) -> tuple[str, str]:
+    proc = lab.lab_cli("app", "list", "--json")
+    for entry in json.loads(proc.stdout):
+        if entry["name"] == app:
+            return entry["bootstrap"], entry["topic"]
+    raise AssertionError(f"no app {app}")
