@@ -40,9 +40,9 @@ def scoped_config(lab: RunningLab, tmp_path: Path, topic: str, group: str) -> Pa
     flow["topics"] = [topic.replace(".", r"\.")]
     flow["groups"] = [group]
     settings["state"] = str(tmp_path / "state.db")
-    settings["playbooks"]["cutover"]["quiet_s"] = 3
-    settings["playbooks"]["rollback"]["quiet_s"] = 3
-    path = tmp_path / "cutover.yaml"
+    for name in ("cutover", "rollback", "failback"):
+        settings["playbooks"][name]["quiet_s"] = 3
+    path = tmp_path / "scoped.yaml"
     path.write_text(yaml.safe_dump(settings))
     return path
 
@@ -127,7 +127,7 @@ def test_a_cutover_and_its_rollback_lose_and_repeat_nothing_with_a_running_app(
         assert back["copied_back"] > 0
         assert back["records_compared"] == back["copied_back"]
         assert group in back["groups"]["offsets"]
-        wait_until(lambda: _last_target(lab, app)["bootstrap"] == primary, timeout_s=60,
+        wait_until(lambda: app_target(lab, app)[0] == primary, timeout_s=60,
                    what="the app back on primary")  # fmt: skip
         before = on(ledger, primary, "consumed")
         wait_until(lambda: on(ledger, primary, "consumed") > before + 50, timeout_s=90,
@@ -149,7 +149,7 @@ def test_a_cutover_and_its_rollback_lose_and_repeat_nothing_with_a_running_app(
         what="the replica to hold as many records as the topic",
     )
     # The records written on dr during the cutover are on primary once, not twice.
-    keys = _keys(primary, topic)
+    keys = keys_of(primary, topic)
     assert len(keys) == len(set(keys)), "a record copied back twice"
 
 
@@ -159,15 +159,16 @@ def kill_once(tmp_path: Path, name: str) -> dict[str, Any]:
     return {"command": ["sh", "-c", f"test -e {once} || {{ touch {once}; kill -9 $PPID; }}"]}
 
 
-def _last_target(lab: RunningLab, app: str) -> dict[str, str]:
+def app_target(lab: RunningLab, app: str) -> tuple[str, str]:
+    """Where the app points now: bootstrap servers and topic."""
     proc = lab.lab_cli("app", "list", "--json")
     for entry in json.loads(proc.stdout):
         if entry["name"] == app:
-            return {"bootstrap": entry["bootstrap"], "topic": entry["topic"]}
+            return entry["bootstrap"], entry["topic"]
     raise AssertionError(f"no app {app}")
 
 
-def _keys(bootstrap: str, topic: str) -> list[str]:
+def keys_of(bootstrap: str, topic: str) -> list[str]:
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,

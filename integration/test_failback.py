@@ -11,13 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from confluent_kafka import Consumer, TopicPartition
 
 from dr.lab.ledger import read_ledger, reconcile
 from dr.lab.traffic import create_topic
 from integration.conftest import RunningLab, run_cli, wait_for_heartbeats, wait_until
-from integration.test_cutover import count_records, on, run_json
+from integration.test_cutover import (
+    app_target,
+    count_records,
+    keys_of,
+    on,
+    run_json,
+    scoped_config,
+)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -29,18 +35,6 @@ def primary_and_mirror_back(lab: RunningLab) -> Iterator[None]:
     if run_cli("lab", "mirror", "status", "--dir", str(lab.lab.dir)).returncode != 0:
         lab.lab_cli("mirror", "start")
     wait_for_heartbeats(lab, timeout_s=180)
-
-
-def scoped_config(lab: RunningLab, tmp_path: Path, topic: str, group: str) -> Path:
-    settings: dict[str, Any] = yaml.safe_load(lab.config.read_text())
-    flow = settings["mirror"]["flows"][0]
-    flow["topics"] = [topic.replace(".", r"\.")]
-    flow["groups"] = [group]
-    settings["state"] = str(tmp_path / "state.db")
-    settings["playbooks"]["failback"]["quiet_s"] = 3
-    path = tmp_path / "failback.yaml"
-    path.write_text(yaml.safe_dump(settings))
-    return path
 
 
 def keys_in(bootstrap: str, topic: str, ranges: list[dict[str, Any]]) -> set[str]:
@@ -57,20 +51,6 @@ def keys_in(bootstrap: str, topic: str, ranges: list[dict[str, Any]]) -> set[str
             keys.add(msg.key().decode())
             if msg.offset() >= r["end_offset"] - 1:
                 break
-    consumer.close()
-    return keys
-
-
-def all_keys(bootstrap: str, topic: str) -> list[str]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"r-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
-    consumer.subscribe([topic])
-    keys: list[str] = []
-    idle = 0
-    while idle < 5:
-        batch = consumer.consume(num_messages=500, timeout=1)
-        idle = idle + 1 if not batch else 0
-        keys += [m.key().decode() for m in batch if m.error() is None and m.key()]
     consumer.close()
     return keys
 
@@ -114,7 +94,7 @@ def test_a_failback_archives_what_never_reached_dr_and_brings_the_app_home(
         assert back["records_compared"] == back["copied_back"]
         assert back["write_unavailable_seconds"] is not None
         wait_until(lambda: on(ledger, primary, "consumed") > 0
-                   and _target(lab, app) == (primary, topic), timeout_s=120,
+                   and app_target(lab, app) == (primary, topic), timeout_s=120,
                    what="the app back on primary, on its topic")  # fmt: skip
         before = on(ledger, primary, "acked")
         wait_until(lambda: on(ledger, primary, "acked") > before + 40, timeout_s=60,
@@ -130,7 +110,7 @@ def test_a_failback_archives_what_never_reached_dr_and_brings_the_app_home(
     unexplained = set(final.lost) - diverged
     assert len(unexplained) <= 80, sorted(unexplained)[:5]
     # Everything acknowledged on dr is on primary now, once.
-    on_primary = all_keys(primary, topic)
+    on_primary = keys_of(primary, topic)
     acked_dr = {e.key for e in entries if e.event == "acked" and e.cluster_bootstrap == dr}
     assert acked_dr <= set(on_primary)
     assert len(on_primary) == len(set(on_primary)), "a record copied back twice"
@@ -147,11 +127,3 @@ def test_a_failback_archives_what_never_reached_dr_and_brings_the_app_home(
     proc = run_cli("--config", str(config), "backup", "list", archive["job"], "--json")
     assert proc.returncode == 0, proc.stderr
     assert archive["backup_id"] in proc.stdout
-
-
-def _target(lab: RunningLab, app: str) -> tuple[str, str]:
-    proc = lab.lab_cli("app", "list", "--json")
-    for entry in json.loads(proc.stdout):
-        if entry["name"] == app:
-            return entry["bootstrap"], entry["topic"]
-    raise AssertionError(f"no app {app}")

@@ -7,7 +7,7 @@ import hashlib
 import struct
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,12 +200,14 @@ def scan_range(
     *,
     timeout_s: float = 10.0,
     isolation: str = "read_committed",
-) -> Iterator[RecordAt]:
-    """Every record of one partition with start <= offset < end, in order, as it is read;
-    raises KafkaError when the deadline comes first (what was yielded stays valid)."""
+) -> Generator[RecordAt]:
+    """Every record of [start, end) of one partition in order, as it is read (memory does not
+    grow with the range). Raises KafkaError when no record comes for timeout_s before the
+    range (or what the isolation level can read of it) is done, or when an offset of it is no
+    longer on the cluster; what was yielded stays valid."""
     if start >= end:
         return
-    consumer = consumer_for(cluster, **{"isolation.level": isolation})
+    consumer = consumer_for(cluster, **{"isolation.level": isolation, "auto.offset.reset": "error"})
     reached = start
     try:
         consumer.assign([TopicPartition(tp[0], tp[1], start)])
@@ -216,17 +218,23 @@ def scan_range(
                 err = msg.error()
                 if err is not None:
                     if err.code() == RdKafkaError._PARTITION_EOF:
-                        return  # the end of what can be read (the last stable offset)
+                        return  # all this isolation level can read
+                    if err.code() == RdKafkaError.OFFSET_OUT_OF_RANGE:
+                        raise KafkaError(
+                            f"reading {tp[0]}-{tp[1]}: offset {reached} is no longer on the "
+                            "cluster (deleted by retention since it was listed?)"
+                        )
                     continue
                 if msg.offset() >= end:
                     return
                 yield record_at(msg)
                 reached = msg.offset() + 1
+                deadline = time.monotonic() + timeout_s
                 if reached >= end:
                     return
     finally:
         consumer.close()
     raise KafkaError(
-        f"reading {tp[0]}-{tp[1]} stopped at its {timeout_s:.0f}s deadline at offset "
+        f"reading {tp[0]}-{tp[1]} ({isolation}) got no record for {timeout_s:.0f}s at offset "
         f"{reached} of {start}..{end}"
     )

@@ -26,14 +26,13 @@ Steps, in order (each safe to run twice; a resumed run skips those journaled don
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from dr.config.playbooks import PlaybookSettings
 from dr.config.schema import MirrorFlow, Settings
-from dr.errors import DrError, KafkaError, UsageError
+from dr.errors import DrError, KafkaError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
 from dr.kafka.reader import last_records
@@ -71,7 +70,7 @@ def cutover_playbook(
 ) -> Playbook:
     """The cutover source -> target; raises UsageError when no flow replicates it."""
     flow = flow_for(settings, source, target)
-    check_pattern(groups)
+    planned.check_pattern(groups)
     params = {"from": source, "to": target, "groups": groups, "force": force}
     steps = _Steps(settings, flow, params)
     return Playbook(
@@ -143,14 +142,6 @@ def cutover_playbook(
         ),
         hook_payload=steps.hook_payload,
     )
-
-
-def check_pattern(groups: str | None) -> None:
-    if groups is not None:
-        try:
-            re.compile(groups)
-        except re.error as exc:
-            raise UsageError(f"--groups '{groups}' is not a regular expression: {exc}") from None
 
 
 def playbook_settings(settings: Settings, name: str) -> PlaybookSettings:

@@ -15,22 +15,18 @@ archive_divergence (divergence_archive) then copies exactly those records into a
 
 from __future__ import annotations
 
-import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-from confluent_kafka import KafkaError as RdKafkaError
-from confluent_kafka import TopicPartition
+from typing import Literal
 
 from dr.config.schema import ClusterSettings, MirrorFlow, Settings
 from dr.errors import KafkaError, UsageError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
-from dr.kafka.reader import RecordAt, consumer_for, record_at
+from dr.kafka.reader import scan_range
 from dr.log import get_logger
 from dr.mirror.offsets import read_offset_syncs
 from dr.mirror.records import OffsetSync
@@ -256,7 +252,9 @@ class _Walk:
 
     def _entries(self, cluster: ClusterSettings, tp: TP, start: int, end: int) -> Generator[Entry]:
         """The replica's records, read committed (an exactly-once flow aborts its retries)."""
-        for rec in _scan(cluster, tp, start, end, "read_committed", self.timeout_s):
+        for rec in scan_range(
+            cluster, tp, start, end, isolation="read_committed", timeout_s=self.timeout_s
+        ):
             yield rec.offset, rec.digest()
 
     def _source_entries(self, tp: TP, start: int, stable: int, high: int) -> Generator[SourceEntry]:
@@ -264,8 +262,16 @@ class _Walk:
         a committed read does not see (aborted, or past the stable offset) marked optional."""
         timeout = self.timeout_s
         with (
-            closing(_scan(self.source, tp, start, stable, "read_committed", timeout)) as ok,
-            closing(_scan(self.source, tp, start, high, "read_uncommitted", timeout)) as every,
+            closing(
+                scan_range(
+                    self.source, tp, start, stable, isolation="read_committed", timeout_s=timeout
+                )
+            ) as ok,
+            closing(
+                scan_range(
+                    self.source, tp, start, high, isolation="read_uncommitted", timeout_s=timeout
+                )
+            ) as every,
         ):
             committed = next(ok, None)
             for rec in every:
@@ -280,57 +286,13 @@ class _Walk:
         """The committed records of [start, end) on the source, their earliest and latest
         timestamps."""
         count, first, last = 0, None, None
-        for rec in _scan(self.source, tp, start, end, "read_committed", self.timeout_s):
+        for rec in scan_range(
+            self.source, tp, start, end, isolation="read_committed", timeout_s=self.timeout_s
+        ):
             count += 1
             first = rec.timestamp_ms if first is None else min(first, rec.timestamp_ms)
             last = rec.timestamp_ms if last is None else max(last, rec.timestamp_ms)
         return count, first, last
-
-
-def _scan(
-    cluster: ClusterSettings,
-    tp: TP,
-    start: int,
-    end: int,
-    isolation: Isolation,
-    timeout_s: float,
-) -> Generator[RecordAt]:
-    """Every record of [start, end) of one partition in order, as it is read (memory does not
-    grow with the range); raises KafkaError when no record comes for timeout_s before the
-    range (or what the isolation level can read of it) is done."""
-    if start >= end:
-        return
-    consumer = consumer_for(cluster, **{"isolation.level": isolation, "auto.offset.reset": "error"})
-    reached = start
-    try:
-        consumer.assign([TopicPartition(tp[0], tp[1], start)])
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            batch: list[Any] = consumer.consume(num_messages=1000, timeout=0.2)
-            for msg in batch:
-                err = msg.error()
-                if err is not None:
-                    if err.code() == RdKafkaError._PARTITION_EOF:
-                        return  # all this isolation level can read
-                    if err.code() == RdKafkaError.OFFSET_OUT_OF_RANGE:
-                        raise KafkaError(
-                            f"reading {tp[0]}-{tp[1]}: offset {reached} is no longer on the "
-                            "cluster (deleted by retention since it was listed?)"
-                        )
-                    continue
-                if msg.offset() >= end:
-                    return
-                yield record_at(msg)
-                reached = msg.offset() + 1
-                deadline = time.monotonic() + timeout_s
-                if reached >= end:
-                    return
-    finally:
-        consumer.close()
-    raise KafkaError(
-        f"reading {tp[0]}-{tp[1]} ({isolation}) got no record for {timeout_s:.0f}s at offset "
-        f"{reached} of {start}..{end}"
-    )
 
 
 def _chain(first: Entry, rest: Iterator[Entry]) -> Iterator[Entry]:

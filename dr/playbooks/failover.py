@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dr.config.schema import MirrorFlow, Settings
-from dr.errors import DrError, KafkaError, UsageError
+from dr.errors import DrError, KafkaError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
 from dr.log import get_logger
@@ -34,14 +34,13 @@ from dr.mirror.heartbeats import newest_heartbeat_ms
 from dr.mirror.offsets import flow_for, load_translation
 from dr.mirror.topics import topic_map
 from dr.objectives.rpo import measure_flow, replicated_until
-from dr.playbooks import replication
+from dr.playbooks import planned, replication
 from dr.playbooks.canary import canary_round_trip
 from dr.steps import Playbook, Step, StepContext
 
 log = get_logger(__name__)
 PROBE_TIMEOUT_S = 10.0
 TIMEOUT_S = 30.0
-COMMIT_RETRIES = 3
 
 
 def failover_playbook(
@@ -54,11 +53,7 @@ def failover_playbook(
 ) -> Playbook:
     """The failover source -> target; raises UsageError when no flow replicates it."""
     flow = flow_for(settings, source, target)
-    if groups is not None:
-        try:
-            re.compile(groups)
-        except re.error as exc:
-            raise UsageError(f"--groups '{groups}' is not a regular expression: {exc}") from None
+    planned.check_pattern(groups)
     params = {"from": source, "to": target, "groups": groups, "force": force}
     steps = _Steps(settings, flow, params)
     return Playbook(
@@ -259,16 +254,12 @@ class _Steps:
         )
         admin = admin_client(self.target)
         members = kadmin.group_members(admin, chosen, TIMEOUT_S)
-        skipped = [
-            {"group": g, "reason": f"active on {self.flow.target}: {n} member(s); not overwritten"}
-            for g, n in sorted(members.items())
-            if n
-        ]
         replicas = kadmin.list_topic_partitions(admin, TIMEOUT_S)
         wanted: dict[str, dict[tuple[str, int], int]] = {}
         missing: list[dict[str, Any]] = []
         for group in chosen:
             if members.get(group):
+                wanted[group] = {}  # never overwritten: commit_on reports it as skipped
                 continue
             result = translation.translate(group)
             missing += [
@@ -284,24 +275,11 @@ class _Steps:
                         {"group": group, "topic": p.topic, "partition": p.partition,
                          "kind": "replica-missing"}
                     )  # fmt: skip
-            if offsets:
-                wanted[group] = offsets
-        failed = kadmin.alter_groups_offsets(admin, wanted, TIMEOUT_S)
-        for _ in range(COMMIT_RETRIES):  # a coordinator moving or loading: worth a retry
-            if not failed:
-                break
-            time.sleep(2)
-            failed = kadmin.alter_groups_offsets(admin, {g: wanted[g] for g in failed}, TIMEOUT_S)
-        if failed:  # one group's refusal must not keep every other group where it was
-            log.warning("groups_not_committed", groups=len(failed), first=next(iter(failed)))
-        log.info("groups_committed", groups=len(wanted) - len(failed), skipped=len(skipped))
+            wanted[group] = offsets
+        committed, skipped, failed = planned.commit_on(self.target, self.flow.target, wanted)
         return {
-            "committed": {
-                g: {f"{t}:{p}": o for (t, p), o in sorted(offsets.items())}
-                for g, offsets in sorted(wanted.items())
-                if g not in failed
-            },
-            "failed": [{"group": g, "reason": why} for g, why in sorted(failed.items())],
+            "committed": committed,
+            "failed": failed,
             "skipped": skipped,
             "missing": missing,
             "translated_from": "checkpoints only (source lost)"

@@ -42,7 +42,6 @@ from dr.mirror.topics import group_excluded
 from dr.playbooks import planned, replication
 from dr.playbooks.copyback import CopySpan, copy_spans, plan_copy
 from dr.playbooks.cutover import (
-    check_pattern,
     cluster_ids,
     flow_syncs,
     log_starts,
@@ -94,7 +93,7 @@ def failback_playbook(
     """Clients return from ``source`` (where a failover moved them) to ``target``, the
     original cluster; the failover is the newest completed one target -> source."""
     flow = flow_for(settings, target, source)
-    check_pattern(groups)
+    planned.check_pattern(groups)
     if failover_run is None:
         runs = [
             r

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dr.config.schema import ClusterSettings
-from dr.errors import DrError
+from dr.errors import DrError, UsageError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
 from dr.log import get_logger
@@ -21,6 +21,15 @@ TP = tuple[str, int]
 TIMEOUT_S = 30.0
 POLL_S = 1.0
 COMMIT_RETRIES = 3
+
+
+def check_pattern(groups: str | None) -> None:
+    """--groups must be a regular expression; raises UsageError naming it otherwise."""
+    if groups is not None:
+        try:
+            re.compile(groups)
+        except re.error as exc:
+            raise UsageError(f"--groups '{groups}' is not a regular expression: {exc}") from None
 
 
 class NotQuiet(DrError):
