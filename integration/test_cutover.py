@@ -123,6 +123,10 @@ def test_a_cutover_and_its_rollback_lose_and_repeat_nothing_with_a_running_app(
         assert again.returncode == -9, again.stdout + again.stderr
         code, back = run_json(config, "playbook", "resume", rollback_id)
         assert code == 0, back.get("error") or back
+        # A rollback done is never done twice (it would copy the same records again).
+        code, twice = run_json(config, "cutover", "rollback", report["run_id"])
+        assert code == 2 and twice["status"] == "failed"
+        assert "undone already" in twice["error"], twice["error"]
         assert back["status"] == "completed" and back["playbook"] == "rollback"
         assert back["copied_back"] > 0
         assert back["records_compared"] == back["copied_back"]

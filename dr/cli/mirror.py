@@ -15,8 +15,9 @@ from dr.errors import DrError
 from dr.log import redact_text
 from dr.mirror import deploy
 from dr.mirror.health import first_line
-from dr.playbooks import failed_over, run_playbook
+from dr.playbooks import run_playbook
 from dr.playbooks.apply import ApplyBook, refusal
+from dr.playbooks.history import failed_over
 
 TRACE_LINES = 5  # of a failed connector's or task's trace, with --verbose
 flow_option = click.option("--flow", default=None, help="Only this flow (SOURCE->TARGET).")

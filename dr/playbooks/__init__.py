@@ -22,6 +22,7 @@ from dr.playbooks.apply import ApplyBook
 from dr.playbooks.cutover import cutover_playbook
 from dr.playbooks.failover import failover_playbook
 from dr.playbooks.giveback import failback_playbook, rollback_playbook
+from dr.playbooks.history import failed_over as failed_over
 from dr.playbooks.lock import PlaybookLock
 from dr.playbooks.prune import PruneBook
 from dr.playbooks.restore import RestoreBook
@@ -132,24 +133,6 @@ def recorded_run(settings: Settings, run_id: str) -> RunResult:
     builder = BUILDERS.get(run.playbook)
     steps = builder(settings, run.params).steps if builder is not None else None
     return summarise(run_id, state, steps)
-
-
-def failed_over(settings: Settings) -> dict[str, str]:
-    """The flows a completed failover or cutover stopped and no failback or rollback has
-    brought back since: flow name -> the run's id. Restarting such a flow would copy the old
-    cluster, should it return or be written to, into the cluster the clients now write to."""
-    out: dict[str, str] = {}
-    runs = state_of(settings).playbook_runs(limit=500)  # newest first
-    for flow in settings.mirror.flows if settings.mirror else []:
-        pair = {flow.name, f"{flow.target}->{flow.source}"}
-        for run in runs:
-            if run.playbook == "mirror-apply":
-                continue  # an apply --force starts a flow, it does not bring it back
-            if run.pair in pair and run.status == "completed":
-                if run.playbook in ("failover", "cutover") and run.pair == flow.name:
-                    out[flow.name] = run.run_id
-                break  # the newest completed run on the pair decides
-    return out
 
 
 def effective_status(run: PlaybookRun) -> str:

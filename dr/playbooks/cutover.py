@@ -42,6 +42,7 @@ from dr.mirror.topics import group_excluded, topic_map
 from dr.mirror.translate import usable_syncs
 from dr.objectives.rpo import measure_flow
 from dr.playbooks import planned, replication
+from dr.playbooks.history import failed_over
 from dr.playbooks.positions import (
     Anchor,
     Pairing,
@@ -206,6 +207,13 @@ class _Steps:
 
     # -- 1 ------------------------------------------------------------------------------------
     def preflight(self, ctx: StepContext) -> dict[str, Any]:
+        stopped_by = failed_over(self.settings).get(self.flow.name)
+        if stopped_by is not None:
+            raise DrError(
+                f"flow {self.flow.name} was stopped by run {stopped_by} and not brought back: "
+                f"its clients are on {self.flow.target} already (undo that run first: "
+                "'kafka-dr cutover rollback' or 'kafka-dr failback')"
+            )
         ids = cluster_ids(self.settings, [self.flow.source, self.flow.target])
         topics = topic_map(
             self.flow,

@@ -50,6 +50,7 @@ from dr.playbooks.cutover import (
 )
 from dr.playbooks.divergence import find_divergence
 from dr.playbooks.divergence_archive import archive_divergence
+from dr.playbooks.history import undone_by
 from dr.playbooks.positions import (
     Anchor,
     Pairing,
@@ -191,11 +192,19 @@ class _Steps:
         self.replica = settings.clusters[flow.target]  # clients leave from here
         self.options = playbook_settings(settings, name)
 
-    def _earlier(self) -> tuple[str, Mapping[str, Mapping[str, Any]]]:
+    def _earlier(self, this_run: str) -> tuple[str, Mapping[str, Mapping[str, Any]]]:
         """The earlier run (the cutover or failover this run undoes) and its steps' outputs;
-        raises DrError when it did not move the clients."""
+        raises DrError when it did not move the clients or another run undoes it."""
         assert self.settings.state is not None  # set by the config loader
         run_id = self.params.get("cutover_run") or self.params["failover_run"]
+        other = undone_by(self.settings, self.name, run_id, this_run)
+        if other is not None and other[1] == "completed":
+            raise DrError(f"run {run_id} was undone already, by {self.name} run {other[0]}")
+        if other is not None:
+            raise DrError(
+                f"{self.name} run {other[0]} ({other[1]}) already undoes run {run_id}: carry "
+                f"it on with 'kafka-dr playbook resume {other[0]}'"
+            )
         result = summarise(run_id, StateStore(self.settings.state))
         outputs = {s.name: s.outputs for s in result.steps if s.status in ("done", "already-done")}
         if "switch_clients" not in outputs:
@@ -211,7 +220,7 @@ class _Steps:
 
     # -- assess -------------------------------------------------------------------------------
     def assess(self, ctx: StepContext) -> dict[str, Any]:
-        run_id, earlier = self._earlier()
+        run_id, earlier = self._earlier(ctx.run_id)
         ids = cluster_ids(self.settings, [self.flow.source, self.flow.target])
         if self.name == "rollback":
             expected = dict(earlier.get("preflight", {}).get("cluster_ids", {}))
