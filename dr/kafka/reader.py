@@ -95,7 +95,12 @@ def first_records(
 
 
 def last_records(
-    cluster: ClusterSettings, ends: Mapping[TP, int], *, window: int = 10, timeout_s: float = 10.0
+    cluster: ClusterSettings,
+    ends: Mapping[TP, int],
+    *,
+    window: int = 10,
+    timeout_s: float = 10.0,
+    isolation: str = "read_uncommitted",
 ) -> dict[TP, RecordAt]:
     """The last record before each end offset, looking back up to `window` offsets (the very
     last offset may be a transaction marker, which is no record)."""
@@ -112,7 +117,7 @@ def last_records(
         {tp: max(0, e - window) for tp, e in wanted.items()},
         take,
         timeout_s=timeout_s,
-        isolation="read_uncommitted",
+        isolation=isolation,
     )
     return found
 

@@ -260,14 +260,15 @@ class _Steps:
     def drain(self, ctx: StepContext) -> dict[str, Any]:
         topics = self._topics(ctx)
         source_ends = {parse_tp(k): v for k, v in ctx.output("wait_quiet")["source_ends"].items()}
-        wanted = last_records(self.source, source_ends, timeout_s=TIMEOUT_S)
+        isolation = copy_isolation(self.settings.mirror, self.flow)
+        wanted = last_records(self.source, source_ends, timeout_s=TIMEOUT_S, isolation=isolation)
         started = time.monotonic()
         while True:
             replica_ends = replication.partition_ends(
                 self.settings, self.flow.target, list(topics.values())
             )
             ends = {(topics[t], p): replica_ends.get(tp_key((topics[t], p)), 0) for t, p in wanted}
-            have = last_records(self.target, ends, timeout_s=TIMEOUT_S)
+            have = last_records(self.target, ends, timeout_s=TIMEOUT_S, isolation=isolation)
             behind = [
                 (t, p)
                 for (t, p), rec in sorted(wanted.items())
