@@ -45,17 +45,22 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format:
 
 def _register() -> None:
     from dr.cli import backup as backup_cmd
+    from dr.cli import broker as broker_cmd
     from dr.cli import config as config_cmd
     from dr.cli import daemon as daemon_cmd
     from dr.cli import lab as lab_cmd
     from dr.cli import mirror as mirror_cmd
     from dr.cli import offsets as offsets_cmd
     from dr.cli import playbook as playbook_cmd
+    from dr.cli import reassign as reassign_cmd
     from dr.cli import restore as restore_cmd
     from dr.cli import rpo as rpo_cmd
     from dr.cli import status as status_cmd
 
     cli.add_command(backup_cmd.backup)
+    broker_cmd.broker.add_command(reassign_cmd.broker_add)
+    broker_cmd.broker.add_command(reassign_cmd.broker_remove)
+    cli.add_command(broker_cmd.broker)
     cli.add_command(config_cmd.config)
     cli.add_command(daemon_cmd.daemon)
     cli.add_command(lab_cmd.lab)
@@ -65,6 +70,7 @@ def _register() -> None:
     cli.add_command(playbook_cmd.failback)
     cli.add_command(playbook_cmd.cutover)
     cli.add_command(playbook_cmd.playbook)
+    cli.add_command(reassign_cmd.reassign)
     cli.add_command(restore_cmd.restore)
     cli.add_command(rpo_cmd.rpo)
     cli.add_command(status_cmd.status)

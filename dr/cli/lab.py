@@ -109,6 +109,26 @@ def start_node(lab_dir: Path, cluster: str, node_id: int, wipe: bool) -> None:
     click.echo(f"{cluster} node {node_id} started{' on a wiped disk' if wipe else ''}")
 
 
+@lab.command("add-node")
+@dir_option
+@click.argument("cluster")
+def add_node(lab_dir: Path, cluster: str) -> None:
+    """Start one more broker-only node in CLUSTER (same cluster id, its controllers) and wait
+    until it is registered; the lab's config lists it."""
+    node = Lab(lab_dir).add_node(cluster)
+    click.echo(f"{cluster} node {node.id} started (broker only, port {node.port})")
+
+
+@lab.command("remove-node")
+@dir_option
+@click.argument("cluster")
+@click.argument("node_id", type=int)
+def remove_node(lab_dir: Path, cluster: str, node_id: int) -> None:
+    """Forget a stopped node of CLUSTER added with add-node: its data, record and inventory."""
+    Lab(lab_dir).remove_node(cluster, node_id)
+    click.echo(f"{cluster} node {node_id} removed from the lab")
+
+
 @lab.command("stop-cluster")
 @dir_option
 @click.argument("cluster")
@@ -228,6 +248,7 @@ def lab_json(the_lab: Lab, state: LabState) -> dict[str, Any]:
                     "pid": n.pid if processes.is_running(n.pid, n.spec(name).marker) else None,
                     "port": n.port,
                     "controller_port": n.controller_port,
+                    "roles": n.roles,
                     "log_dir": str(n.spec(name).log_dir),
                 }
                 for n in rec.nodes

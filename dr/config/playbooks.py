@@ -16,7 +16,15 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator, model_va
 from dr.config.base import Model, Name, stringify_values
 
 # The playbooks that take hooks; a new one (a broker procedure) is one more name here.
-PLAYBOOK_NAMES: tuple[str, ...] = ("failover", "failback", "cutover", "rollback")
+PLAYBOOK_NAMES: tuple[str, ...] = (
+    "failover",
+    "failback",
+    "cutover",
+    "rollback",
+    "broker-add",
+    "broker-remove",
+    "reassign-cancel",
+)
 # The step name whose hooks run around every step of the playbook.
 EVERY_STEP = "all"
 # Hooks get their context in these variables; a hook's own env may not set them.

@@ -23,6 +23,7 @@ from dr.kafka.jars import KafkaJars, kafka_jars
 from dr.lab import processes
 from dr.lab.apps import stop_apps
 from dr.lab.connect import start_connect, stop_connect
+from dr.lab.growth import add_broker_node, remove_broker_node
 from dr.lab.labconfig import write_lab_config
 from dr.lab.mirrormaker import start_mirror
 from dr.lab.nodes import (
@@ -167,6 +168,24 @@ class Lab:
             raise LabError(f"node {node_id} of '{cluster}' is already running (pid {record.pid})")
         self._start_nodes(cluster, [node_id], wipe=wipe)
         log.info("lab_node_started", cluster=cluster, node=node_id, wiped=wipe)
+
+    def add_node(self, cluster: str) -> NodeRecord:
+        """Start one more broker-only node in the running cluster (see dr.lab.growth)."""
+        state = self.state()
+        return add_broker_node(
+            self.dir,
+            self.logging_dir,
+            state,
+            cluster,
+            jars=_jars_of(state),
+            wait_registered=lambda name, rec, wanted: self._wait_registered(
+                name, rec, wanted, READY_TIMEOUT_S
+            ),
+        )
+
+    def remove_node(self, cluster: str, node_id: int) -> None:
+        """Forget a stopped node added with add_node (see dr.lab.growth)."""
+        remove_broker_node(self.dir, self.state(), cluster, node_id)
 
     def stop_cluster(self, cluster: str, *, kill: bool = False) -> ClusterChange:
         """Stop every node of the cluster at once: SIGTERM (SIGKILL after 60 s), or SIGKILL

@@ -1,4 +1,5 @@
-"""One KRaft node of a lab cluster (combined broker and controller): its files and its JVM."""
+"""One KRaft node of a lab cluster (combined broker and controller, or a broker added later):
+its files and its JVM."""
 
 from __future__ import annotations
 
@@ -58,6 +59,11 @@ class NodeSpec:
     port: int
     controller_port: int
     home: Path  # DIR/<cluster>/node-<id>
+    roles: str = "broker,controller"  # a node added later (lab add-node): "broker"
+
+    @property
+    def is_controller(self) -> bool:
+        return "controller" in self.roles.split(",")
 
     @property
     def config_file(self) -> Path:
@@ -96,16 +102,22 @@ def free_ports(count: int) -> list[int]:
 
 
 def server_properties(node: NodeSpec, peers: list[NodeSpec]) -> str:
-    """The node's server.properties: combined mode, static quorum, small and fast."""
+    """The node's server.properties: combined mode (or broker only), static quorum of the
+    combined nodes, small and fast."""
     size = len(peers)
     rf = min(3, size)
     min_isr = min(2, size)
-    voters = ",".join(f"{p.node_id}@127.0.0.1:{p.controller_port}" for p in peers)
+    voters = ",".join(
+        f"{p.node_id}@127.0.0.1:{p.controller_port}" for p in peers if p.is_controller
+    )
+    listeners = f"PLAINTEXT://127.0.0.1:{node.port}"
+    if node.is_controller:
+        listeners += f",CONTROLLER://127.0.0.1:{node.controller_port}"
     props = {
-        "process.roles": "broker,controller",
+        "process.roles": node.roles,
         "node.id": str(node.node_id),
         "controller.quorum.voters": voters,
-        "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+        "listeners": listeners,
         "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",

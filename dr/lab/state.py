@@ -23,6 +23,7 @@ class NodeRecord:
     controller_port: int
     home: str
     pid: int | None = None
+    roles: str = "broker,controller"
 
     def spec(self, cluster: str) -> NodeSpec:
         return NodeSpec(
@@ -31,6 +32,7 @@ class NodeRecord:
             port=self.port,
             controller_port=self.controller_port,
             home=Path(self.home),
+            roles=self.roles,
         )
 
 
@@ -50,6 +52,12 @@ class ClusterRecord:
 
     def with_node(self, node: NodeRecord) -> ClusterRecord:
         return replace(self, nodes=tuple(node if n.id == node.id else n for n in self.nodes))
+
+    def plus_node(self, node: NodeRecord) -> ClusterRecord:
+        return replace(self, nodes=(*self.nodes, node))
+
+    def without_node(self, node_id: int) -> ClusterRecord:
+        return replace(self, nodes=tuple(n for n in self.nodes if n.id != node_id))
 
 
 @dataclass(frozen=True)

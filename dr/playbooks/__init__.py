@@ -19,12 +19,14 @@ from dr.errors import DrError, UsageError
 from dr.hooks import HookContext, HookFailed, HookResult, missing_programs, run_hooks
 from dr.log import get_logger
 from dr.playbooks.apply import ApplyBook
+from dr.playbooks.brokermoves import broker_move_playbook
 from dr.playbooks.cutover import cutover_playbook
 from dr.playbooks.failover import failover_playbook
 from dr.playbooks.giveback import failback_playbook, rollback_playbook
 from dr.playbooks.history import failed_over as failed_over
 from dr.playbooks.lock import PlaybookLock
 from dr.playbooks.prune import PruneBook
+from dr.playbooks.reassign import cancel_playbook
 from dr.playbooks.restore import RestoreBook
 from dr.state import StateStore
 from dr.state.playbook_runs import PlaybookRun
@@ -64,6 +66,10 @@ BUILDERS: dict[str, Builder] = {
     "restore": lambda settings, p: RestoreBook(settings, p).playbook,
     "prune": lambda settings, p: PruneBook(settings, dict(p)).playbook,
     "mirror-apply": lambda settings, p: ApplyBook(settings, dict(p), failed_over).playbook,
+    # Replicas moved onto a new broker or off a leaving one; the confirmed plan is in p.
+    "broker-add": broker_move_playbook,
+    "broker-remove": broker_move_playbook,
+    "reassign-cancel": lambda settings, p: cancel_playbook(settings, p["cluster"]),
 }
 
 
