@@ -20,6 +20,8 @@ from dr.hooks import HookContext, HookFailed, HookResult, missing_programs, run_
 from dr.log import get_logger
 from dr.playbooks.apply import ApplyBook
 from dr.playbooks.brokermoves import broker_move_playbook
+from dr.playbooks.broker_replace import replace_playbook
+from dr.playbooks.broker_restart import restart_playbook
 from dr.playbooks.cutover import cutover_playbook
 from dr.playbooks.failover import failover_playbook
 from dr.playbooks.giveback import failback_playbook, rollback_playbook
@@ -66,6 +68,9 @@ BUILDERS: dict[str, Builder] = {
     "restore": lambda settings, p: RestoreBook(settings, p).playbook,
     "prune": lambda settings, p: PruneBook(settings, dict(p)).playbook,
     "mirror-apply": lambda settings, p: ApplyBook(settings, dict(p), failed_over).playbook,
+    # Broker procedures run on the pair C->C: one at a time per cluster (broker_common).
+    "broker-restart": lambda settings, p: restart_playbook(settings, p),
+    "broker-replace": lambda settings, p: replace_playbook(settings, p),
     # Replicas moved onto a new broker or off a leaving one; the confirmed plan is in p.
     "broker-add": broker_move_playbook,
     "broker-remove": broker_move_playbook,
