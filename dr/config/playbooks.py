@@ -24,6 +24,8 @@ PLAYBOOK_NAMES: tuple[str, ...] = (
     "broker-add",
     "broker-remove",
     "reassign-cancel",
+    "broker-restart",
+    "broker-replace",
 )
 # The step name whose hooks run around every step of the playbook.
 EVERY_STEP = "all"

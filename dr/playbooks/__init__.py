@@ -19,9 +19,9 @@ from dr.errors import DrError, UsageError
 from dr.hooks import HookContext, HookFailed, HookResult, missing_programs, run_hooks
 from dr.log import get_logger
 from dr.playbooks.apply import ApplyBook
-from dr.playbooks.brokermoves import broker_move_playbook
 from dr.playbooks.broker_replace import replace_playbook
 from dr.playbooks.broker_restart import restart_playbook
+from dr.playbooks.brokermoves import broker_move_playbook
 from dr.playbooks.cutover import cutover_playbook
 from dr.playbooks.failover import failover_playbook
 from dr.playbooks.giveback import failback_playbook, rollback_playbook
