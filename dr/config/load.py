@@ -24,6 +24,7 @@ from dr.log import register_secrets
 ENV_VAR = "KAFKA_DR_CONFIG"
 DEFAULT_NAME = "kafka-dr.yaml"
 _UNION_MEMBERS = {"str", "SecretStr", "int", "float", "bool"}
+_ACCESS_KINDS = {"ssh", "command", "lab"}
 _REFERENCE = re.compile(r"\$\{(env|file):([^}]*)\}")
 
 
@@ -119,8 +120,18 @@ def _describe(err: Mapping[str, Any]) -> str:
     while loc and isinstance(loc[-1], str) and (loc[-1] in _UNION_MEMBERS or "[" in loc[-1]):
         loc = loc[:-1]
     kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    loc = _without_access_kind(loc)
     if kind == "extra_forbidden":
         message = "unknown key"
+    elif kind in ("union_tag_invalid", "union_tag_not_found"):
+        # A discriminated union (access.kind): name the key that picks the member.
+        loc = (*loc, ctx.get("discriminator", "kind").strip("'"))
+        message = (
+            f"must be one of {ctx['expected_tags']}"
+            if "expected_tags" in ctx
+            else "required key is missing"
+        )
     elif kind == "missing":
         message = "required key is missing"
     else:
@@ -128,6 +139,15 @@ def _describe(err: Mapping[str, Any]) -> str:
         if "input" in err and kind.endswith("_type"):
             message += f" (got {type(err['input']).__name__})"
     return f"at '{format_path(loc)}': {message}"
+
+
+def _without_access_kind(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The key path without the kind pydantic puts after the access union's key: the user
+    wrote clusters.a.access.user, not clusters.a.access.ssh.user."""
+    for i in range(1, len(loc)):
+        if loc[i - 1] == "access" and loc[i] in _ACCESS_KINDS:
+            return (*loc[:i], *loc[i + 1 :])
+    return loc
 
 
 def _resolve(

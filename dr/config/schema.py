@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from dr.config.access import AccessSettings, CommandAccess, LabAccess, SshAccess
 from dr.config.base import NAME_PATTERN, Model, Name
 from dr.config.mirror import MirrorFlow, MirrorSettings
 from dr.config.playbooks import HookSettings, PlaybookName, PlaybookSettings, StepHooks
@@ -22,11 +23,14 @@ from dr.log import is_secret_key
 
 __all__ = [
     "NAME_PATTERN",
+    "AccessSettings",
     "BackupJob",
     "BrokerSpec",
     "ClusterSettings",
+    "CommandAccess",
     "DaemonSettings",
     "HookSettings",
+    "LabAccess",
     "MirrorFlow",
     "MirrorSettings",
     "Model",
@@ -35,6 +39,7 @@ __all__ = [
     "PlaybookSettings",
     "Retention",
     "Settings",
+    "SshAccess",
     "StepHooks",
     "StorageSettings",
     "ToolSettings",
@@ -52,6 +57,16 @@ class BrokerSpec(Model):
         default_factory=list,
         description="The broker's log.dirs, for snapshots and disk replacement.",
         examples=[["/var/lib/kafka/data"]],
+    )
+    config_file: str | None = Field(
+        default=None,
+        description="This broker's server.properties on its host, when not the access default.",
+        examples=["/etc/kafka/server.properties"],
+    )
+    rack: str | None = Field(
+        default=None,
+        description="The broker's broker.rack, kept apart when replicas are moved.",
+        examples=["eu-west-1a"],
     )
 
 
@@ -82,6 +97,23 @@ class ClusterSettings(Model):
     brokers: list[BrokerSpec] = Field(
         default_factory=list,
         description="Inventory of the brokers expected online; empty means 'do not check'.",
+    )
+    access: AccessSettings | None = Field(
+        default=None,
+        description=(
+            "How the brokers' hosts are reached for restarts, replacements and snapshots: "
+            "kind ssh, command or lab."
+        ),
+        examples=[
+            {
+                "kind": "ssh",
+                "user": "kafka-dr",
+                "key_file": "/etc/kafka-dr/id_ed25519",
+                "known_hosts_file": "/etc/kafka-dr/known_hosts",
+                "systemd_unit": "kafka",
+                "kafka_home": "/opt/kafka",
+            }
+        ],
     )
 
     @field_validator("bootstrap_servers")

@@ -45,13 +45,20 @@ def lab_mirror_overrides(state: LabState) -> dict[str, str]:
 
 def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any]:
     """The config as a mapping: both clusters with their brokers, objectives, a local store."""
+    # access: kafka-dr's broker procedures reach the lab's nodes through the lab itself.
     clusters = {
         name: {
             "bootstrap_servers": rec.bootstrap_servers,
             "brokers": [
-                {"id": n.id, "host": "127.0.0.1", "log_dirs": [str(Path(n.home) / "data")]}
+                {
+                    "id": n.id,
+                    "host": "127.0.0.1",
+                    "log_dirs": [str(n.spec(name).log_dir)],
+                    "config_file": str(n.spec(name).config_file),
+                }
                 for n in rec.nodes
             ],
+            "access": {"kind": "lab", "dir": str(lab_dir.resolve())},
         }
         for name, rec in state.clusters.items()
     }
