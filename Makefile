@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 KAFKA_VERSION ?=
 VERSION_FLAG := $(if $(KAFKA_VERSION),--kafka-version $(KAFKA_VERSION),)
 
-.PHONY: install jars demo test unit integration lint bench clean
+.PHONY: install jars tools demo test unit integration lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,14 @@ install: $(STAMP)
 jars: install
 	$(BIN)/kafka-dr lab fetch $(VERSION_FLAG)
 
+# System tools the integration tests run for real: sshd (Debian's openssh-server) for the ssh
+# host access kind. Installed only when missing; the package lists are fetched only if needed.
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+tools:
+	@if [ ! -x /usr/sbin/sshd ]; then \
+		$(APT_INSTALL) openssh-server || { apt-get update -q && $(APT_INSTALL) openssh-server; }; \
+	fi
+
 demo: jars
 	$(BIN)/kafka-dr lab demo --dir .demo $(VERSION_FLAG)
 
@@ -30,10 +38,10 @@ lint: install
 unit: install
 	$(BIN)/pytest tests
 
-integration: jars
+integration: jars tools
 	KAFKA_DR_TEST_KAFKA_VERSION=$(KAFKA_VERSION) $(BIN)/pytest integration
 
-test: jars lint
+test: jars tools lint
 	KAFKA_DR_TEST_KAFKA_VERSION=$(KAFKA_VERSION) $(BIN)/pytest tests integration
 
 bench: jars

@@ -206,7 +206,7 @@ class CommandAccess(Model):
             "argv that runs kafka-storage.sh on the broker's host; the item {args} is replaced "
             "by the tool's arguments (format, info...)."
         ),
-        examples=[["ssh", "{host}", "/opt/kafka/bin/kafka-storage.sh", "{args}"]],
+        examples=[["kubectl", "exec", "kafka-{node_id}", "--", "kafka-storage.sh", "{args}"]],
     )
     shell_command: NodeTemplate | None = Field(
         default=None,
