@@ -9,7 +9,7 @@ Contract (every kind, tested alike):
 * ``status()`` answers whether the node's Kafka process runs (``running`` None: cannot tell,
   with why in ``detail``).
 * ``start()`` starts it and returns once the process runs (not once the broker is registered:
-  the procedures wait for that on the cluster itself).
+  the procedures wait for that on the cluster itself). Starting a running node is no error.
 * ``stop(deadline_s)`` stops it gracefully (SIGTERM: a broker's controlled shutdown) and kills
   it when it has not stopped by the deadline; returns how it stopped. Stopping a stopped node
   is no error.
@@ -18,7 +18,12 @@ Contract (every kind, tested alike):
 * ``read_file`` / ``write_file`` read and replace one file (atomically: written aside then
   renamed); ``remove_tree`` deletes a directory (a wiped disk, a restore's clean slate).
 * ``tar_stream(paths)`` yields a tar archive (uncompressed; the caller compresses and checksums)
-  of those paths; ``untar(dest, chunks)`` extracts one into a directory.
+  of those absolute paths, each member named by its path without the leading ``/``
+  (``var/lib/kafka/data/meta.properties``): ``untar("/", chunks)`` lays them back where they
+  were, ``untar(tmp, chunks)`` under ``tmp``. ``untar(dest, chunks)`` creates dest if missing.
+* A path that is relative, or the root itself, is refused (HostError). A kind that was not
+  configured for an operation (a ``command`` kind without ``shell_command``...) raises
+  HostError naming the config key that would enable it.
 
 Errors are :class:`HostError`: one line naming the cluster, the node and its host.
 """

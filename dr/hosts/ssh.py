@@ -19,6 +19,7 @@ from dr.hosts.common import Node, stop_with_deadline, wait_for_status
 from dr.hosts.remote import Ran, RemoteFiles, status_of
 from dr.hosts.templates import render, shell_line
 from dr.log import get_logger
+from dr.retry import call_with_retries
 
 log = get_logger(__name__)
 
@@ -160,42 +161,52 @@ class SshHost(RemoteFiles):
         if not os.access(key_file, os.R_OK):
             why = "does not exist" if not key_file.exists() else "is not readable"
             raise node.error(f"{node.key('key_file')} {key_file} {why}")
-        client = paramiko.SSHClient()
-        self._host_key_policy(client)
         passphrase = access.passphrase.get_secret_value() if access.passphrase else None
         where = f"{access.user}@{node.host}:{access.port}"
+
+        def attempt() -> paramiko.SSHClient:
+            client = paramiko.SSHClient()
+            self._host_key_policy(client)
+            try:
+                client.connect(
+                    node.host,
+                    port=access.port,
+                    username=access.user,
+                    key_filename=str(key_file),
+                    passphrase=passphrase,
+                    timeout=access.connect_timeout_s,
+                    banner_timeout=access.connect_timeout_s,
+                    auth_timeout=access.connect_timeout_s,
+                    allow_agent=False,
+                    look_for_keys=False,
+                )
+            except BaseException:
+                client.close()
+                raise
+            return client
+
         try:
-            client.connect(
-                node.host,
-                port=access.port,
-                username=access.user,
-                key_filename=str(key_file),
-                passphrase=passphrase,
-                timeout=access.connect_timeout_s,
-                banner_timeout=access.connect_timeout_s,
-                auth_timeout=access.connect_timeout_s,
-                allow_agent=False,
-                look_for_keys=False,
+            client = call_with_retries(
+                attempt,
+                deadline_s=2 * access.connect_timeout_s,
+                transient=_transient,
+                event="ssh_connect_retry",
+                fields={"cluster": node.cluster, "node": node.node_id, "host": node.host},
             )
         except paramiko.BadHostKeyException:
-            client.close()
             raise node.error(
                 f"the host key of {node.host} is not the one in {access.known_hosts_file}: "
                 "refusing to connect (a changed host, or a man in the middle)"
             ) from None
         except paramiko.PasswordRequiredException:
-            client.close()
             raise node.error(
                 f"{node.key('key_file')} {key_file} is encrypted: set {node.key('passphrase')}"
             ) from None
         except paramiko.AuthenticationException:
-            client.close()
             raise node.error(f"{where} refused the key {key_file}") from None
         except paramiko.SSHException as exc:
-            client.close()
             raise node.error(f"ssh to {where} failed: {self._explain(exc)}") from None
         except (OSError, EOFError) as exc:
-            client.close()
             why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise node.error(f"cannot connect to {where}: {why}") from None
         log.debug("ssh_connected", cluster=node.cluster, node=node.node_id, host=node.host)
@@ -298,6 +309,13 @@ class SshHost(RemoteFiles):
                 self.close()
                 raise self._node.error(f"the SSH session failed: {exc}") from None
         yield b"", Ran(code, b"", err.decode(errors="replace"))
+
+
+def _transient(exc: BaseException) -> bool:
+    """A refused or dropped connection is worth another try; a key or host key problem is not."""
+    if isinstance(exc, paramiko.SSHException):  # keys, host keys: only a lost banner is not
+        return "banner" in str(exc)
+    return isinstance(exc, OSError | EOFError)
 
 
 def _drain_stderr(channel: paramiko.Channel, *, until_eof: bool = False) -> bytes:
