@@ -26,6 +26,12 @@ class Ran:
     stderr: str
 
     @property
+    def first_error(self) -> str:
+        """stderr's first line (tar says what went wrong first, then that it failed)."""
+        lines = [ln.strip() for ln in self.stderr.splitlines() if ln.strip()]
+        return redact_text(lines[0])[:300] if lines else self.last_line
+
+    @property
     def last_line(self) -> str:
         for text in (self.stderr, self.stdout.decode(errors="replace")):
             lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -83,10 +89,12 @@ class RemoteFiles(abc.ABC):
                 yield chunk
             elif ran.code != 0:
                 raise self._node.error(
-                    f"tar of {', '.join(checked)} failed (exit {ran.code}): {ran.last_line}"
+                    f"tar of {', '.join(checked)} failed (exit {ran.code}): {ran.first_error}"
                 )
 
     def untar(self, dest: str, chunks: Iterable[bytes]) -> None:
         dest = checked_path(self._node, dest, what="destination")
         line = templates.tar_extract_line(dest, sudo=self._sudo)
-        self._ok(line, f"untar into {dest}", stdin=chunks)
+        ran = self._run(line, stdin=chunks, timeout_s=FILE_TIMEOUT_S)
+        if ran.code != 0:
+            raise self._node.error(f"untar into {dest} failed (exit {ran.code}): {ran.first_error}")

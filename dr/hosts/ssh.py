@@ -223,13 +223,28 @@ class SshHost(RemoteFiles):
                 raise node.error(
                     f"{node.key('known_hosts_file')} {known} does not exist (known_hosts: strict)"
                 )
-            client.load_host_keys(str(known))
+            self._load_host_keys(client)
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
             return
-        known.parent.mkdir(parents=True, exist_ok=True)
-        known.touch(exist_ok=True)
-        client.load_host_keys(str(known))  # accept-new: an unknown host is added to the file
+        try:
+            known.parent.mkdir(parents=True, exist_ok=True)
+            known.touch(exist_ok=True)
+        except OSError as exc:
+            raise node.error(f"{node.key('known_hosts_file')} {known}: {exc.strerror}") from None
+        self._load_host_keys(client)  # accept-new: an unknown host is added to the file
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+
+    def _load_host_keys(self, client: paramiko.SSHClient) -> None:
+        known, node = self._access.known_hosts_file, self._node
+        try:
+            client.load_host_keys(str(known))
+        except OSError as exc:
+            raise node.error(f"{node.key('known_hosts_file')} {known}: {exc.strerror}") from None
+        except (paramiko.hostkeys.InvalidHostKey, paramiko.SSHException, ValueError) as exc:
+            bad = str(exc.args[0])[:60] if exc.args else ""
+            raise node.error(
+                f"{node.key('known_hosts_file')} {known} holds a line that is not a host key: {bad}"
+            ) from None
 
     def _explain(self, exc: paramiko.SSHException) -> str:
         text = str(exc)
