@@ -149,10 +149,11 @@ def run_argv(argv: list[str], *, stdin: Iterable[bytes] | None = None, timeout_s
         stderr=subprocess.PIPE,
     )
     feeder = None
+    failure: list[BaseException] = []
     if stdin is not None:
         pipe, proc.stdin = proc.stdin, None  # fed by a thread; communicate() only reads
         assert pipe is not None
-        feeder = threading.Thread(target=_feed, args=(pipe, stdin), daemon=True)
+        feeder = threading.Thread(target=_feed, args=(pipe, stdin, failure), daemon=True)
         feeder.start()
     try:
         out, err = proc.communicate(timeout=timeout_s)
@@ -162,6 +163,8 @@ def run_argv(argv: list[str], *, stdin: Iterable[bytes] | None = None, timeout_s
         raise
     if feeder is not None:
         feeder.join(timeout=5)
+    if failure:  # the caller's data failed (a broken download...), not the command
+        raise failure[0]
     return Ran(proc.returncode, out, err.decode(errors="replace"))
 
 
@@ -183,7 +186,10 @@ def stream_argv(argv: list[str], *, timeout_s: float) -> Iterator[tuple[bytes, R
         yield b"", Ran(code, b"", err.read().decode(errors="replace"))
 
 
-def _feed(pipe: IO[bytes], chunks: Iterable[bytes]) -> None:
-    with contextlib.suppress(BrokenPipeError), pipe:
-        for chunk in chunks:
-            pipe.write(chunk)
+def _feed(pipe: IO[bytes], chunks: Iterable[bytes], failure: list[BaseException]) -> None:
+    try:
+        with contextlib.suppress(BrokenPipeError), pipe:
+            for chunk in chunks:
+                pipe.write(chunk)
+    except BaseException as exc:  # handed to run_argv, raised there
+        failure.append(exc)
