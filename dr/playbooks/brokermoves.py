@@ -64,11 +64,15 @@ ProgressFn = Callable[[MoveProgress], None]
 
 
 def broker_move_playbook(
-    settings: Settings, params: Mapping[str, Any], progress: ProgressFn | None = None
+    settings: Settings,
+    params: Mapping[str, Any],
+    progress: ProgressFn | None = None,
+    view: ClusterView | None = None,
 ) -> Playbook:
     """The ``broker-add`` or ``broker-remove`` playbook of ``params`` (cluster, broker,
-    throttle_mb, plan); raises UsageError for an unknown cluster."""
-    return _BrokerMove(settings, params, progress).playbook()
+    throttle_mb, plan), reading the cluster through ``view`` (default: the live cluster);
+    raises UsageError for an unknown cluster."""
+    return _BrokerMove(settings, params, progress, view).playbook()
 
 
 def move_params(
@@ -85,10 +89,14 @@ def move_params(
 
 class _BrokerMove:
     def __init__(
-        self, settings: Settings, params: Mapping[str, Any], progress: ProgressFn | None
+        self,
+        settings: Settings,
+        params: Mapping[str, Any],
+        progress: ProgressFn | None,
+        view: ClusterView | None,
     ) -> None:
         self.settings, self.params, self.progress = settings, params, progress
-        self.view = ClusterView(settings, str(params["cluster"]))
+        self.view = view or ClusterView(settings, str(params["cluster"]))
         self.plan = ReassignmentPlan.from_json(params["plan"])
         self.broker = self.plan.broker
         self.targets = {m.tp: m.after for m in self.plan.moves}
@@ -176,7 +184,7 @@ class _BrokerMove:
             )
         if self.plan.kind == "remove":
             self._refuse_voter()
-        ours = [o for o in self.view.ongoing() if self.targets.get(o.tp) != o.target]
+        ours = [o for o in self.view.ongoing() if not self._ours(o)]
         refuse_ongoing(self.view, tuple(ours))
         current = self.view.replicas()
         for move in self.plan.moves:
@@ -216,7 +224,7 @@ class _BrokerMove:
     def _pending(self) -> tuple[dict[TP, tuple[int, ...]], list[kreassign.Ongoing]]:
         """The planned partitions neither at their target nor moving there, and what moves."""
         ongoing = list(self.view.ongoing())
-        moving = {o.tp for o in ongoing if self.targets.get(o.tp) == o.target}
+        moving = {o.tp for o in ongoing if self._ours(o)}
         current = self.view.replicas()
         pending = {
             tp: after
@@ -224,6 +232,12 @@ class _BrokerMove:
             if tp not in moving and (tp not in current or current[tp].replicas != after)
         }
         return pending, ongoing
+
+    def _ours(self, ongoing: kreassign.Ongoing) -> bool:
+        """A reassignment moving a planned partition to its planned replicas (in any order:
+        the listing puts the new replicas where the controller keeps them)."""
+        target = self.targets.get(ongoing.tp)
+        return target is not None and set(target) == set(ongoing.target)
 
     def submitted(self, _ctx: StepContext) -> bool:
         return not self._pending()[0]
