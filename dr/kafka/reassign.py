@@ -223,11 +223,13 @@ def unregister_broker(cluster: ClusterSettings, jars: KafkaJars, broker_id: int)
     """Remove the broker's registration from the cluster metadata; False when it was not
     registered (already done). Raises KafkaError for any other failure."""
     with java_properties_file(cluster) as props:
-        args = [*_cluster_tool_args(cluster, props, jars), "unregister", "--id", str(broker_id)]
+        # the tool's options belong to its subcommand: `unregister --bootstrap-server ...`
+        args = ["unregister", *_cluster_tool_args(cluster, props, jars), "--id", str(broker_id)]
         try:
             run_tool(jars, CLUSTER_TOOL, args, timeout_s=TOOL_TIMEOUT_S)
         except KafkaError as exc:
-            if "not registered" in exc.message.lower() or "not currently registered" in str(exc):
+            text = exc.message.lower()
+            if "not registered" in text or "brokeridnotregistered" in text:
                 return False
             raise
     return True
@@ -239,7 +241,7 @@ def registered_brokers(cluster: ClusterSettings, jars: KafkaJars) -> set[int] | 
     if jars.major < 4:
         return None
     with java_properties_file(cluster) as props:
-        args = [*_cluster_tool_args(cluster, props, jars), "list-endpoints"]
+        args = ["list-endpoints", *_cluster_tool_args(cluster, props, jars)]
         output = run_tool(
             jars, CLUSTER_TOOL, [*args, "--include-fenced-brokers"], timeout_s=TOOL_TIMEOUT_S
         )
