@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from confluent_kafka import Consumer, TopicPartition
 
 from dr.lab.ledger import read_ledger, reconcile
@@ -20,6 +21,7 @@ from integration.test_cutover import (
     app_target,
     count_records,
     keys_of,
+    kill_once,
     on,
     run_json,
     scoped_config,
@@ -84,8 +86,20 @@ def test_a_failback_archives_what_never_reached_dr_and_brings_the_app_home(
                    timeout_s=120, what="the app producing and consuming on dr")  # fmt: skip
 
         lab.lab_cli("start-cluster", "primary")
-        code, back = run_json(config, "failback", "--from", "dr", "--to", "primary")
+        # Killed once MirrorMaker was started again, before that step was journaled: the
+        # resume must not move its positions again (that would skip what it copied since).
+        hooked = yaml.safe_load(config.read_text())
+        hooked["playbooks"]["failback"]["hooks"]["restore_flow"] = {
+            "after": [kill_once(tmp_path, "restore-flow")]
+        }
+        config.write_text(yaml.safe_dump(hooked))
+        killed = run_cli("--config", str(config), "failback", "--from", "dr", "--to", "primary",
+                         "--yes", "--json", timeout=600)  # fmt: skip
+        assert killed.returncode == -9, killed.stdout + killed.stderr
+        listed = json.loads(run_cli("--config", str(config), "playbook", "list", "--json").stdout)
+        code, back = run_json(config, "playbook", "resume", listed["runs"][0]["run_id"])
         assert code == 0, back.get("error") or back
+        assert back["steps"][-1]["detail"].get("already_started") is True
         assert back["status"] == "completed" and back["playbook"] == "failback"
         divergence = back["divergence"]
         archive = divergence["archive"]

@@ -158,6 +158,12 @@ class ConnectClient:
         """Stop the connector and shut its tasks down (Kafka 3.5+); resume starts it again."""
         self._request("PUT", f"/connectors/{name}/stop")
 
+    def offsets(self, name: str) -> list[dict[str, Any]]:
+        """A connector's stored source positions (Kafka 3.5+, KIP-875)."""
+        doc = self._request("GET", f"/connectors/{name}/offsets")
+        found = doc.get("offsets") if isinstance(doc, dict) else None
+        return [e for e in found or [] if isinstance(e, dict)]
+
     def alter_offsets(self, name: str, offsets: list[dict[str, Any]]) -> None:
         """Set a stopped connector's stored source positions (Kafka 3.6+, KIP-875)."""
         self._request("PATCH", f"/connectors/{name}/offsets", body={"offsets": offsets})

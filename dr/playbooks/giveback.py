@@ -378,7 +378,14 @@ class _Steps:
                 "from": f"{span.source_topic}:{span.partition}@{span.start}",
                 "at": span.base,
             }
-        return {"partitions": out, "records": sum(v["records"] for v in out.values())}
+        # Where the original topics end now, their writers still stopped: the flow starts
+        # again from here (computed later, it would skip what clients write after the switch).
+        ends = replication.partition_ends(self.settings, self.flow.source, list(self._topics(ctx)))
+        return {
+            "partitions": out,
+            "records": sum(v["records"] for v in out.values()),
+            "original_ends": ends,
+        }
 
     def commit_offsets(self, ctx: StepContext) -> dict[str, Any]:
         same_clusters(self.settings, ctx.output("assess")["cluster_ids"])
@@ -478,8 +485,7 @@ class _Steps:
         return {"to_bootstrap": self.original.bootstrap_servers}
 
     def restore_flow(self, ctx: StepContext) -> dict[str, Any]:
-        topics = self._topics(ctx)
-        ends = replication.partition_ends(self.settings, self.flow.source, list(topics))
+        ends = ctx.output("verify_copy")["original_ends"]
         return replication.start_from_ends(self.settings, self.flow, ends)
 
     def hook_payload(self, ctx: StepContext) -> dict[str, Any]:

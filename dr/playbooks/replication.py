@@ -141,6 +141,8 @@ def _start_connect(
         raise ReplicationError(
             f"flow {flow.name} has no deployed source connector: 'kafka-dr mirror apply' first"
         )
+    if _connect_started(client, names, source, flow, wanted):
+        return {"already_started": True, "connectors": names}
     client.stop(source)
     client.alter_offsets(
         source,
@@ -158,6 +160,23 @@ def _start_connect(
     return {"connectors_resumed": names, "positions_moved": len(wanted)}
 
 
+def _connect_started(
+    client: ConnectClient, names: list[str], source: str, flow: MirrorFlow, wanted: Mapping[TP, int]
+) -> bool:
+    """The flow runs again with its positions at or past the wanted ends (a resumed run whose
+    start had been done before a kill): moving them now would skip what it copied since."""
+    for name in names:
+        status = client.status_if_deployed(name)
+        if status is not None and status.state != "RUNNING":
+            return False
+    stored: dict[TP, int] = {}
+    for entry in client.offsets(source):
+        part, offset = entry.get("partition", {}), entry.get("offset", {})
+        if part.get("cluster") == flow.source and isinstance(offset.get("offset"), int):
+            stored[(str(part.get("topic")), int(part.get("partition", -1)))] = offset["offset"]
+    return all(stored.get(tp, -1) >= end - 1 for tp, end in wanted.items())
+
+
 def _start_dedicated(
     settings: Settings, mirror: MirrorSettings, flow: MirrorFlow, wanted: Mapping[TP, int]
 ) -> dict[str, Any]:
@@ -165,22 +184,26 @@ def _start_dedicated(
         raise ReplicationError(
             "mirror.restart_command is not set: kafka-dr cannot start MirrorMaker again"
         )
-    if check_process(mirror).running:
-        raise ReplicationError(
-            "MirrorMaker is running: its positions can only be moved while it is stopped "
-            "(mirror.stop_command)"
-        )
     topic = (
         flow_property(mirror, flow, "offset.storage.topic") or f"mm2-offsets.{flow.source}.internal"
     )
     target = settings.clusters[flow.target]
     keys = _stored_keys(target, topic, flow.source)
+    if check_process(mirror).running:
+        # A resumed run whose start was done before a kill: MirrorMaker runs from at least the
+        # wanted ends (it only moves on). Anything else is not kafka-dr's to overwrite.
+        if all(keys[tp][2] >= end - 1 for tp, end in wanted.items() if tp in keys):
+            return {"already_started": True, "offsets_topic": topic}
+        raise ReplicationError(
+            "MirrorMaker is running from before the ends it must start from: its positions "
+            "can only be moved while it is stopped (mirror.stop_command)"
+        )
     unknown = sorted(tp for tp in wanted if tp not in keys)
     producer = Producer(confluent_config(target, **{"enable.idempotence": True, "acks": "all"}))
     for tp, end in sorted(wanted.items()):
         if tp not in keys:
             continue  # never copied: MirrorMaker starts it from the beginning, as it should
-        key, partition = keys[tp]
+        key, partition, _stored = keys[tp]
         value = json.dumps({"offset": end - 1}, separators=(",", ":")).encode()
         producer.produce(topic, value, key, partition=partition)
     if producer.flush(TIMEOUT_S):
@@ -195,9 +218,9 @@ def _start_dedicated(
     }
 
 
-def _stored_keys(cluster: Any, topic: str, source_alias: str) -> dict[TP, tuple[bytes, int]]:
+def _stored_keys(cluster: Any, topic: str, source_alias: str) -> dict[TP, tuple[bytes, int, int]]:
     """The key MirrorMaker's source connector stored for each source partition, with the
-    partition of the offsets topic it is in."""
+    partition of the offsets topic it is in and the newest offset stored (-1 when unreadable)."""
     admin = admin_client(cluster)
     found = kadmin.list_topic_partitions(admin, TIMEOUT_S)
     if topic not in found:
@@ -205,7 +228,7 @@ def _stored_keys(cluster: Any, topic: str, source_alias: str) -> dict[TP, tuple[
     tps = [(topic, p) for p in range(found[topic].partitions)]
     low = kadmin.offsets(admin, tps, "earliest", TIMEOUT_S, committed=False)
     high = kadmin.offsets(admin, tps, "latest", TIMEOUT_S, committed=False)
-    keys: dict[TP, tuple[bytes, int]] = {}
+    keys: dict[TP, tuple[bytes, int, int]] = {}
     for tp in tps:
         for rec in read_range(cluster, tp, low[tp], high[tp], timeout_s=120, whole=True):
             try:
@@ -214,7 +237,13 @@ def _stored_keys(cluster: Any, topic: str, source_alias: str) -> dict[TP, tuple[
                     continue
                 if part.get("cluster") != source_alias:
                     continue
-                keys[(str(part["topic"]), int(part["partition"]))] = (rec.key or b"", tp[1])
+                stored = json.loads(rec.value or b"null") if rec.value else None
+                offset = stored.get("offset") if isinstance(stored, dict) else None
+                keys[(str(part["topic"]), int(part["partition"]))] = (
+                    rec.key or b"",
+                    tp[1],
+                    offset if isinstance(offset, int) else -1,
+                )
             except (ValueError, TypeError, KeyError, AttributeError):
                 continue  # another connector's record, or not one of Connect's
     return keys
