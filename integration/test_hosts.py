@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from dr.config import load_config
+from dr.config import load_config, parse_config
 from dr.config.access import SshAccess
 from dr.config.schema import ClusterSettings, Settings
 from dr.hosts import HostAccess, access_for
@@ -223,3 +223,49 @@ def test_start_brings_the_broker_back_and_it_registers(host: HostAccess, lab: Ru
 
     assert host.status().running is True
     wait_until(lambda: NODE in _registered(lab), timeout_s=120, what="node 3 registered again")
+
+
+def _ssh_node(sshd: Sshd, known_hosts: str, known_hosts_file: Path) -> HostAccess:
+    text = f"""\
+clusters:
+  edge:
+    bootstrap_servers: 127.0.0.1:9092
+    brokers: [{{id: 1, host: 127.0.0.1}}]
+    access:
+      kind: ssh
+      user: {getpass.getuser()}
+      port: {sshd.port}
+      key_file: {sshd.client_key}
+      known_hosts: {known_hosts}
+      known_hosts_file: {known_hosts_file}
+      start_command: ['true']
+      stop_command: ['true']
+      status_command: ['true']
+"""
+    return access_for(parse_config(text, source="t", base_dir=known_hosts_file.parent), "edge", 1)
+
+
+def test_ssh_refuses_a_host_whose_key_is_not_the_known_one(sshd: Sshd, tmp_path: Path) -> None:
+    other = (sshd.client_key.parent / "client_key.pub").read_text().split()[:2]
+    (tmp_path / "wrong").write_text(f"[127.0.0.1]:{sshd.port} {' '.join(other)}\n")
+    (tmp_path / "empty").write_text("")
+
+    changed = _ssh_node(sshd, "strict", tmp_path / "wrong").status()
+    unknown = _ssh_node(sshd, "strict", tmp_path / "empty").status()
+    blind = _ssh_node(sshd, "off", tmp_path / "wrong").status()
+
+    assert changed.running is None and "is not the one in" in changed.detail
+    assert unknown.running is None and "is not in" in unknown.detail
+    assert blind.running is True
+
+
+def test_ssh_accept_new_remembers_a_new_host_and_then_holds_it_to_its_key(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    known = tmp_path / "known_hosts"
+
+    first = _ssh_node(sshd, "accept-new", known).status()
+    again = _ssh_node(sshd, "strict", known).status()
+
+    assert first.running is True and again.running is True
+    assert known.read_text().split()[1:] == sshd.known_hosts.read_text().split()[1:]

@@ -152,6 +152,12 @@ class SshAccess(Model):
     def _check_commands(cls, value: list[str] | None) -> list[str] | None:
         return _checked(value)
 
+    @field_validator("known_hosts", mode="before")
+    @classmethod
+    def _off_as_written(cls, value: object) -> object:
+        # YAML reads a bare `off` as false: the user wrote the policy 'off'.
+        return "off" if value is False else value
+
     @field_validator("key_file", "known_hosts_file")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

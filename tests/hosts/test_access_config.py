@@ -167,3 +167,11 @@ def test_a_lab_access_needs_an_absolute_dir(tmp_path: Path) -> None:
 
     assert good == LabAccess(kind="lab", dir=Path("/tmp/lab"))
     assert found == ["at 'clusters.prod.access.dir': 'lab' must be an absolute path"]
+
+
+def test_known_hosts_off_written_bare_in_yaml_is_the_policy_off(tmp_path: Path) -> None:
+    text = "      kind: ssh\n      user: u\n      key_file: /k\n      known_hosts: off\n"
+
+    access = parse(text, tmp_path).clusters["prod"].access
+
+    assert isinstance(access, SshAccess) and access.known_hosts == "off"
