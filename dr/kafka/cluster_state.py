@@ -10,6 +10,7 @@ take anything shaped like it, so their decisions are tested over a described clu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import ElectionType, KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
@@ -20,7 +21,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from dr.config.schema import ClusterSettings, ToolSettings
 from dr.errors import KafkaError
-from dr.kafka.admin import reason
+from dr.kafka.admin import reason, with_retry
 from dr.kafka.client import admin_client
 from dr.kafka.jars import kafka_jars
 from dr.kafka.quorum import QuorumStatus, describe_quorum
@@ -101,13 +102,17 @@ class LiveCluster:
         return self._admin
 
     def view(self, *, with_min_isr: bool = False) -> ClusterView:
-        """Registered brokers and every partition; raises KafkaError when the cluster does not
-        answer. ``with_min_isr`` also reads each topic's min.insync.replicas."""
+        """Registered brokers and every partition, from metadata (transient errors retried);
+        raises KafkaError when the cluster does not answer. ``with_min_isr`` also reads each
+        topic's min.insync.replicas."""
         t = self.timeout_s
+        # One metadata request, which any live broker answers: DescribeCluster goes to the
+        # broker named as controller, which just after a broker dies may be the dead one.
         try:
-            desc = self.admin.describe_cluster(request_timeout=t).result(timeout=t + 5)
-            metadata = self.admin.list_topics(timeout=t)
-        except (KafkaException, TimeoutError) as exc:
+            metadata = with_retry(
+                lambda: self.admin.list_topics(timeout=t), what="metadata", deadline_s=2 * t
+            )
+        except KafkaException as exc:
             raise KafkaError(
                 f"cluster at {self.settings.bootstrap_servers} did not answer: {reason(exc)}"
             ) from None
@@ -125,8 +130,8 @@ class LiveCluster:
             for pid, part in sorted(meta.partitions.items())
         )
         return ClusterView(
-            cluster_id=str(desc.cluster_id),
-            brokers=tuple(sorted(n.id for n in desc.nodes)),
+            cluster_id=str(metadata.cluster_id),
+            brokers=tuple(sorted(metadata.brokers)),
             partitions=partitions,
         )
 
@@ -150,10 +155,10 @@ class LiveCluster:
             if error is None:
                 elected += 1
                 continue
-            why = reason(error)
-            if "ELECTION_NOT_NEEDED" in why or "not needed" in why.lower():
-                continue
-            failed[f"{tp.topic}-{tp.partition}"] = why
+            err: Any = error.args[0] if isinstance(error, KafkaException) and error.args else None
+            if err is not None and hasattr(err, "name") and err.name() == "ELECTION_NOT_NEEDED":
+                continue  # led by its preferred replica already
+            failed[f"{tp.topic}-{tp.partition}"] = reason(error)
         return Election(elected=elected, failed=failed)
 
 
