@@ -55,6 +55,7 @@ def _register() -> None:
     from dr.cli import reassign as reassign_cmd
     from dr.cli import restore as restore_cmd
     from dr.cli import rpo as rpo_cmd
+    from dr.cli import snapshot as snapshot_cmd
     from dr.cli import status as status_cmd
 
     cli.add_command(backup_cmd.backup)
@@ -73,6 +74,7 @@ def _register() -> None:
     cli.add_command(reassign_cmd.reassign)
     cli.add_command(restore_cmd.restore)
     cli.add_command(rpo_cmd.rpo)
+    cli.add_command(snapshot_cmd.snapshot)
     cli.add_command(status_cmd.status)
 
 

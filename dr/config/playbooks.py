@@ -26,6 +26,8 @@ PLAYBOOK_NAMES: tuple[str, ...] = (
     "reassign-cancel",
     "broker-restart",
     "broker-replace",
+    "snapshot-run",
+    "snapshot-restore",
 )
 # The step name whose hooks run around every step of the playbook.
 EVERY_STEP = "all"

@@ -18,6 +18,7 @@ from dr.config.access import AccessSettings, CommandAccess, LabAccess, SshAccess
 from dr.config.base import NAME_PATTERN, Model, Name
 from dr.config.mirror import MirrorFlow, MirrorSettings
 from dr.config.playbooks import HookSettings, PlaybookName, PlaybookSettings, StepHooks
+from dr.config.snapshots import SnapshotSettings
 from dr.cron import crontab_trigger
 from dr.log import is_secret_key
 
@@ -388,6 +389,10 @@ class Settings(Model):
     )
     mirror: MirrorSettings | None = Field(default=None, description="MirrorMaker 2 replication.")
     backups: dict[Name, BackupJob] = Field(default_factory=dict, description="Backup jobs by name.")
+    snapshots: dict[Name, SnapshotSettings] = Field(
+        default_factory=dict,
+        description="Log-dir snapshots by cluster name: their store and retention.",
+    )
     playbooks: dict[PlaybookName, PlaybookSettings] = Field(
         default_factory=dict,
         description=(

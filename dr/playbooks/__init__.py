@@ -30,6 +30,8 @@ from dr.playbooks.lock import PlaybookLock
 from dr.playbooks.prune import PruneBook
 from dr.playbooks.reassign import cancel_playbook
 from dr.playbooks.restore import RestoreBook
+from dr.playbooks.snapshot_restore import restore_playbook as snapshot_restore_playbook
+from dr.playbooks.snapshot_run import snapshot_playbook
 from dr.state import StateStore
 from dr.state.playbook_runs import PlaybookRun
 from dr.steps import HookRunner, Playbook, RunResult, StepContext, execute, summarise
@@ -75,6 +77,9 @@ BUILDERS: dict[str, Builder] = {
     "broker-add": broker_move_playbook,
     "broker-remove": broker_move_playbook,
     "reassign-cancel": lambda settings, p: cancel_playbook(settings, p["cluster"]),
+    # Log-dir snapshots and their restore: the snapshot id and nodes are in p.
+    "snapshot-run": lambda settings, p: snapshot_playbook(settings, p),
+    "snapshot-restore": lambda settings, p: snapshot_restore_playbook(settings, p),
 }
 
 
