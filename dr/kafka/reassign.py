@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
@@ -306,21 +307,27 @@ def throttles_left(
 ) -> list[str]:
     """The replication throttles still set, as ``broker 1: leader.replication.throttled.rate``
     and ``topic t: follower.replication.throttled.replicas`` (empty: none)."""
-    resources = [ConfigResource(ResourceType.BROKER, str(b)) for b in sorted(brokers)]
-    resources += [ConfigResource(ResourceType.TOPIC, t) for t in sorted(set(topics))]
-    if not resources:
-        return []
-    left = []
+    # DescribeConfigs takes one BROKER resource per call; the topics go together.
+    batches = [[ConfigResource(ResourceType.BROKER, str(b))] for b in sorted(brokers)]
+    if topics:
+        batches.append([ConfigResource(ResourceType.TOPIC, t) for t in sorted(set(topics))])
+    left: list[str] = []
     try:
-        futures = admin.describe_configs(resources, request_timeout=timeout_s)
-        for resource, future in futures.items():
-            entries = future.result(timeout=timeout_s + 5)
-            broker = resource.restype == ResourceType.BROKER
-            wanted, kind = (BROKER_THROTTLES, "broker") if broker else (TOPIC_THROTTLES, "topic")
-            for name in wanted:
-                entry = entries.get(name)
-                if entry is not None and entry.value and not entry.is_default:
-                    left.append(f"{kind} {resource.name}: {name}={entry.value}")
+        for batch in batches:
+            futures = admin.describe_configs(batch, request_timeout=timeout_s)
+            for resource, future in futures.items():
+                left += _throttles_of(resource, future.result(timeout=timeout_s + 5))
     except (KafkaException, TimeoutError) as exc:
         raise KafkaError(f"cannot read the replication throttles: {reason(exc)}") from None
     return sorted(left)
+
+
+def _throttles_of(resource: ConfigResource, entries: Mapping[str, Any]) -> list[str]:
+    broker = resource.restype == ResourceType.BROKER
+    wanted, kind = (BROKER_THROTTLES, "broker") if broker else (TOPIC_THROTTLES, "topic")
+    found = []
+    for name in wanted:
+        entry = entries.get(name)
+        if entry is not None and entry.value and not entry.is_default:
+            found.append(f"{kind} {resource.name}: {name}={entry.value}")
+    return found
