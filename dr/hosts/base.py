@@ -21,7 +21,7 @@ Contract (every kind, tested alike):
   of those absolute paths, each member named by its path without the leading ``/``
   (``var/lib/kafka/data/meta.properties``): ``untar(tmp, chunks)`` lays them out under ``tmp``;
   ``/`` itself is refused as a destination (a stream must never be able to write anywhere),
-  so a restore lays each path back under its parent. ``untar(dest, chunks)`` creates dest if missing.
+  so a restore lays each path back under its parent. ``untar`` creates dest if missing.
 * A path that is relative, or the root itself, is refused (HostError). A kind that was not
   configured for an operation (a ``command`` kind without ``shell_command``...) raises
   HostError naming the config key that would enable it.
