@@ -145,9 +145,10 @@ class LiveCluster:
         request fails as a whole (a partition that cannot move is reported, not raised)."""
         t = self.timeout_s
         try:
-            results = self.admin.elect_leaders(
-                ElectionType.PREFERRED, None, request_timeout=t, operation_timeout=t
-            ).result(timeout=t + 5)
+            # No timeout keywords: confluent-kafka 2.16's elect_leaders fails with any of them
+            # (SystemError/TypeError in its C layer); its default is socket.timeout.ms (60 s).
+            future = self.admin.elect_leaders(ElectionType.PREFERRED, None)
+            results = future.result(timeout=max(t, 60.0) + 5)
         except (KafkaException, TimeoutError) as exc:
             raise KafkaError(f"preferred leader election failed: {reason(exc)}") from None
         elected, failed = 0, {}
