@@ -25,7 +25,6 @@ remove only:
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any
 
 from dr.config.schema import Settings
 from dr.errors import DrError, KafkaError
+from dr.hosts import HostAccess, access_for
 from dr.kafka import reassign as kreassign
 from dr.kafka.quorum import describe_quorum
 from dr.log import get_logger
@@ -356,15 +356,8 @@ class _BrokerMove:
         return {"throttles": []}
 
     # -- 6, 7 (remove) --------------------------------------------------------------------
-    def _access(self) -> Any:
-        hosts = importlib.import_module("dr.hosts")
-        access_for = getattr(hosts, "access_for", None)
-        if access_for is None:
-            raise DrError(
-                f"cluster '{self.view.name}' has no host access configured "
-                f"(clusters.{self.view.name}.access): stop broker {self.broker} yourself, "
-                "then resume this run"
-            )
+    def _access(self) -> HostAccess:
+        """The broker's host access; raises UsageError when the cluster has none configured."""
         return access_for(self.settings, self.view.name, self.broker)
 
     def broker_stopped(self, _ctx: StepContext) -> bool:

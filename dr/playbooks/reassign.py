@@ -61,8 +61,7 @@ class ClusterView:
 
     def racks(self, online: tuple[kreassign.Broker, ...]) -> dict[int, str | None]:
         racks: dict[int, str | None] = {b.id: b.rack for b in online}
-        # BrokerSpec.rack arrives with the host-access inventory; a config without it has none.
-        racks.update({b.id: r for b in self.cluster.brokers if (r := getattr(b, "rack", None))})
+        racks.update({b.id: b.rack for b in self.cluster.brokers if b.rack})
         return racks
 
     def throttles(self, brokers: list[int], topics: list[str]) -> list[str]:
