@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from dr.lab import processes
 from dr.lab.traffic import create_topic
@@ -144,6 +144,30 @@ def traffic(lab: RunningLab, topic: str) -> Iterator[Traffic]:
         t.join(timeout=400)
 
 
+def keys_in(lab: RunningLab, topic: str) -> set[str]:
+    """Every key stored in the topic, read from its beginning to its end offsets."""
+    consumer = Consumer(
+        {"bootstrap.servers": lab.bootstrap("primary"), "group.id": "broker-restart-check",
+         "enable.auto.commit": False, "isolation.level": "read_committed"}
+    )  # fmt: skip
+    try:
+        tps = [TopicPartition(topic, p, 0) for p in range(PARTITIONS)]
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in tps}
+        consumer.assign(tps)
+        keys: set[str] = set()
+        positions = dict.fromkeys(ends, 0)
+        deadline = time.monotonic() + 300
+        while any(positions[p] < ends[p] for p in ends) and time.monotonic() < deadline:
+            msg = consumer.poll(1)
+            if msg is None or msg.error() is not None:
+                continue
+            keys.add(msg.key().decode())
+            positions[msg.partition()] = msg.offset() + 1
+        return keys
+    finally:
+        consumer.close()
+
+
 def primary_whole(lab: RunningLab) -> dict[str, Any]:
     def healthy() -> dict[str, Any] | None:
         proc = lab.cli("status", "--cluster", "primary", "--json")
@@ -164,18 +188,17 @@ def test_a_rolling_restart_under_traffic_loses_nothing_and_downs_one_node_at_a_t
     report = json.loads(proc.stdout)
     traffic.stop.set()
     assert traffic.produced.wait(300), "the producer did not flush"
-    wait_until(
-        lambda: traffic.acked <= traffic.consumed,
-        timeout_s=180,
-        what="the consumer to read every acknowledged record",
-    )
+    # Lost means acknowledged yet absent from the topic: read it whole, after the fact.
+    stored = keys_in(lab, traffic.topic)
+    lost = sorted(traffic.acked - stored)
+    assert not lost, f"{len(lost)} acknowledged records missing, e.g. {lost[:5]}"
     assert report["status"] == "completed"
     order = [
         s["name"].removeprefix("stop_") for s in report["steps"] if s["name"].startswith("stop_")
     ]
     assert len(order) == 3
     assert traffic.failed == []
-    assert traffic.acked and traffic.acked <= traffic.consumed  # 0 lost
+    assert traffic.acked and len(traffic.consumed) > 100  # the consumer ran throughout
     assert traffic.samples > 100 and traffic.most_down == 1
     verify = next(s for s in report["steps"] if s["name"] == "verify")["detail"]
     assert verify["not_preferred_leaders"] == 0  # leaders balanced
