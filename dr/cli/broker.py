@@ -10,11 +10,9 @@ from typing import Any
 
 import click
 
-from dr.cli.backup import confirm
 from dr.cli.common import AppContext, echo_json, pass_app
-from dr.cli.playbook import plan_lines, planned_json, result_json, sigterm_interrupts
+from dr.cli.playbook import plan_then_run, result_json
 from dr.config.schema import Settings
-from dr.playbooks import run_playbook
 from dr.playbooks.broker_replace import replace_params, replace_playbook
 from dr.playbooks.broker_restart import (
     READY_TIMEOUT_S,
@@ -134,27 +132,17 @@ def replace(
 
 
 def _run(settings: Settings, book: Playbook, *, dry_run: bool, yes: bool, as_json: bool) -> None:
-    planned, lines, hooks, problems = plan_lines(settings, book)
-    if dry_run or not (yes or as_json):
-        if dry_run and as_json:
-            echo_json(
-                {
-                    "playbook": book.name,
-                    "cluster": book.source,
-                    "params": dict(book.params),
-                    "dry_run": True,
-                    "steps": planned_json(planned, hooks),
-                    "problems": problems,
-                }
-            )
-            return
-        click.echo("\n".join(lines), err=not dry_run)
-        if dry_run:
-            click.echo("DRY RUN: nothing was changed")
-            return
-    confirm(f"Run {book.name} on {book.source}?", yes)
-    with sigterm_interrupts():
-        result = run_playbook(settings, book)
+    result = plan_then_run(
+        settings,
+        book,
+        dry_run=dry_run,
+        yes=yes,
+        as_json=as_json,
+        header={"playbook": book.name, "cluster": book.source, "params": dict(book.params)},
+        question=f"Run {book.name} on {book.source}?",
+    )
+    if result is None:
+        return
     breached = _rto_breach(result, settings)
     if as_json:
         echo_json(broker_result_json(result, breached))

@@ -220,28 +220,50 @@ def _run(
     as_json: bool,
     incident_start: datetime | None,
 ) -> None:
+    result = plan_then_run(
+        settings,
+        book,
+        dry_run=dry_run,
+        yes=yes,
+        as_json=as_json,
+        header={"playbook": book.name, "from": book.source, "to": book.target},
+        question=f"Run {book.name} from {book.source} to {book.target}?",
+        incident_start=incident_start,
+    )
+    if result is not None:
+        _finish(settings, result, as_json)
+
+
+def plan_then_run(
+    settings: Settings,
+    book: Playbook,
+    *,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    header: Mapping[str, Any],
+    question: str,
+    preface: list[str] | None = None,
+    incident_start: datetime | None = None,
+) -> RunResult | None:
+    """What every command that runs a playbook does first: show the plan (``preface`` lines
+    above it; on stdout for a dry run, on stderr before a confirmation; with --dry-run --json
+    the ``header`` keys, the steps and the problems as JSON), stop there for a dry run (None),
+    else ask ``question`` on a terminal unless --yes, and run it."""
     planned, lines, hooks, problems = plan_lines(settings, book)
+    if dry_run and as_json:
+        echo_json(
+            {**header, "dry_run": True, "steps": planned_json(planned, hooks), "problems": problems}
+        )
+        return None
     if dry_run or not (yes or as_json):
-        if dry_run and as_json:
-            echo_json(
-                {
-                    "playbook": book.name,
-                    "from": book.source,
-                    "to": book.target,
-                    "dry_run": True,
-                    "steps": planned_json(planned, hooks),
-                    "problems": problems,
-                }
-            )
-            return
-        click.echo("\n".join(lines), err=not dry_run)
+        click.echo("\n".join([*(preface or []), *lines]), err=not dry_run)
         if dry_run:
             click.echo("DRY RUN: nothing was changed")
-            return
-    confirm(f"Run {book.name} from {book.source} to {book.target}?", yes)
+            return None
+    confirm(question, yes)
     with sigterm_interrupts():
-        result = run_playbook(settings, book, incident_start=incident_start)
-    _finish(settings, result, as_json)
+        return run_playbook(settings, book, incident_start=incident_start)
 
 
 def plan_lines(

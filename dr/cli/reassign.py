@@ -6,15 +6,13 @@ from typing import Any
 
 import click
 
-from dr.cli.backup import confirm
 from dr.cli.common import AppContext, echo_json, pass_app
-from dr.cli.playbook import plan_lines, planned_json, result_json, sigterm_interrupts
+from dr.cli.playbook import plan_then_run, result_json
 from dr.config.schema import Settings
-from dr.playbooks import run_playbook
 from dr.playbooks.balance import ReassignmentPlan
 from dr.playbooks.brokermoves import MoveProgress, broker_move_playbook, move_params
 from dr.playbooks.reassign import cancel_playbook, propose, reassignment_status
-from dr.steps import Playbook, RunResult
+from dr.steps import RunResult
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 dry_run_option = click.option(
@@ -75,44 +73,18 @@ def _move(
     plan = propose(settings, cluster, broker_id, kind)
     params = move_params(cluster, plan, throttle_mb=throttle_mb)
     book = broker_move_playbook(settings, params, progress=None if as_json else _show_progress)
-    shown = _shown(settings, book, plan, dry_run=dry_run, yes=yes, as_json=as_json)
-    if shown:
-        return
-    confirm(f"Move {len(plan.moves)} replicas ({kind} broker {broker_id} of {cluster})?", yes)
-    with sigterm_interrupts():
-        result = run_playbook(settings, book)
-    _finish(result, plan, as_json)
-
-
-def _shown(
-    settings: Settings,
-    book: Playbook,
-    plan: ReassignmentPlan,
-    *,
-    dry_run: bool,
-    yes: bool,
-    as_json: bool,
-) -> bool:
-    """Show the plan (stdout for a dry run, stderr before a confirmation); True when that is
-    all there is to do."""
-    planned, lines, hooks, problems = plan_lines(settings, book)
-    if dry_run and as_json:
-        doc = {
-            "playbook": book.name,
-            "cluster": book.source,
-            "dry_run": True,
-            "steps": planned_json(planned, hooks),
-            "problems": problems,
-            "plan": plan.as_json(),
-        }
-        echo_json(doc)
-        return True
-    if dry_run or not (yes or as_json):
-        click.echo("\n".join(_plan_text(plan) + lines), err=not dry_run)
-        if dry_run:
-            click.echo("DRY RUN: nothing was changed")
-            return True
-    return False
+    result = plan_then_run(
+        settings,
+        book,
+        dry_run=dry_run,
+        yes=yes,
+        as_json=as_json,
+        header={"playbook": book.name, "cluster": book.source, "plan": plan.as_json()},
+        question=f"Move {len(plan.moves)} replicas ({kind} broker {broker_id} of {cluster})?",
+        preface=_plan_text(plan),
+    )
+    if result is not None:
+        _finish(result, plan, as_json)
 
 
 def _plan_text(plan: ReassignmentPlan) -> list[str]:
@@ -214,26 +186,17 @@ def cancel(app: AppContext, cluster: str, dry_run: bool, yes: bool, as_json: boo
     clear the throttles. Exit 0 done, 2 failed."""
     settings = app.config().settings
     book = cancel_playbook(settings, cluster)
-    planned, lines, hooks, problems = plan_lines(settings, book)
-    if dry_run:
-        if as_json:
-            echo_json(
-                {
-                    "playbook": book.name,
-                    "cluster": cluster,
-                    "dry_run": True,
-                    "steps": planned_json(planned, hooks),
-                    "problems": problems,
-                }
-            )
-        else:
-            click.echo("\n".join(lines) + "\nDRY RUN: nothing was changed")
+    result = plan_then_run(
+        settings,
+        book,
+        dry_run=dry_run,
+        yes=yes,
+        as_json=as_json,
+        header={"playbook": book.name, "cluster": cluster},
+        question=f"Cancel the reassignments in progress on {cluster}?",
+    )
+    if result is None:
         return
-    if not (yes or as_json):
-        click.echo("\n".join(lines), err=True)
-    confirm(f"Cancel the reassignments in progress on {cluster}?", yes)
-    with sigterm_interrupts():
-        result = run_playbook(settings, book)
     if as_json:
         echo_json(result_json(result))
     else:
