@@ -57,6 +57,8 @@ from dr.playbooks.broker_restart import READY_TIMEOUT_S, STOP_TIMEOUT_S
 from dr.playbooks.broker_safety import back_in_quorum, quorum_blocker, readiness
 from dr.steps import Playbook, Step, StepContext
 
+QUORUM_SETTLE_S = 60.0  # how long assess waits for a caught-up majority without the node
+
 log = get_logger(__name__)
 
 PLAYBOOK = "broker-replace"
@@ -187,13 +189,22 @@ class _Replace:
                 f"{self.cluster} --broker {self.n}'"
             )
         config = self._config()
-        quorum = self.probe.quorum()
         voter, old_directory = self.quorum_tools.voter_directory(self.n)
-        if quorum.leader_id is None:
-            raise DrError(f"the metadata quorum of '{self.cluster}' has no leader: fix it first")
-        blocker = quorum_blocker(quorum, self.n)
-        if blocker:
-            raise DrError(f"{self.where} cannot rejoin safely now: {blocker}")
+        # Right after the node died the quorum may still be electing, or a new leader may not
+        # yet know when its followers last caught up: wait for a caught-up majority a while.
+        deadline = time.monotonic() + QUORUM_SETTLE_S
+        while True:
+            quorum = self.probe.quorum()
+            blocker = (
+                f"the metadata quorum of '{self.cluster}' has no leader"
+                if quorum.leader_id is None
+                else quorum_blocker(quorum, self.n)
+            )
+            if blocker is None:
+                break
+            if time.monotonic() >= deadline:
+                raise DrError(f"{self.where} cannot rejoin safely now: {blocker}")
+            time.sleep(1.0)
         return {
             "cluster_id": view.cluster_id,
             "quorum": config.quorum,
