@@ -26,7 +26,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -140,6 +140,9 @@ class RunResult:
     incident_start: datetime
     rto_seconds: float | None
     error: str | None = None
+    # The error the failed step raised, in the process that ran it (never journaled): a
+    # command re-raises it to keep its type (exit code, --json shape) and its one line.
+    failure: DrError | None = field(default=None, compare=False)
 
     def outputs(self, step: str) -> Outputs:
         found = next((s for s in self.steps if s.name == step), None)
@@ -192,6 +195,7 @@ def execute(
         ctx = StepContext(run_id, playbook.name, playbook.params, _done_outputs(journal))
         status: PlaybookStatus = "completed"
         error = None
+        failure: DrError | None = None
         for step in playbook.steps:
             if step.name in ctx.outputs:
                 continue
@@ -204,6 +208,7 @@ def execute(
                 raise
             except DrError as exc:
                 status, error = "failed", f"step {step.name}: {redact_text(exc.message)}"
+                failure = exc
                 hooks_run = getattr(exc, "journal", [])  # the hooks that ran, when one aborted
                 state.append_playbook_event(
                     run_id, step.name, "step_failed", {"error": error, "hooks": hooks_run}
@@ -211,7 +216,7 @@ def execute(
                 log.info("step_failed", run_id=run_id, step=step.name, error=error)
                 break
         state.set_playbook_status(run_id, status, error=error)
-    result = summarise(run_id, state, playbook.steps)
+    result = replace(summarise(run_id, state, playbook.steps), failure=failure)
     if status == "completed":
         log.info("playbook_done", run_id=run_id, playbook=playbook.name, rto_s=result.rto_seconds)
     return result

@@ -212,3 +212,18 @@ def test_a_planned_move_measures_its_rto_from_the_step_that_stops_writes(
         (switched.finished_at - stopped.started_at).total_seconds(), abs=0.01
     )
     assert result.rto_seconds is not None and result.rto_seconds < 60  # not from `early`
+
+
+def test_a_failed_run_hands_back_the_error_its_step_raised(state: StateStore) -> None:
+    class Refused(DrError):
+        pass
+
+    def refuse(_ctx: StepContext) -> dict[str, Any]:
+        raise Refused("the target refused")
+
+    book = Playbook("failover", "a", "b", {}, (Step("refuse", "refuses", refuse),))
+    result = execute(book, state=state)
+    assert result.status == "failed"
+    assert isinstance(result.failure, Refused)
+    assert result.error == "step refuse: the target refused"
+    assert summarise(result.run_id, state).failure is None  # never journaled

@@ -210,7 +210,7 @@ def prune(app: AppContext, job: str, dry_run: bool, yes: bool, as_json: bool) ->
     with sigterm_interrupts():
         result = run_playbook(settings, book.playbook)
     if result.status != "completed":
-        raise book.failure or DrError(result.error or f"prune run {result.run_id} failed")
+        raise result.failure or DrError(result.error or f"prune run {result.run_id} failed")
     if not as_json:
         click.echo(f"pruned (run {result.run_id})")
 

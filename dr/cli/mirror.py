@@ -284,7 +284,7 @@ def _run_apply(settings: Settings, force: bool) -> deploy.DedicatedApply | None:
     with sigterm_interrupts():
         result = run_playbook(settings, book.playbook)
     if result.status != "completed":
-        raise book.failure or DrError(result.error or f"mirror apply run {result.run_id} failed")
+        raise result.failure or DrError(result.error or f"mirror apply run {result.run_id} failed")
     done = result.outputs("write_and_restart")
     return deploy.DedicatedApply(**done) if done else None
 

@@ -172,7 +172,7 @@ def restore(
 def _failed(book: RestoreBook, plan: RestorePlan, run: RunResult, as_json: bool) -> NoReturn:
     """The step's own error, as one line (with the run to resume), and with --json what is
     complete."""
-    exc = book.failure or DrError(run.error or f"restore run {run.run_id} {run.status}")
+    exc = run.failure or DrError(run.error or f"restore run {run.run_id} {run.status}")
     if isinstance(exc, RestoreFailed):
         if as_json:
             echo_json(

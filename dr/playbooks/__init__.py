@@ -26,13 +26,13 @@ from dr.playbooks.cutover import cutover_playbook
 from dr.playbooks.failover import failover_playbook
 from dr.playbooks.giveback import failback_playbook, rollback_playbook
 from dr.playbooks.history import failed_over as failed_over
+from dr.playbooks.history import state_of as state_of
 from dr.playbooks.lock import PlaybookLock
 from dr.playbooks.prune import PruneBook
 from dr.playbooks.reassign import cancel_playbook
 from dr.playbooks.restore import RestoreBook
 from dr.playbooks.snapshot_restore import restore_playbook as snapshot_restore_playbook
 from dr.playbooks.snapshot_run import snapshot_playbook
-from dr.state import StateStore
 from dr.state.playbook_runs import PlaybookRun
 from dr.steps import HookRunner, Playbook, RunResult, StepContext, execute, summarise
 
@@ -81,11 +81,6 @@ BUILDERS: dict[str, Builder] = {
     "snapshot-run": lambda settings, p: snapshot_playbook(settings, p),
     "snapshot-restore": lambda settings, p: snapshot_restore_playbook(settings, p),
 }
-
-
-def state_of(settings: Settings) -> StateStore:
-    assert settings.state is not None  # set by the config loader
-    return StateStore(settings.state)
 
 
 def run_playbook(

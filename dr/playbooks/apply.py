@@ -24,7 +24,7 @@ from dataclasses import asdict
 from typing import Any
 
 from dr.config.schema import MirrorFlow, Settings
-from dr.errors import DrError, UsageError
+from dr.errors import UsageError
 from dr.mirror import deploy
 from dr.mirror.apply import ApplyPlan
 from dr.playbooks.lock import PlaybookLock
@@ -56,13 +56,12 @@ class ApplyBook:
         self.settings, self.params, self.stopped = settings, params, stopped
         self.mirror = deploy.mirror_settings(settings)
         self.flows: list[MirrorFlow] = sorted(self.mirror.flows, key=lambda f: f.name)
-        self.failure: DrError | None = None
         dedicated = self.mirror.deploy == "dedicated"
         last = (
             Step(
                 "write_and_restart",
                 f"write {self.mirror.properties_file} and restart MirrorMaker",
-                self._guard(self.write_and_restart),
+                self.write_and_restart,
                 check=self.dedicated_current,
                 destructive=True,
                 touches=f"{self.mirror.properties_file} and the MirrorMaker process",
@@ -71,7 +70,7 @@ class ApplyBook:
             else Step(
                 "deploy_connectors",
                 "create, update and delete the flows' Mirror connectors",
-                self._guard(self.deploy_connectors),
+                self.deploy_connectors,
                 check=self.connectors_current,
                 destructive=True,
                 touches="Mirror connectors on the Connect cluster",
@@ -86,28 +85,18 @@ class ApplyBook:
                 Step(
                     "assess",
                     "refuse a flow a failover stopped (unless --force)",
-                    self._guard(self.assess),
+                    self.assess,
                     touches="nothing (reads the playbook runs)",
                 ),
                 Step(
                     "render",
                     "render the config and compare it with what runs",
-                    self._guard(self.render),
+                    self.render,
                     touches="nothing",
                 ),
                 last,
             ),
         )
-
-    def _guard(self, run: Callable[[StepContext], Outputs]) -> Callable[[StepContext], Outputs]:
-        def guarded(ctx: StepContext) -> Outputs:
-            try:
-                return run(ctx)
-            except DrError as exc:
-                self.failure = exc
-                raise
-
-        return guarded
 
     # -- the steps ------------------------------------------------------------------------------
     def assess(self, _ctx: StepContext) -> Outputs:

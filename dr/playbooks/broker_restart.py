@@ -42,7 +42,7 @@ from dr.playbooks.broker_common import (
     live_probe,
     wait_for,
 )
-from dr.playbooks.broker_safety import back_in_quorum, check_stop, readiness, restart_order
+from dr.playbooks.broker_safety import back_in_quorum, check_stop, nodes_in_order, readiness
 from dr.steps import Playbook, Step, StepContext
 
 log = get_logger(__name__)
@@ -77,14 +77,9 @@ def restart_params(
     if unknown:
         listed = ", ".join(map(str, known))
         raise UsageError(f"cluster '{cluster}' has no node {unknown[0]} (its nodes: {listed})")
-    order = restart_order(nodes or known, voters=voters, active_controller=quorum.leader_id)
     return {
         "cluster": cluster,
-        "order": order,
-        # A node is a broker when it is registered, or when it is no controller at all.
-        "brokers": [n for n in order if n in view.brokers or n not in voters],
-        "voters": voters,
-        "active_controller": quorum.leader_id,
+        **nodes_in_order(view, quorum, nodes or known),
         "stop_timeout_s": stop_timeout_s,
         "ready_timeout_s": ready_timeout_s,
         "settle_timeout_s": settle_timeout_s,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from dr.kafka.cluster_state import UNKNOWN_MIN_ISR, ClusterView, PartitionReplicas
 from dr.kafka.quorum import QuorumStatus
@@ -31,6 +32,20 @@ def restart_order(
     standby = [n for n in unique if n in voters and n != active_controller]
     last = [n for n in unique if n == active_controller]
     return [*plain, *standby, *last]
+
+
+def nodes_in_order(view: ClusterView, quorum: QuorumStatus, nodes: Sequence[int]) -> dict[str, Any]:
+    """For a run's params: the nodes in restart order (see restart_order) with their roles,
+    as the cluster shows them now."""
+    voters = sorted(v.node_id for v in quorum.voters)
+    order = restart_order(nodes, voters=voters, active_controller=quorum.leader_id)
+    return {
+        "order": order,
+        # A node is a broker when it is registered, or when it is no controller at all.
+        "brokers": [n for n in order if n in view.brokers or n not in voters],
+        "voters": voters,
+        "active_controller": quorum.leader_id,
+    }
 
 
 def stop_blockers(view: ClusterView, broker: int) -> tuple[PartitionReplicas, ...]:

@@ -50,7 +50,7 @@ from dr.playbooks.cutover import (
 )
 from dr.playbooks.divergence import find_divergence
 from dr.playbooks.divergence_archive import archive_divergence
-from dr.playbooks.history import undone_by
+from dr.playbooks.history import state_of, undone_by
 from dr.playbooks.positions import (
     Anchor,
     Pairing,
@@ -195,7 +195,6 @@ class _Steps:
     def _earlier(self, this_run: str) -> tuple[str, Mapping[str, Mapping[str, Any]]]:
         """The earlier run (the cutover or failover this run undoes) and its steps' outputs;
         raises DrError when it did not move the clients or another run undoes it."""
-        assert self.settings.state is not None  # set by the config loader
         run_id = self.params.get("cutover_run") or self.params["failover_run"]
         other = undone_by(self.settings, self.name, run_id, this_run)
         if other is not None and other[1] == "completed":
@@ -205,7 +204,7 @@ class _Steps:
                 f"{self.name} run {other[0]} ({other[1]}) already undoes run {run_id}: carry "
                 f"it on with 'kafka-dr playbook resume {other[0]}'"
             )
-        result = summarise(run_id, StateStore(self.settings.state))
+        result = summarise(run_id, state_of(self.settings))
         outputs = {s.name: s.outputs for s in result.steps if s.status in ("done", "already-done")}
         if "switch_clients" not in outputs:
             raise DrError(

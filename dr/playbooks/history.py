@@ -7,7 +7,8 @@ from dr.config.schema import Settings
 from dr.state import StateStore
 
 
-def _state(settings: Settings) -> StateStore:
+def state_of(settings: Settings) -> StateStore:
+    """The state store the config names (where runs are journaled)."""
     assert settings.state is not None  # set by the config loader
     return StateStore(settings.state)
 
@@ -17,7 +18,7 @@ def failed_over(settings: Settings) -> dict[str, str]:
     brought back since: flow name -> the run's id. Restarting such a flow would copy the old
     cluster, should it return or be written to, into the cluster the clients now write to."""
     out: dict[str, str] = {}
-    runs = _state(settings).playbook_runs(limit=500)  # newest first
+    runs = state_of(settings).playbook_runs(limit=500)  # newest first
     for flow in settings.mirror.flows if settings.mirror else []:
         pair = {flow.name, f"{flow.target}->{flow.source}"}
         for run in runs:
@@ -41,7 +42,7 @@ def undone_by(
     """Another run of ``playbook`` (a rollback, a failback) that undoes the run ``earlier``, or
     has started to (it reached its copy), with its status; None when there is none. ``run_id``
     is the run asking (a resume). A run that stopped before its copy changed nothing."""
-    state = _state(settings)
+    state = state_of(settings)
     for run in state.playbook_runs(limit=500):
         if run.playbook != playbook or run.run_id == run_id:
             continue

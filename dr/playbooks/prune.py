@@ -15,7 +15,7 @@ meets a failover or a restore onto a cluster (a cluster name cannot hold ':').
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,6 @@ from dr.backup.lock import JobLock
 from dr.backup.lookup import job_store
 from dr.backup.retention import PrunePlan, execute_prune, plan_prune
 from dr.config.schema import Retention, Settings
-from dr.errors import DrError
 from dr.steps import Outputs, Playbook, Step, StepContext
 
 PLAYBOOK = "prune"
@@ -37,7 +36,6 @@ class PruneBook:
         self.settings, self.params = settings, params
         self.job: str = params["job"]
         self.confirmed: list[str] = list(params["prune"])
-        self.failure: DrError | None = None
         job = settings.backups.get(self.job)  # a job since removed: its runs still show
         store_name = job.storage if job is not None else "?"
         self.playbook = Playbook(
@@ -49,30 +47,20 @@ class PruneBook:
                 Step(
                     "plan",
                     f"decide which backups of job {self.job} retention keeps, and why",
-                    self._guard(self.plan),
+                    self.plan,
                     touches="nothing (reads the catalog)",
                 ),
                 Step(
                     "delete",
                     f"delete {len(self.confirmed)} expired backups, then the objects no kept "
                     "backup needs",
-                    self._guard(self.delete),
+                    self.delete,
                     check=self.deleted,
                     destructive=True,
                     touches=f"objects of job {self.job} in store '{store_name}'",
                 ),
             ),
         )
-
-    def _guard(self, run: Callable[[StepContext], Outputs]) -> Callable[[StepContext], Outputs]:
-        def guarded(ctx: StepContext) -> Outputs:
-            try:
-                return run(ctx)
-            except DrError as exc:
-                self.failure = exc
-                raise
-
-        return guarded
 
     def _plan(self) -> PrunePlan:
         store = job_store(self.settings, self.job)

@@ -39,7 +39,6 @@ from dr.backup.restore_configs import ConfigPolicy
 from dr.backup.restore_groups import Mapped, commit_group_offsets
 from dr.backup.restore_plan import JOURNAL, TIMEOUT_S, RestoreError
 from dr.config.schema import Settings
-from dr.errors import DrError
 from dr.kafka.client import admin_client
 from dr.state import StateStore
 from dr.steps import Outputs, Playbook, Step, StepContext
@@ -96,7 +95,6 @@ class RestoreBook:
         self.settings, self.params, self.progress = settings, dict(params), progress
         self._plan = plan
         self._backup: tuple[ObjectStore, Manifest, dict[str, Any]] | None = None
-        self.failure: DrError | None = None
         self.state = StateStore(settings.state)  # type: ignore[arg-type]
         self.playbook = Playbook(
             name=PLAYBOOK,
@@ -149,7 +147,7 @@ class RestoreBook:
                 Step(
                     "verify",
                     f"check the backup's segments ({how})",
-                    self._guard(self.verify),
+                    self.verify,
                     touches="nothing (reads the backup)",
                 )
             )
@@ -157,7 +155,7 @@ class RestoreBook:
             Step(
                 "create_topics",
                 f"create the target topics {to} does not have",
-                self._guard(self.create_topics),
+                self.create_topics,
                 check=self.topics_exist,
                 destructive=True,
                 touches=f"topics on {to}",
@@ -165,7 +163,7 @@ class RestoreBook:
             Step(
                 "write_records",
                 f"write the backed-up records not yet on {to} (resumes where the target ends)",
-                self._guard(self.write_records),
+                self.write_records,
                 destructive=True,
                 touches=f"records of the restored topics on {to}",
             ),
@@ -175,24 +173,12 @@ class RestoreBook:
                 Step(
                     "restore_groups",
                     f"commit the consumer groups' offsets, mapped, on {to}",
-                    self._guard(self.restore_groups),
+                    self.restore_groups,
                     destructive=True,
                     touches=f"consumer group offsets on {to}",
                 )
             )
         return tuple(steps)
-
-    def _guard(self, run: Callable[[StepContext], Outputs]) -> Callable[[StepContext], Outputs]:
-        """Keeps the error a step fails with (the engine journals its message only)."""
-
-        def guarded(ctx: StepContext) -> Outputs:
-            try:
-                return run(ctx)
-            except DrError as exc:
-                self.failure = exc
-                raise
-
-        return guarded
 
     # -- the steps ------------------------------------------------------------------------------
     def verify(self, _ctx: StepContext) -> Outputs:

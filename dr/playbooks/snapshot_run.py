@@ -35,7 +35,7 @@ from dr.config.schema import Settings
 from dr.errors import DrError, UsageError
 from dr.log import get_logger
 from dr.playbooks.broker_common import AccessFor, cluster_settings_of, host_access, wait_for
-from dr.playbooks.broker_safety import StopCheck, check_stop, restart_order
+from dr.playbooks.broker_safety import StopCheck, check_stop, nodes_in_order
 from dr.playbooks.snapshot_common import (
     LiveSnapshotCluster,
     SnapshotCluster,
@@ -91,15 +91,11 @@ def snapshot_params(
             f"cluster '{cluster}' has one node: its snapshot stops it and every partition is "
             "offline meanwhile; pass --offline-ok to accept that"
         )
-    order = restart_order(nodes, voters=voters, active_controller=quorum.leader_id)
     return {
         "cluster": cluster,
         "storage": store,
         "snapshot_id": new_snapshot_id(cluster),
-        "order": order,
-        "brokers": [n for n in order if n in view.brokers or n not in voters],
-        "voters": voters,
-        "active_controller": quorum.leader_id,
+        **nodes_in_order(view, quorum, nodes),
         "offline_ok": offline_ok,
         "stop_timeout_s": stop_timeout_s,
         "ready_timeout_s": ready_timeout_s,
