@@ -76,3 +76,14 @@ def _weekday(text: str) -> int:
     if text.lower() in _CRON_DAYS:
         return _CRON_DAYS[text.lower()]
     raise ValueError(f"'{text}' is not a weekday (0-7 or sun-sat)")
+
+
+def checked_schedule(value: str | None) -> str | None:
+    """A config schedule, unchanged when it is a cron expression this module reads (None:
+    no schedule). Raises ValueError naming the expression, for the config's validators."""
+    if value is not None:
+        try:
+            crontab_trigger(value)
+        except ValueError as exc:
+            raise ValueError(f"'{value}' is not a cron expression: {exc}") from None
+    return value

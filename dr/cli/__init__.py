@@ -48,6 +48,7 @@ def _register() -> None:
     from dr.cli import broker as broker_cmd
     from dr.cli import config as config_cmd
     from dr.cli import daemon as daemon_cmd
+    from dr.cli import drill as drill_cmd
     from dr.cli import lab as lab_cmd
     from dr.cli import mirror as mirror_cmd
     from dr.cli import offsets as offsets_cmd
@@ -64,6 +65,7 @@ def _register() -> None:
     cli.add_command(broker_cmd.broker)
     cli.add_command(config_cmd.config)
     cli.add_command(daemon_cmd.daemon)
+    cli.add_command(drill_cmd.drill)
     cli.add_command(lab_cmd.lab)
     cli.add_command(mirror_cmd.mirror)
     cli.add_command(offsets_cmd.offsets)

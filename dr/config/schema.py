@@ -16,10 +16,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from dr.config.access import AccessSettings, CommandAccess, LabAccess, SshAccess
 from dr.config.base import NAME_PATTERN, Model, Name
+from dr.config.drills import DrillSettings
 from dr.config.mirror import MirrorFlow, MirrorSettings
 from dr.config.playbooks import HookSettings, PlaybookName, PlaybookSettings, StepHooks
 from dr.config.snapshots import SnapshotSettings
-from dr.cron import crontab_trigger
+from dr.cron import checked_schedule
 from dr.log import is_secret_key
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "ClusterSettings",
     "CommandAccess",
     "DaemonSettings",
+    "DrillSettings",
     "HookSettings",
     "LabAccess",
     "MirrorFlow",
@@ -98,6 +100,13 @@ class ClusterSettings(Model):
     brokers: list[BrokerSpec] = Field(
         default_factory=list,
         description="Inventory of the brokers expected online; empty means 'do not check'.",
+    )
+    drillable: bool = Field(
+        default=False,
+        description=(
+            "Destructive drills (failover, broker-loss) may run against this cluster. Leave "
+            "false for production unless a drill there is planned and announced."
+        ),
     )
     access: AccessSettings | None = Field(
         default=None,
@@ -356,12 +365,7 @@ class BackupJob(Model):
     @field_validator("schedule")
     @classmethod
     def _check_schedule(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                crontab_trigger(value)
-            except ValueError as exc:
-                raise ValueError(f"'{value}' is not a cron expression: {exc}") from None
-        return value
+        return checked_schedule(value)
 
 
 class DaemonSettings(Model):
@@ -398,6 +402,10 @@ class Settings(Model):
         description=(
             "Playbooks (failover, failback, cutover) by name: the hooks run around their steps."
         ),
+    )
+    drills: dict[Name, DrillSettings] = Field(
+        default_factory=dict,
+        description="DR drills by name: their scenarios, schedule, reports and signing key.",
     )
     daemon: DaemonSettings = Field(
         default_factory=DaemonSettings, description="The scheduling daemon."

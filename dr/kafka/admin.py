@@ -312,10 +312,18 @@ def alter_groups_offsets(
 def alter_group_offsets(
     admin: AdminClient, group: str, offsets_by_tp: dict[TP, int], timeout_s: float
 ) -> None:
-    """Set a group's committed offsets (the group must have no active members)."""
-    failed = alter_groups_offsets(admin, {group: offsets_by_tp}, timeout_s)
-    if failed:
-        raise KafkaError(f"cannot set offsets of group '{group}': {failed[group]}")
+    """Set a group's committed offsets (the group must have no active members). A group
+    coordinator that is moving or still loading (a new or restarted cluster) is waited for,
+    up to RETRY_DEADLINE_S; any other failure raises KafkaError at once."""
+    deadline = time.monotonic() + RETRY_DEADLINE_S
+    while True:
+        failed = alter_groups_offsets(admin, {group: offsets_by_tp}, timeout_s)
+        if not failed:
+            return
+        if "coordinator" not in failed[group].lower() or time.monotonic() > deadline:
+            raise KafkaError(f"cannot set offsets of group '{group}': {failed[group]}")
+        log.info("kafka_retry", what=f"offsets of group {group}", error=failed[group])
+        time.sleep(0.5)
 
 
 def acls(admin: AdminClient, timeout_s: float) -> list[dict[str, Any]] | str:

@@ -7,7 +7,7 @@ import hashlib
 import struct
 import time
 import uuid
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,16 +34,28 @@ class RecordAt:
     def digest(self) -> str:
         """SHA-256 of what a copy keeps (key, value, headers, timestamp), not of the offset:
         the same record on a source and its replica has the same digest."""
-        h = hashlib.sha256()
-        h.update(struct.pack(">q", self.timestamp_ms))
-        for part in (self.key, self.value):
-            h.update(b"\x00" if part is None else b"\x01" + struct.pack(">I", len(part)) + part)
-        h.update(struct.pack(">I", len(self.headers)))
-        for name, value in self.headers:
-            raw = name.encode()
-            h.update(struct.pack(">I", len(raw)) + raw)
-            h.update(b"\x00" if value is None else b"\x01" + struct.pack(">I", len(value)) + value)
-        return h.hexdigest()
+        return record_digest(self.timestamp_ms, self.key, self.value, self.headers)
+
+
+def record_digest(
+    timestamp_ms: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Iterable[tuple[str, bytes | None]] = (),
+) -> str:
+    """SHA-256 of a record's key, value, headers and timestamp (see RecordAt.digest); the
+    same for a record read from Kafka and the same record read from a backup segment."""
+    h = hashlib.sha256()
+    h.update(struct.pack(">q", timestamp_ms))
+    for part in (key, value):
+        h.update(b"\x00" if part is None else b"\x01" + struct.pack(">I", len(part)) + part)
+    pairs = tuple(headers)
+    h.update(struct.pack(">I", len(pairs)))
+    for name, item in pairs:
+        raw = name.encode()
+        h.update(struct.pack(">I", len(raw)) + raw)
+        h.update(b"\x00" if item is None else b"\x01" + struct.pack(">I", len(item)) + item)
+    return h.hexdigest()
 
 
 def record_at(msg: Any) -> RecordAt:

@@ -59,6 +59,8 @@ def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any
                 for n in rec.nodes
             ],
             "access": {"kind": "lab", "dir": str(lab_dir.resolve())},
+            # The lab exists to be broken: failover and broker-loss drills may run on it.
+            "drillable": True,
         }
         for name, rec in state.clusters.items()
     }
@@ -109,6 +111,7 @@ def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any
             "rollback": {"hooks": planned},
             "failback": {"hooks": planned},
         }
+    config["drills"] = {"lab": lab_drill(lab_dir, mirror=mirror)}
     home = os.environ.get("KAFKA_HOME")
     if home and Path(state.libs) == Path(home) / "libs":
         config["tools"] = {"kafka_home": os.environ["KAFKA_HOME"]}
@@ -116,6 +119,19 @@ def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any
         config["tools"] = {"kafka_version": state.kafka_version}
     config["state"] = str(lab_dir / "kafka-dr.db")
     return config
+
+
+def lab_drill(lab_dir: Path, *, mirror: bool) -> dict[str, Any]:
+    """The lab's drill: its demo backup restored onto dr as scratch topics (MirrorMaker never
+    copies them: its default filters skip names starting with '__'), its flow's RPO and
+    offset translation, and (with --destructive) a failover and failback with the lab apps."""
+    scenarios: dict[str, Any] = {
+        "backup_restore": {"jobs": ["demo"], "target_cluster": "dr" if mirror else "primary"}
+    }
+    if mirror:
+        scenarios["mirror"] = {"flows": ["primary->dr"]}
+        scenarios["failover"] = {"flow": "primary->dr"}
+    return {"scenarios": scenarios, "report_dir": str(lab_dir / "drills")}
 
 
 def _lab_mirror_command(action: str, lab_dir: Path) -> list[str]:

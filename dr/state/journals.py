@@ -42,3 +42,11 @@ class Journals(Database):
         with self._write() as db:
             cursor = db.execute("DELETE FROM journals WHERE kind = ? AND key = ?", (kind, key))
         return cursor.rowcount > 0
+
+    def journals_of(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every journal of ``kind`` as (key, data), by key."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT key, data FROM journals WHERE kind = ? ORDER BY key", (kind,)
+            ).fetchall()
+        return [(key, cast(dict[str, Any], json.loads(data))) for key, data in rows]

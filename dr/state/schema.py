@@ -1,6 +1,6 @@
 """The state store's schema, as the migrations that build it: the tables job_runs (runs.py),
 samples (samples.py), journals (journals.py), playbook_runs and playbook_events
-(playbook_runs.py). The list only ever grows."""
+(playbook_runs.py), drill_runs (drill_runs.py). The list only ever grows."""
 
 from __future__ import annotations
 
@@ -89,5 +89,19 @@ MIGRATIONS: list[str] = [
         detail TEXT NOT NULL
     );
     CREATE INDEX playbook_events_by_run ON playbook_events (run_id, seq);
+    """,
+    # 4: DR drills: one row per drill run, with the summary `drill list` shows and where its
+    # evidence went (the signed report itself lives in the store and the report directory).
+    """
+    CREATE TABLE drill_runs (
+        drill_id TEXT PRIMARY KEY,
+        drill TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('running', 'passed', 'failed', 'error')),
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        summary TEXT NOT NULL,
+        pid INTEGER NOT NULL
+    );
+    CREATE INDEX drill_runs_by_start ON drill_runs (started_at);
     """,
 ]
