@@ -2,7 +2,7 @@
 
 A lab with MirrorMaker 2, the status of both clusters, traffic mirrored to dr, a backup of the
 demo topic into the lab's local store, its verification, a restore onto dr under a new name,
-and a failover of a running app after the whole primary is killed.
+a DR drill with its report, and a failover of a running app after the whole primary is killed.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dr.cli.rpo import print_report as print_rpo
 from dr.cli.status import print_report
 from dr.config import load_config
 from dr.config.schema import Settings
+from dr.drill.run import run_drill
 from dr.errors import DrError
 from dr.kafka.health import check_health
 from dr.lab.apps import AppRequest, start_app, stop_apps
@@ -73,7 +74,7 @@ def demo(lab_dir: Path, kafka_version: str | None, records: int, keep: bool) -> 
         if keep:
             click.echo(f"lab left running: kafka-dr lab down --dir {lab_dir}")
         else:
-            step(10, "Stopping the lab")
+            step(11, "Stopping the lab")
             the_lab.down()
 
 
@@ -135,13 +136,38 @@ def _walkthrough(the_lab: Lab, records: int) -> None:
         f"(RTO objective {settings.objectives.rto_seconds:.0f}s)"
     )
     print_report(check_health(settings.clusters, tools=settings.tools), verbose=False)
+    _drill(settings)
     _failover(the_lab)
+
+
+def _drill(settings: Settings) -> None:
+    """The lab's drill, its non-destructive scenarios: the backup restored into scratch
+    topics and proved, the mirror flow's RPO and offset translation checked."""
+    step(
+        9,
+        "kafka-dr drill run lab  (backup-restore and mirror; the report is signed if a key is set)",
+    )
+    result = run_drill(settings, "lab", scenarios=("backup-restore", "mirror"))
+    report, files = result.report, result.files
+    failed = [c for c in report.checks if c.outcome in ("failed", "error")]
+    click.echo(
+        f"   drill {report.drill_id}: {report.outcome.upper()}, {len(report.checks)} checks, "
+        f"{len(failed)} failed"
+    )
+    for c in failed:
+        click.echo(f"   {c.outcome.upper()} {c.scenario}/{c.name} {c.subject}: {c.summary}")
+    for o in report.objectives:
+        figure = "unmeasured" if o.measured_seconds is None else f"{o.measured_seconds:.1f}s"
+        click.echo(f"   {o.kind.upper()} {o.subject}: {figure} (objective {o.target_seconds:.0f}s)")
+    if files is not None and files.html_path is not None:
+        click.echo(f"   drill report: {files.html_path}")
+        click.echo(f"   evidence:     {files.json_path}  (kafka-dr drill verify-report FILE)")
 
 
 def _failover(the_lab: Lab) -> None:
     """A running app on primary, the whole primary killed, kafka-dr failover, the app on dr."""
     settings = load_config(the_lab.config_path).settings
-    step(9, f"Failover: app '{APP}' produces and consumes on primary; primary is then killed")
+    step(10, f"Failover: app '{APP}' produces and consumes on primary; primary is then killed")
     start_app(the_lab.dir, AppRequest(APP, topic=APP_TOPIC, produce_rate=50, group=APP_GROUP))
     _wait(lambda: _checkpointed(settings), 120, "MirrorMaker's checkpoints of the app's group")
     the_lab.stop_cluster("primary", kill=True)
