@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import os
 import secrets
 import socket
 import threading
@@ -17,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from pydantic import SecretStr
 
 from dr import __version__
 from dr.config.schema import Settings
@@ -26,6 +29,7 @@ from dr.drill.history import history_series, past_drills, report_store
 from dr.drill.model import DESTRUCTIVE, SCENARIOS, DrillOutcome, DrillReport, Trigger, iso
 from dr.drill.scenarios import SCENARIO_RUNNERS, drill_clusters, scratch_clusters
 from dr.drill.scratch import abandon_scratch_restores, remove_scratch
+from dr.drill.signing import load_signing_key
 from dr.errors import DrError
 from dr.log import get_logger
 from dr.state import StateStore
@@ -114,6 +118,8 @@ def run_drill(
     drill runs on this host. Everything else a scenario meets is recorded in the report."""
     chosen = chosen_scenarios(settings, drill, scenarios, destructive=destructive)
     spec = settings.drills[drill]
+    report_dir = report_dir or spec.report_dir
+    _check_evidence_targets(spec.signing_key, report_dir, drill=drill)
     state = StateStore(settings.state)  # type: ignore[arg-type]
     with state.exclusive("drill", what="a DR drill"):
         started = now()
@@ -154,15 +160,37 @@ def run_drill(
         finally:
             _clean(ctx, chosen, only=drill_id)
         report = _report(ctx, chosen, started=started, trigger=trigger, error=error)
-        files = write_report(
-            report,
-            signing_key=spec.signing_key,
-            report_dir=report_dir or spec.report_dir,
-            store=report_store(settings, drill),
-        )
+        try:
+            files = write_report(
+                report,
+                signing_key=spec.signing_key,
+                report_dir=report_dir,
+                store=report_store(settings, drill),
+            )
+        except DrError as exc:
+            state.finish_drill_run(
+                drill_id, "error", summary={**summary_of(report, None), "error": str(exc)}
+            )
+            raise
         state.finish_drill_run(drill_id, report.outcome, summary=summary_of(report, files))
         log.info("drill_done", drill=drill, drill_id=drill_id, outcome=report.outcome)
         return DrillResult(report, files, interrupted=ctx.cancel.is_set())
+
+
+def _check_evidence_targets(key: SecretStr | None, report_dir: Path | None, *, drill: str) -> None:
+    """Refuse before the drill, not after it: a signing key that does not load, a report
+    directory that cannot be written."""
+    if key is not None:
+        load_signing_key(key, drill=drill)
+    if report_dir is not None:
+        try:
+            report_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DrillRefused(
+                f"cannot create report directory {report_dir}: {exc.strerror}"
+            ) from None
+        if not os.access(report_dir, os.W_OK):
+            raise DrillRefused(f"report directory {report_dir} is not writable")
 
 
 def _run_scenario(ctx: DrillContext, name: str) -> None:

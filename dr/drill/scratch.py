@@ -9,6 +9,7 @@ on the cluster that does not belong to a running drill is deleted; one drill run
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +37,15 @@ def scratch_name(drill_id: str, original: str) -> str:
     return name
 
 
+# A drill id is the UTC start time and 4 hex digits (run.py): a user's topic that merely
+# starts with the prefix is never taken for a scratch copy.
+_SCRATCH = re.compile(re.escape(PREFIX) + r"(\d{8}t\d{6}-[0-9a-f]{4})\.")
+
+
 def is_scratch(name: str, drill_id: str | None = None) -> bool:
     """Whether a topic or group is a drill's scratch copy (of drill_id, when given)."""
-    return name.startswith(PREFIX if drill_id is None else f"{PREFIX}{drill_id}.")
+    found = _SCRATCH.match(name)
+    return found is not None and (drill_id is None or found.group(1) == drill_id)
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ def test_scratch_names_carry_the_prefix_and_the_drill_id_and_never_match_real_na
     assert is_scratch(name) and is_scratch(name, "20261201t120000-ab12")
     assert not is_scratch(name, "20261201t120000-ffff")
     assert not is_scratch("orders") and not is_scratch("__consumer_offsets")
+    assert not is_scratch("__kafka-dr-drill-mine.orders"), "a user's look-alike is not scratch"
     with pytest.raises(ValueError, match="249"):
         scratch_name("x", "t" * 240)
 
