@@ -35,6 +35,25 @@ class BackupFigures(Protocol):
     def finished_at(self) -> datetime: ...
 
 
+class DrillFigures(Protocol):
+    """What the metrics need from a drill's last run (dr.daemon.drills.LastDrill has it)."""
+
+    @property
+    def finished_at(self) -> datetime: ...
+
+    @property
+    def passed(self) -> bool: ...
+
+    @property
+    def checks_failed(self) -> int | None: ...
+
+    @property
+    def objectives_missed(self) -> int | None: ...
+
+    @property
+    def rto_seconds(self) -> float | None: ...
+
+
 class Metrics:
     """The kafka-dr metrics on one registry."""
 
@@ -42,6 +61,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._lock = threading.Lock()
         self._last_success: dict[str, float] = {}
+        self._drill_success: dict[str, float] = {}
         r = self.registry
         self.backup_last_success = Gauge(
             "kafka_dr_backup_last_success_timestamp_seconds",
@@ -125,6 +145,50 @@ class Metrics:
             registry=r,
         )
 
+        self._declare_drill_metrics()
+
+    def _declare_drill_metrics(self) -> None:
+        r = self.registry
+        self.drill_last_run = Gauge(
+            "kafka_dr_drill_last_run_timestamp_seconds",
+            "Unix time at which the drill's last run finished (a scheduled run refused or "
+            "stopped before its report counts, at the time it was tried).",
+            ["drill"],
+            registry=r,
+        )
+        self.drill_last_success = Gauge(
+            "kafka_dr_drill_last_success_timestamp_seconds",
+            "Unix time at which the last run of the drill that passed finished.",
+            ["drill"],
+            registry=r,
+        )
+        self.drill_last_run_passed = Gauge(
+            "kafka_dr_drill_last_run_passed",
+            "1 when the drill's last run passed, 0 when it failed, errored or was refused.",
+            ["drill"],
+            registry=r,
+        )
+        self.drill_checks_failed = Gauge(
+            "kafka_dr_drill_checks_failed",
+            "Checks of the drill's last run that failed or errored (absent when it made no "
+            "report).",
+            ["drill"],
+            registry=r,
+        )
+        self.drill_objectives_missed = Gauge(
+            "kafka_dr_drill_objectives_missed",
+            "RPO/RTO objectives of the drill's last run missed or not measured (absent when it "
+            "made no report).",
+            ["drill"],
+            registry=r,
+        )
+        self.drill_rto = Gauge(
+            "kafka_dr_drill_rto_seconds",
+            "Worst RTO measured by the drill's last run (absent when it measured none).",
+            ["drill"],
+            registry=r,
+        )
+
     def record_rpo(self, report: Any) -> None:
         """Set the RPO gauges from an RpoReport (flows per topic, jobs).
 
@@ -196,6 +260,33 @@ class Metrics:
     def set_backup_running(self, job: str, running: bool) -> None:
         """Mark a backup of the job as running or not."""
         self.backup_running.labels(job).set(1 if running else 0)
+
+    def observe_drill(
+        self, drill: str, last: DrillFigures | None, *, last_success_at: datetime | None
+    ) -> None:
+        """Set the drill's gauges from its last run (None: never run, no series) and the time
+        its last passed run finished (which only moves forward: it stays when that run is no
+        longer among the rows read). A figure the last run did not measure has no series,
+        never a 0."""
+        with self._lock:
+            if last_success_at is not None:
+                at = last_success_at.timestamp()
+                if at > self._drill_success.get(drill, float("-inf")):
+                    self._drill_success[drill] = at
+                    self.drill_last_success.labels(drill).set(at)
+            if last is None:
+                return
+            self.drill_last_run.labels(drill).set(last.finished_at.timestamp())
+            self.drill_last_run_passed.labels(drill).set(1 if last.passed else 0)
+            for gauge, value in (
+                (self.drill_checks_failed, last.checks_failed),
+                (self.drill_objectives_missed, last.objectives_missed),
+                (self.drill_rto, last.rto_seconds),
+            ):
+                if value is None:
+                    gauge.remove(drill)
+                else:
+                    gauge.labels(drill).set(value)
 
     def render(self) -> bytes:
         """The metrics in the Prometheus text exposition format."""

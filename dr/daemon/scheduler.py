@@ -1,9 +1,11 @@
-"""The daemon: scheduled backup jobs (APScheduler), /metrics and /healthz, clean shutdown.
+"""The daemon: scheduled backup jobs and drills (APScheduler), /metrics and /healthz, clean
+shutdown.
 
 Each scheduled job runs the same ``run_backup`` as ``kafka-dr backup run``, which records its
 own run row and logs its outcome (dr.operation); the daemon adds the Prometheus metrics. A
 failing job never stops the scheduler or the other jobs. /healthz and the backup-age metrics
-read the state store, so they show the runs started by ``kafka-dr backup run`` too.
+read the state store, so they show the runs started by ``kafka-dr backup run`` too. Scheduled
+drills (dr.daemon.drills) are run and reported the same way.
 """
 
 from __future__ import annotations
@@ -12,13 +14,11 @@ import json
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -27,11 +27,20 @@ from apscheduler.triggers.interval import IntervalTrigger
 from dr.backup.runner import run_backup
 from dr.config.schema import Settings
 from dr.cron import crontab_trigger
+from dr.daemon.backups import Runner
+from dr.daemon.backups import run_backup_job as run_backup_job  # re-exported
+from dr.daemon.drills import (
+    DRILL_JOB_PREFIX,
+    DrillRunner,
+    DrillWatch,
+    drill_health,
+    run_drill_job,
+)
 from dr.daemon.http import DaemonError, HttpEndpoint, Response
+from dr.drill.run import run_drill
 from dr.log import get_logger
-from dr.metrics import CONTENT_TYPE, BackupFigures, Metrics, default_metrics
+from dr.metrics import CONTENT_TYPE, Metrics, default_metrics
 from dr.objectives.history import sample_rpo
-from dr.operation import log_outcome, outcome_of
 from dr.state import StateError, StateStore
 
 log = get_logger(__name__)
@@ -41,57 +50,7 @@ RPO_SAMPLER = "rpo-sampler"
 SAMPLE_RETENTION_DAYS = 90  # RPO history kept in the state store
 _JSON = "application/json"
 
-
-class BackupSummary(BackupFigures, Protocol):
-    """What the daemon reads from a finished backup (dr.backup.runner.BackupResult)."""
-
-    @property
-    def backup_id(self) -> str: ...
-
-
-class Runner(Protocol):
-    """The signature of ``dr.backup.runner.run_backup`` that the daemon calls; the run records
-    itself (dr.operation): its run row and its one outcome event."""
-
-    def __call__(
-        self, settings: Settings, job: str, *, cancel: threading.Event | None = None
-    ) -> BackupSummary: ...
-
-
 TriggerFactory = Callable[[str], Any]
-
-# -- one run of a job ---------------------------------------------------------------------
-
-
-def run_backup_job(
-    job: str,
-    *,
-    settings: Settings,
-    runner: Runner,
-    cancel: threading.Event,
-    metrics: Metrics,
-) -> None:
-    """Run one backup of ``job`` and feed the metrics from its outcome; never raises (the
-    scheduler goes on).
-
-    The run records itself: ``run_backup`` writes its run row (dr.operation), exactly as under
-    ``kafka-dr backup run``, and logs a success; the daemon handles a run that raised, so it
-    logs that outcome, once. A skipped or cancelled run is not counted as a failure.
-    """
-    metrics.set_backup_running(job, True)
-    started = time.monotonic()
-    try:
-        result = runner(settings, job, cancel=cancel)
-    except Exception as exc:  # recorded by the run itself; reported here; the daemon goes on
-        with structlog.contextvars.bound_contextvars(job=job):
-            log_outcome("backup", exc, duration_s=round(time.monotonic() - started, 3))
-        if outcome_of(exc) == "failed":
-            metrics.record_backup_failure(job)
-    else:
-        metrics.record_backup_success(job, result)
-    finally:
-        metrics.set_backup_running(job, False)
-
 
 # -- the scheduler ------------------------------------------------------------------------
 
@@ -99,6 +58,11 @@ def run_backup_job(
 def scheduled_jobs(settings: Settings) -> dict[str, str]:
     """The backup jobs that have a schedule, with their cron expressions."""
     return {name: job.schedule for name, job in settings.backups.items() if job.schedule}
+
+
+def scheduled_drills(settings: Settings) -> dict[str, str]:
+    """The drills that have a schedule, with their cron expressions."""
+    return {name: drill.schedule for name, drill in settings.drills.items() if drill.schedule}
 
 
 def build_scheduler(
@@ -109,18 +73,22 @@ def build_scheduler(
     cancel: threading.Event,
     metrics: Metrics,
     trigger_factory: TriggerFactory = crontab_trigger,
+    drill_runner: DrillRunner = run_drill,
+    drill_watch: DrillWatch | None = None,
 ) -> BackgroundScheduler:
-    """A scheduler (not started) with one job per scheduled backup. Raises DaemonError.
+    """A scheduler (not started) with one job per scheduled backup and one per scheduled drill
+    (id ``drill:<name>``). Raises DaemonError.
 
     A job never overlaps itself (max_instances=1): a run due while the previous one still runs
     is skipped. Runs that start late (a busy pool, a suspended host) are coalesced into one, and
-    dropped when later than the grace time; each skip is logged as an event.
+    dropped when later than the grace time; each skip is logged as an event. ``drill_watch``
+    keeps the drills' failed starts for /healthz (default: one of its own).
     """
-    jobs = scheduled_jobs(settings)
+    jobs, drills = scheduled_jobs(settings), scheduled_drills(settings)
     scheduler = BackgroundScheduler(
         timezone=UTC,
         # A thread per job: a long backup of one never delays the others.
-        executors={"default": ThreadPoolExecutor(max_workers=len(jobs) + 1)},
+        executors={"default": ThreadPoolExecutor(max_workers=len(jobs) + len(drills) + 1)},
         job_defaults={
             "max_instances": 1,
             "coalesce": True,
@@ -129,15 +97,9 @@ def build_scheduler(
     )
     scheduler.add_listener(_log_skipped_run, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
     for name, expr in jobs.items():
-        try:
-            trigger = trigger_factory(expr)
-        except ValueError as exc:
-            raise DaemonError(
-                f"backups.{name}.schedule '{expr}' is not a valid cron expression: {exc}"
-            ) from None
         scheduler.add_job(
             run_backup_job,
-            trigger=trigger,
+            trigger=_trigger(trigger_factory, expr, key=f"backups.{name}.schedule"),
             id=name,
             name=f"backup {name}",
             kwargs={
@@ -145,6 +107,22 @@ def build_scheduler(
                 "settings": settings,
                 "runner": runner,
                 "cancel": cancel,
+                "metrics": metrics,
+            },
+        )
+    watch = drill_watch or DrillWatch(state, settings.drills)
+    for name, expr in drills.items():
+        scheduler.add_job(
+            run_drill_job,
+            trigger=_trigger(trigger_factory, expr, key=f"drills.{name}.schedule"),
+            id=f"{DRILL_JOB_PREFIX}{name}",
+            name=f"drill {name}",
+            kwargs={
+                "drill": name,
+                "settings": settings,
+                "runner": drill_runner,
+                "cancel": cancel,
+                "watch": watch,
                 "metrics": metrics,
             },
         )
@@ -159,6 +137,13 @@ def build_scheduler(
     return scheduler
 
 
+def _trigger(factory: TriggerFactory, expr: str, *, key: str) -> Any:
+    try:
+        return factory(expr)
+    except ValueError as exc:
+        raise DaemonError(f"{key} '{expr}' is not a valid cron expression: {exc}") from None
+
+
 def _sample_rpo(*, settings: Settings, state: StateStore, metrics: Metrics) -> None:
     try:
         sample_rpo(settings, state, metrics)
@@ -169,12 +154,15 @@ def _sample_rpo(*, settings: Settings, state: StateStore, metrics: Metrics) -> N
 
 def _log_skipped_run(event: Any) -> None:
     # APScheduler's own log lines are plain text; the daemon's log is one JSON event per fact.
+    job_id: str = event.job_id
+    kind, field = ("drill", "drill") if job_id.startswith(DRILL_JOB_PREFIX) else ("backup", "job")
+    named = {field: job_id.removeprefix(DRILL_JOB_PREFIX)}
     if event.code == EVENT_JOB_MAX_INSTANCES:
-        log.warning("backup_skipped", job=event.job_id, reason="the previous run is still running")
+        log.warning(f"{kind}_skipped", **named, reason="the previous run is still running")
     else:
         log.warning(
-            "backup_missed",
-            job=event.job_id,
+            f"{kind}_missed",
+            **named,
             scheduled_at=_iso(event.scheduled_run_time),
             reason=f"the scheduler was more than {MISFIRE_GRACE_S} s late",
         )
@@ -193,6 +181,7 @@ class Daemon:
         runner: Runner,
         metrics: Metrics | None = None,
         trigger_factory: TriggerFactory = crontab_trigger,
+        drill_runner: DrillRunner = run_drill,
     ) -> None:
         if settings.state is None:
             raise DaemonError("settings.state is not set: load the config with load_config")
@@ -204,6 +193,9 @@ class Daemon:
         # Every configured job, scheduled or not: `kafka-dr backup run` records its runs in the
         # same state store, so /healthz and the backup-age metrics show them all.
         self.backup_jobs = sorted(settings.backups)
+        self.drills = sorted(scheduled_drills(settings))
+        # Every configured drill, scheduled or not, as for the backup jobs.
+        self.drill_watch = DrillWatch(self.state, settings.drills)
         # APScheduler's info lines repeat what each run logs, in plain text; its warnings
         # (skipped and missed runs) are logged as events by _log_skipped_run.
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
@@ -214,6 +206,8 @@ class Daemon:
             cancel=self.cancel,
             metrics=self.metrics,
             trigger_factory=trigger_factory,
+            drill_runner=drill_runner,
+            drill_watch=self.drill_watch,
         )
         self._http: HttpEndpoint | None = None
         self._stopped = False
@@ -231,7 +225,7 @@ class Daemon:
         self.state.recover_interrupted_runs()
         for job in self.backup_jobs:
             self.metrics.declare_backup_job(job)
-        self.refresh_backup_metrics()
+        self.refresh_metrics()
         self._http = HttpEndpoint(
             self.settings.daemon.listen, {"/metrics": self._metrics, "/healthz": self._healthz}
         )
@@ -240,7 +234,12 @@ class Daemon:
         except BaseException:
             self._http.close()
             raise
-        log.info("daemon_started", jobs=self.jobs, listen=self.settings.daemon.listen)
+        log.info(
+            "daemon_started",
+            jobs=self.jobs,
+            drills=self.drills,
+            listen=self.settings.daemon.listen,
+        )
 
     def stop(self) -> None:
         """Cancel running backups, wait for them to stop, close the HTTP endpoint."""
@@ -256,32 +255,49 @@ class Daemon:
         log.info("daemon_stopped")
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Whether the scheduler runs, and each job's last status as the state store has it,
-        whoever ran the job (the daemon or ``kafka-dr backup run``). Raises StateError.
+        """Whether the daemon is healthy: its scheduler runs and no drill's last run failed;
+        with each job's last status and each drill's last run as the state store has them,
+        whoever ran them (the daemon or the CLI). Raises StateError.
 
         A skipped run (another run held the job's lock) is no news of the job: ``last_status``
-        is that of the latest run that did start.
+        is that of the latest run that did start. A drill never run does not fail health.
         """
         running = bool(self._scheduler.running)
         jobs: dict[str, Any] = {}
         for name in self.backup_jobs:
             last = self.state.last_run(name, include_skipped=False)
             success = self.state.last_success(name)
-            scheduled = self._scheduler.get_job(name) if running else None
-            next_run = getattr(scheduled, "next_run_time", None)
             jobs[name] = {
                 "last_status": last.status if last else None,
                 "last_success_at": _iso(success.finished_at if success else None),
                 "running": last is not None and last.status == "running",
                 "scheduled": name in self.jobs,
-                "next_run_at": _iso(next_run),
+                "next_run_at": _iso(self._next_run(name)),
             }
-        return running, {"status": "ok" if running else "stopped", "jobs": jobs}
+        standings = self.drill_watch.standings()
+        drills = {
+            name: drill_health(
+                standing,
+                scheduled=name in self.drills,
+                next_run_at=self._next_run(f"{DRILL_JOB_PREFIX}{name}"),
+            )
+            for name, standing in standings.items()
+        }
+        failing = [name for name, standing in standings.items() if standing.failing]
+        status = "stopped" if not running else "failing" if failing else "ok"
+        body = {"status": status, "jobs": jobs, "drills": drills, "failing_drills": failing}
+        return running and not failing, body
 
-    def refresh_backup_metrics(self) -> None:
-        """Bring the last-success time, age and duration of each job up to the state store,
-        which also holds the runs of ``kafka-dr backup run``. A store that cannot be read
-        leaves the metrics as they are (logged once, until it can be read again)."""
+    def _next_run(self, job_id: str) -> datetime | None:
+        scheduled = self._scheduler.get_job(job_id) if self._scheduler.running else None
+        next_run: datetime | None = getattr(scheduled, "next_run_time", None)
+        return next_run
+
+    def refresh_metrics(self) -> None:
+        """Bring the last-success time, age and duration of each job, and each drill's
+        metrics, up to the state store, which also holds the runs of the CLI. A store that
+        cannot be read leaves the metrics as they are (logged once, until it can be read
+        again)."""
         try:
             for name in self.backup_jobs:
                 success = self.state.last_success(name)
@@ -289,6 +305,7 @@ class Daemon:
                     self.metrics.observe_last_success(
                         name, success.finished_at, duration_s=success.duration_s
                     )
+            self.drill_watch.publish(self.metrics)
         except StateError as exc:
             if self._store_readable:
                 log.warning("state_read_failed", error=exc.message)
@@ -297,15 +314,15 @@ class Daemon:
             self._store_readable = True
 
     def _metrics(self) -> Response:
-        self.refresh_backup_metrics()
+        self.refresh_metrics()
         return Response(200, CONTENT_TYPE, self.metrics.render())
 
     def _healthz(self) -> Response:
         try:
-            running, body = self.health()
+            healthy, body = self.health()
         except StateError as exc:
-            running, body = False, {"status": "error", "error": exc.message}
-        return Response(200 if running else 503, _JSON, json.dumps(body).encode())
+            healthy, body = False, {"status": "error", "error": exc.message}
+        return Response(200 if healthy else 503, _JSON, json.dumps(body).encode())
 
 
 def run_daemon(
@@ -315,15 +332,22 @@ def run_daemon(
     stop: threading.Event | None = None,
     metrics: Metrics | None = None,
     trigger_factory: TriggerFactory = crontab_trigger,
+    drill_runner: DrillRunner = run_drill,
 ) -> None:
-    """Run the scheduled backups and serve /metrics and /healthz until stopped.
+    """Run the scheduled backups and drills and serve /metrics and /healthz until stopped.
 
     Stops when ``stop`` is set or, when called from the main thread, on SIGTERM or SIGINT (a
     second signal acts as the default one would). Running backups are cancelled at their next
     segment boundary and recorded as cancelled. Raises DrError when the daemon cannot start.
     """
     stop = stop or threading.Event()
-    daemon = Daemon(settings, runner=runner, metrics=metrics, trigger_factory=trigger_factory)
+    daemon = Daemon(
+        settings,
+        runner=runner,
+        metrics=metrics,
+        trigger_factory=trigger_factory,
+        drill_runner=drill_runner,
+    )
     with _stop_on_signals(stop):
         daemon.start()
         try:
