@@ -1,4 +1,4 @@
-"""kafka-dr daemon: run the scheduled backups and serve /metrics and /healthz."""
+"""kafka-dr daemon: run the scheduled backups and drills and serve /metrics and /healthz."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dr.log import configure
 @click.command()
 @pass_app
 def daemon(app: AppContext) -> None:
-    """Run the backup jobs on their schedules; serve /metrics and /healthz until SIGTERM.
+    """Run the backup jobs and drills on their schedules; serve /metrics and /healthz until SIGTERM.
 
     Logs JSON at level info unless --log-format or --log-level is given.
     """
