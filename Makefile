@@ -21,11 +21,15 @@ jars: install
 	$(BIN)/kafka-dr lab fetch $(VERSION_FLAG)
 
 # System tools the integration tests run for real: sshd (Debian's openssh-server) for the ssh
-# host access kind. Installed only when missing; the package lists are fetched only if needed.
+# host access kind, and a headless browser (Debian's chromium) that opens a drill report.
+# Installed only when missing; the package lists are fetched only if needed.
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 tools:
 	@if [ ! -x /usr/sbin/sshd ]; then \
 		$(APT_INSTALL) openssh-server || { apt-get update -q && $(APT_INSTALL) openssh-server; }; \
+	fi
+	@if ! command -v chromium >/dev/null; then \
+		$(APT_INSTALL) chromium || { apt-get update -q && $(APT_INSTALL) chromium; }; \
 	fi
 
 demo: jars
