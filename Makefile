@@ -46,7 +46,7 @@ integration: jars tools
 	KAFKA_DR_TEST_KAFKA_VERSION=$(KAFKA_VERSION) $(BIN)/pytest integration
 
 test: jars tools lint
-	KAFKA_DR_TEST_KAFKA_VERSION=$(KAFKA_VERSION) $(BIN)/pytest tests integration
+	KAFKA_DR_TEST_KAFKA_VERSION=$(KAFKA_VERSION) $(BIN)/pytest tests integration --durations=25
 
 bench: jars
 	@for b in $(wildcard bench/*.py); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
