@@ -280,7 +280,13 @@ def _report(
             kind="daemon" if trigger == "daemon" else "cli",
             user=_user(),
             host=socket.gethostname(),
-            command=f"kafka-dr drill run {ctx.drill}" + "".join(f" --scenario {s}" for s in chosen),
+            command=(
+                f"daemon schedule '{ctx.spec.schedule}' of drill {ctx.drill}"
+                if trigger == "daemon"
+                else f"kafka-dr drill run {ctx.drill}"
+                + "".join(f" --scenario {s}" for s in chosen)
+                + (" --destructive" if ctx.destructive else "")
+            ),
         ),
         started_at=iso(started),
         finished_at=iso(now()),
