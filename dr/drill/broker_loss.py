@@ -11,6 +11,8 @@ it run only with --destructive and the cluster drillable).
    left as it is: the replace formats only a disk that is gone.
 3. The ``broker replace`` playbook, run through the step engine as ``kafka-dr broker replace
    --yes`` runs it (journaled, resumable), with what is left of the deadline.
+   It starts once the cluster has fenced the node (at most a minute), as it would for an
+   operator who saw the node go.
 4. The cluster polled until no partition is under-replicated or offline and the node is
    registered: the RTO runs from the kill to that moment.
 
@@ -40,6 +42,7 @@ log = get_logger(__name__)
 SCENARIO = "broker-loss"
 MIN_DEADLINE_S = 600.0
 POLL_S = 2.0
+NOTICE_S = 60.0  # longest wait for the cluster to fence the killed node before the replace
 KILL = "a stop with a zero deadline through the host access: SIGTERM, then a kill at once"
 
 
@@ -52,6 +55,8 @@ class Loss:
     deadline_s: float
     killed_at: datetime = field(default_factory=now)
     samples: list[list[float]] = field(default_factory=list)  # [seconds since kill, URP]
+    noticed_after_s: float | None = None  # when the cluster no longer listed the node
+    last_count: int | None = None  # under-replicated partitions at the last poll
 
     @property
     def subject(self) -> str:
@@ -63,10 +68,10 @@ class Loss:
     def left_s(self) -> float:
         return max(1.0, self.deadline_s - self.since_kill())
 
-    def sample(self, view: ClusterView, at: datetime | None = None) -> None:
-        count = len(view.under_replicated)
+    def sample(self, view: ClusterView) -> None:
+        count = self.last_count = len(view.under_replicated)
         if not self.samples or self.samples[-1][1] != count:
-            self.samples.append([round(self.since_kill(at), 1), count])
+            self.samples.append([round(self.since_kill(), 1), count])
 
     def inputs(self) -> dict[str, object]:
         return {
@@ -103,8 +108,12 @@ def lose_broker(
     view = probe.view(with_min_isr=True)
     node = scenario.broker if scenario.broker is not None else _highest(cluster, view)
     loss = Loss(cluster, node, deadline_s)
-    if not _kill(ctx, loss, view, probe, access):
+    ctx.check_cancelled()  # the last moment a stop leaves the cluster untouched
+    not_killed = _kill(ctx, loss, view, probe, access)
+    if not_killed is not None:
+        _objective(ctx, loss, None, f"no broker was lost: {not_killed}")
         return
+    _await_noticed(loss, probe, poll_s)
     result = _replace(ctx, loss, probe, access, quorum_tools)
     if result is None or result.status != "completed":
         _objective(ctx, loss, None, "the replace did not complete: nothing was timed")
@@ -120,8 +129,9 @@ def _highest(cluster: str, view: ClusterView) -> int:
 
 def _kill(
     ctx: DrillContext, loss: Loss, view: ClusterView, probe: ClusterProbe, access: AccessFor
-) -> bool:
-    """Kill the node when the cluster can lose it; the check says what was done (or not)."""
+) -> str | None:
+    """Kill the node when the cluster can lose it; the check says what was done. Returns
+    None once it is killed, else why it was not."""
     started = now()
     safety = check_stop(view, loss.node, probe.quorum())
     problem = safety.problem()
@@ -133,23 +143,24 @@ def _kill(
             f"node {loss.node} of '{loss.cluster}' was not killed: {problem}",
             started=started, inputs=loss.inputs(),
         )  # fmt: skip
-        return False
+        return problem
     host = access(loss.node)
     loss.killed_at = now()
     stopped = host.stop(deadline_s=0.0)
     kind = getattr(ctx.settings.clusters[loss.cluster].access, "kind", "configured")
     loss.sample(probe.view())
+    killed = stopped.how != "not-running"
     ctx.recorder.check(
         SCENARIO,
         "broker_killed",
         loss.subject,
-        stopped.how != "not-running",
+        killed,
         f"node {loss.node} of '{loss.cluster}' on {host.host} "
         + (
-            "was not running when the drill came to kill it"
-            if stopped.how == "not-running"
-            else f"killed through its {kind} host access ({stopped.how} after "
+            f"killed through its {kind} host access ({stopped.how} after "
             f"{stopped.seconds:.1f}s), disk left in place"
+            if killed
+            else "was not running when the drill came to kill it"
         ),
         started=started,
         inputs=loss.inputs(),
@@ -164,7 +175,24 @@ def _kill(
             "partitions_on_node": safety.hosted,
         },
     )
-    return stopped.how != "not-running"
+    return "it was not running when the drill came to kill it" if not killed else None
+
+
+def _await_noticed(loss: Loss, probe: ClusterProbe, poll_s: float) -> None:
+    """Until the cluster has fenced the node (the under-replicated partitions show), as an
+    operator would see it before replacing it: bounded, and never a reason to stop."""
+
+    def listed() -> str | None:
+        view = probe.view()
+        loss.sample(view)
+        return f"broker {loss.node} still registered" if loss.node in view.brokers else None
+
+    try:
+        wait_for(listed, timeout_s=min(NOTICE_S, loss.left_s()), failure="not fenced",
+                 poll_s=poll_s, event="drill_broker_loss_waiting", node=loss.node)  # fmt: skip
+        loss.noticed_after_s = loss.since_kill()
+    except DrError:
+        pass  # the replace's assess reads the cluster as it is
 
 
 def _replace(
@@ -200,7 +228,7 @@ def _replace(
         loss.subject,
         done,
         f"broker replace of node {loss.node} completed (run {result.run_id}) in "
-        f"{loss.since_kill() - loss.since_kill(started):.1f}s"
+        f"{(now() - started).total_seconds():.1f}s"
         if done
         else f"broker replace of node {loss.node} failed: {why_stopped(result)}",
         started=started,
@@ -233,7 +261,7 @@ def _await_whole(
     if replicated is not None and replicated.started_at is not None:
         shift = loss.since_kill(replicated.started_at)
         for at_s, count in replicated.outputs.get("under_replicated", []):
-            loss.samples.append([round(shift + float(at_s), 1), float(count)])
+            loss.samples.append([round(shift + float(at_s), 1), int(count)])
 
     def not_yet() -> str | None:
         view = probe.view()
@@ -241,14 +269,19 @@ def _await_whole(
         return readiness(view, loss.node, broker=True)
 
     try:
-        wait_for(not_yet, timeout_s=loss.left_s(), failure=f"'{loss.cluster}' was not whole "
-                 "again", poll_s=poll_s, event="drill_broker_loss_waiting", node=loss.node)  # fmt: skip
+        wait_for(
+            not_yet,
+            timeout_s=loss.left_s(),
+            failure=f"'{loss.cluster}' was not whole again",
+            poll_s=poll_s,
+            event="drill_broker_loss_waiting",
+            node=loss.node,
+        )
         seconds: float | None = loss.since_kill()
         problem = None
     except DrError as exc:
         seconds, problem = None, str(exc)
-    samples = sorted(loss.samples)
-    final = samples[-1][1] if samples else None
+    samples = sorted(loss.samples, key=lambda sample: sample[0])
     ctx.recorder.check(
         SCENARIO,
         "fully_replicated",
@@ -259,7 +292,11 @@ def _await_whole(
         else f"{problem} ({loss.deadline_s:.0f}s deadline from the kill)",
         started=started,
         inputs=loss.inputs(),
-        evidence={"under_replicated": samples, "final_under_replicated": final},
+        evidence={
+            "under_replicated": samples,
+            "final_under_replicated": loss.last_count,
+            "unregistered_after_s": loss.noticed_after_s,
+        },
     )
     _objective(ctx, loss, seconds, problem)
 
