@@ -20,17 +20,20 @@ install: $(STAMP)
 jars: install
 	$(BIN)/kafka-dr lab fetch $(VERSION_FLAG)
 
-# System tools the integration tests run for real: sshd (Debian's openssh-server) for the ssh
-# host access kind, and a headless browser (Debian's chromium) that opens a drill report.
-# Installed only when missing; the package lists are fetched only if needed.
+# System tools the tests run for real, as command:Debian-package pairs: sshd for the ssh host
+# access kind, a headless browser that opens a drill report, promtool (from prometheus) that
+# unit-tests the alert rules, systemd-analyze that verifies the systemd unit. Installed only
+# when missing; the package lists are fetched only if an install fails without them.
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+SYSTEM_TOOLS := /usr/sbin/sshd:openssh-server chromium:chromium promtool:prometheus \
+	systemd-analyze:systemd
 tools:
-	@if [ ! -x /usr/sbin/sshd ]; then \
-		$(APT_INSTALL) openssh-server || { apt-get update -q && $(APT_INSTALL) openssh-server; }; \
-	fi
-	@if ! command -v chromium >/dev/null; then \
-		$(APT_INSTALL) chromium || { apt-get update -q && $(APT_INSTALL) chromium; }; \
-	fi
+	@for pair in $(SYSTEM_TOOLS); do \
+		cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+		if ! command -v $$cmd >/dev/null 2>&1; then \
+			$(APT_INSTALL) $$pkg || { apt-get update -q && $(APT_INSTALL) $$pkg; } || exit 1; \
+		fi; \
+	done
 
 demo: jars
 	$(BIN)/kafka-dr lab demo --dir .demo $(VERSION_FLAG)
