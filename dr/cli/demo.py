@@ -133,7 +133,7 @@ def _walkthrough(the_lab: Lab, records: int) -> None:
     print_rpo(measure_rpo(settings))
     click.echo(
         f"   restore of {restored.records} records took {restored.seconds:.1f}s "
-        f"(RTO objective {settings.objectives.rto_seconds:.0f}s)"
+        f"(RTO objective {settings.job_objectives('demo').rto_seconds:.0f}s)"
     )
     print_report(check_health(settings.clusters, tools=settings.tools), verbose=False)
     _drill(settings)
@@ -184,7 +184,7 @@ def _failover(the_lab: Lab) -> None:
     stop_apps(the_lab.dir, [APP])
     tally = reconcile_files([ledger], group=APP_GROUP)
     loss = result.outputs("record_loss")
-    objective = settings.objectives.rto_seconds
+    objective = settings.flow_objectives("primary->dr").rto_seconds
     click.echo(f"   RTO {result.rto_seconds:.1f}s (objective {objective:.0f}s)")
     if loss.get("rpo_seconds") is None:
         click.echo(f"   RPO unmeasured: {loss.get('unmeasured')}")

@@ -317,12 +317,13 @@ def _finish(settings: Settings, result: RunResult, as_json: bool) -> None:
 
 def _breaches(result: RunResult, settings: Settings) -> list[str]:
     found = []
-    rto = settings.objectives.rto_seconds
+    goals = settings.flow_objectives(f"{result.source}->{result.target}")
+    rto = goals.rto_seconds
     if result.rto_seconds is not None and result.rto_seconds > rto:
         found.append(f"RTO {result.rto_seconds:.0f}s > objective {rto:.0f}s")
     rpo = result.outputs("record_loss").get("rpo_seconds")
-    if rpo is not None and rpo > settings.objectives.rpo_seconds:
-        found.append(f"RPO {rpo:.0f}s > objective {settings.objectives.rpo_seconds:.0f}s")
+    if rpo is not None and rpo > goals.rpo_seconds:
+        found.append(f"RPO {rpo:.0f}s > objective {goals.rpo_seconds:.0f}s")
     failed = result.outputs("commit_offsets").get("failed", [])
     if failed:
         found.append(f"{len(failed)} group(s) not committed, first {failed[0]['group']}")

@@ -75,11 +75,26 @@ class BrokerLossScenario(Model):
 class DrillScenarios(Model):
     """The scenarios a drill runs (each configured one, unless --scenario picks some)."""
 
-    backup_restore: BackupRestoreScenario | None = Field(default=None, description="backup-restore")
-    mirror: MirrorScenario | None = Field(default=None, description="mirror")
-    failover: FailoverScenario | None = Field(default=None, description="failover (destructive)")
+    backup_restore: BackupRestoreScenario | None = Field(
+        default=None,
+        description=(
+            "backup-restore: the jobs' latest backups restored into scratch topics and proved "
+            "(non-destructive)."
+        ),
+    )
+    mirror: MirrorScenario | None = Field(
+        default=None,
+        description=(
+            "mirror: RPO, offset translation record by record, topic drift, connector health "
+            "(non-destructive)."
+        ),
+    )
+    failover: FailoverScenario | None = Field(
+        default=None,
+        description="failover: a real failover and failback through the playbooks (destructive).",
+    )
     broker_loss: BrokerLossScenario | None = Field(
-        default=None, description="broker-loss (destructive)"
+        default=None, description="broker-loss: a broker killed and replaced (destructive)."
     )
 
     def configured(self) -> list[str]:

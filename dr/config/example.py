@@ -119,6 +119,18 @@ _SAMPLE: dict[str, Any] = {
             }
         },
     },
+    "drills": {
+        "weekly": {
+            "scenarios": {
+                "backup_restore": {"jobs": ["orders"], "target_cluster": "dr"},
+                "mirror": {"flows": ["primary->dr"]},
+            },
+            "schedule": "0 4 * * 1",
+            "report_dir": "/var/lib/kafka-dr/drills",
+            # Made with `kafka-dr drill keygen --out /etc/kafka-dr/drill-signing.pem`.
+            "signing_key": COMMENTED,
+        },
+    },
     "tools": {
         # kafka_home and kafka_version are alternatives: show the Maven one.
         "kafka_home": COMMENTED,

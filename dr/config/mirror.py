@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from dr.config.base import Model, Name, stringify_values
+from dr.config.objectives import ObjectiveOverrides
 
 # Keys that only one way of deploying MirrorMaker reads; the other refuses them at load.
 DEDICATED_ONLY = (
@@ -62,6 +63,11 @@ class MirrorFlow(Model):
     )
     properties: dict[str, str] = Field(
         default_factory=dict, description="Extra MirrorMaker properties, passed through."
+    )
+    objectives: ObjectiveOverrides = Field(
+        default_factory=ObjectiveOverrides,
+        description="This flow's RPO and RTO objectives, where they differ from the global ones.",
+        examples=[{"rpo_seconds": 30}],
     )
 
     @property

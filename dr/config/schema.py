@@ -18,6 +18,7 @@ from dr.config.access import AccessSettings, CommandAccess, LabAccess, SshAccess
 from dr.config.base import NAME_PATTERN, Model, Name
 from dr.config.drills import DrillSettings
 from dr.config.mirror import MirrorFlow, MirrorSettings
+from dr.config.objectives import ObjectiveOverrides, Objectives
 from dr.config.playbooks import HookSettings, PlaybookName, PlaybookSettings, StepHooks
 from dr.config.snapshots import SnapshotSettings
 from dr.cron import checked_schedule
@@ -101,6 +102,17 @@ class ClusterSettings(Model):
         default_factory=list,
         description="Inventory of the brokers expected online; empty means 'do not check'.",
     )
+    timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description=(
+            "How long kafka-dr waits for this cluster to answer one request, in every command "
+            "(a permanent failure - unknown host, refused connection, failed authentication - "
+            "is reported at once, without waiting this long)."
+        ),
+        examples=[10],
+    )
     drillable: bool = Field(
         default=False,
         description=(
@@ -166,23 +178,6 @@ class ClusterSettings(Model):
             k: v.get_secret_value() if isinstance(v, SecretStr) else v
             for k, v in self.client.items()
         }
-
-
-class Objectives(Model):
-    """Recovery objectives that RPO and RTO are measured against."""
-
-    rpo_seconds: float = Field(
-        default=60.0,
-        gt=0,
-        description="Recovery point objective: the most data loss tolerated, in seconds.",
-        examples=[60],
-    )
-    rto_seconds: float = Field(
-        default=900.0,
-        gt=0,
-        description="Recovery time objective: the longest outage tolerated, in seconds.",
-        examples=[900],
-    )
 
 
 class StorageSettings(Model):
@@ -308,6 +303,14 @@ class BackupJob(Model):
         examples=["*/15 * * * *"],
     )
     retention: Retention = Field(default_factory=Retention, description="Backup retention.")
+    objectives: ObjectiveOverrides = Field(
+        default_factory=ObjectiveOverrides,
+        description=(
+            "This job's RPO and RTO objectives, where they differ from the global ones (a job "
+            "backing up every 15 minutes cannot meet a 60 s RPO)."
+        ),
+        examples=[{"rpo_seconds": 1200}],
+    )
     compression: Literal["zstd", "lz4", "none"] = Field(
         default="zstd", description="Compression of data segments."
     )
@@ -416,6 +419,18 @@ class Settings(Model):
         description="Path of the SQLite state store; default: kafka-dr.db beside the config.",
         examples=["/var/lib/kafka-dr/state.db"],
     )
+
+    def job_objectives(self, job: str) -> Objectives:
+        """The objectives backup job ``job`` is measured against: its own, else the global."""
+        return self.backups[job].objectives.over(self.objectives)
+
+    def flow_objectives(self, flow: str) -> Objectives:
+        """The objectives mirror flow ``flow`` (source->target) is measured against: its own,
+        else the global ones."""
+        found = (
+            next((f for f in self.mirror.flows if f.name == flow), None) if self.mirror else None
+        )
+        return found.objectives.over(self.objectives) if found else self.objectives
 
     def cluster(self, name: str) -> ClusterSettings:
         """The named cluster's settings; raises KeyError when there is none."""

@@ -246,7 +246,9 @@ def rto_objective(ctx: DrillContext, result: RunResult, subject: str, *, how: st
         scenario=SCENARIO,
         kind="rto",
         subject=subject,
-        target_seconds=ctx.settings.objectives.rto_seconds,
+        target_seconds=ctx.settings.flow_objectives(
+            f"{result.source}->{result.target}"
+        ).rto_seconds,
         measured_seconds=result.rto_seconds,
         unmeasured=unmeasured,
         how=how,
@@ -272,7 +274,7 @@ def rpo_objective(ctx: DrillContext, over: RunResult) -> Objective:
         scenario=SCENARIO,
         kind="rpo",
         subject=f"failover {over.source}->{over.target}",
-        target_seconds=ctx.settings.objectives.rpo_seconds,
+        target_seconds=ctx.settings.flow_objectives(f"{over.source}->{over.target}").rpo_seconds,
         measured_seconds=None if seconds is None else float(seconds),
         unmeasured=unmeasured,
         how=(

@@ -14,7 +14,7 @@ from dr.config.schema import Settings
 from dr.drill.context import now
 from dr.drill.model import PastDrill, Series, SeriesPoint, iso
 from dr.errors import DrError, UsageError
-from dr.objectives.history import RPO_METRIC
+from dr.objectives.history import RPO_METRIC, rpo_target
 from dr.state import StateStore
 from dr.storage import ObjectStore, open_store
 
@@ -28,7 +28,6 @@ def history_series(
     to at most MAX_POINTS by keeping the worst value of each bucket (a breach never
     disappears from the chart). A flow or job with no samples gets an empty series."""
     since = now() - timedelta(days=days)
-    target = settings.objectives.rpo_seconds
     wanted: list[tuple[str, str, str]] = []
     if spec.scenarios.mirror is not None:
         wanted += [("rpo-flow", "flow", f) for f in spec.scenarios.mirror.flows]
@@ -48,6 +47,7 @@ def history_series(
             bucket = samples[i : i + step]
             worst = max(bucket, key=lambda s: s.value)
             points.append(SeriesPoint(iso(worst.at), round(worst.value, 3)))
+        target = rpo_target(settings, label, subject)
         out.append(Series(kind, subject, target, tuple(points)))  # type: ignore[arg-type]
     return tuple(out)
 

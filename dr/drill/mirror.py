@@ -75,7 +75,7 @@ def _record_unreachable(ctx: DrillContext, flow: MirrorFlow, ref: ClusterRef) ->
             scenario=SCENARIO,
             kind="rpo",
             subject=flow.name,
-            target_seconds=ctx.settings.objectives.rpo_seconds,
+            target_seconds=ctx.settings.flow_objectives(flow.name).rpo_seconds,
             measured_seconds=None,
             unmeasured=why,
             how=RPO_HOW,
@@ -95,9 +95,10 @@ def _check_rpo(ctx: DrillContext, flow: MirrorFlow) -> None:
     try:
         rpo = measure_flow(ctx.settings, flow, now=time.time())
     except FAILURES as exc:
+        target = ctx.settings.flow_objectives(flow.name).rpo_seconds
         ctx.recorder.objective(
             Objective(
-                SCENARIO, "rpo", flow.name, ctx.settings.objectives.rpo_seconds, None,
+                SCENARIO, "rpo", flow.name, target, None,
                 unmeasured=f"the RPO of flow {flow.name} could not be measured: {exc}",
                 how=RPO_HOW,
             )

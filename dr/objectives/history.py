@@ -78,15 +78,25 @@ def _rounded(seconds: float | None) -> float | None:
 
 def rpo_history(settings: Settings, state: StateStore, since: datetime) -> list[SeriesSummary]:
     """min, mean, max, p99 and breaches of each flow's and job's RPO since `since`."""
-    target = settings.objectives.rpo_seconds
     series: dict[tuple[str, str], list[float]] = {}
     for sample in state.samples(RPO_METRIC, since):
         for kind in ("flow", "job"):
             if kind in sample.labels:
                 series.setdefault((kind, sample.labels[kind]), []).append(sample.value)
     return [
-        summarise(kind, name, values, target) for (kind, name), values in sorted(series.items())
+        summarise(kind, name, values, rpo_target(settings, kind, name))
+        for (kind, name), values in sorted(series.items())
     ]
+
+
+def rpo_target(settings: Settings, kind: str, name: str) -> float:
+    """The RPO objective of a flow or job (its own, else the global one; a job no longer
+    configured is measured against the global one)."""
+    if kind == "job" and name in settings.backups:
+        return settings.job_objectives(name).rpo_seconds
+    if kind == "flow":
+        return settings.flow_objectives(name).rpo_seconds
+    return settings.objectives.rpo_seconds
 
 
 def summarise(kind: str, name: str, values: list[float], target: float) -> SeriesSummary:
