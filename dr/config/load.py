@@ -205,56 +205,6 @@ def _check_references(settings: Settings) -> list[str]:
             if flow.source == flow.target:
                 where = format_path(("mirror", "flows", i))
                 problems.append(f"at '{where}': source and target are the same cluster")
-    problems += _drill_references(settings)
-    return problems
-
-
-def _drill_references(settings: Settings) -> list[str]:
-    """Clusters, jobs, stores and flows that a drill names must exist."""
-    problems: list[str] = []
-    flows = {f.name for f in settings.mirror.flows} if settings.mirror else set()
-
-    def need(present: bool, loc: tuple[Any, ...], what: str) -> None:
-        if not present:
-            problems.append(f"at '{format_path(loc)}': {what}")
-
-    for name, drill in settings.drills.items():
-        at: tuple[Any, ...] = ("drills", name, "scenarios")
-        if drill.storage is not None:
-            need(
-                drill.storage in settings.storage,
-                ("drills", name, "storage"),
-                f"no store named '{drill.storage}' in storage",
-            )
-        restore = drill.scenarios.backup_restore
-        if restore is not None:
-            for i, job in enumerate(restore.jobs):
-                need(
-                    job in settings.backups,
-                    (*at, "backup_restore", "jobs", i),
-                    f"no backup job named '{job}' in backups",
-                )
-            if restore.target_cluster is not None:
-                need(
-                    restore.target_cluster in settings.clusters,
-                    (*at, "backup_restore", "target_cluster"),
-                    f"no cluster named '{restore.target_cluster}' in clusters",
-                )
-        if drill.scenarios.mirror is not None:
-            for i, flow in enumerate(drill.scenarios.mirror.flows):
-                need(flow in flows, (*at, "mirror", "flows", i), f"no mirror flow '{flow}'")
-        if drill.scenarios.failover is not None:
-            flow = drill.scenarios.failover.flow
-            need(flow in flows, (*at, "failover", "flow"), f"no mirror flow '{flow}'")
-        if drill.scenarios.broker_loss is not None:
-            cluster = drill.scenarios.broker_loss.cluster
-            need(
-                cluster in settings.clusters,
-                (*at, "broker_loss", "cluster"),
-                f"no cluster named '{cluster}' in clusters",
-            )
-        if drill.storage is None and not (restore and restore.jobs) and not settings.storage:
-            need(False, ("drills", name, "storage"), "no store to keep the reports in")
     return problems
 
 

@@ -60,6 +60,46 @@ class DrillResult:
         return {"passed": 0, "failed": 1, "error": 2}[self.report.outcome]
 
 
+def drill_problems(settings: Settings, drill: str) -> list[str]:
+    """What the drill names that the config does not have (a job, a flow, a cluster, a
+    store), each with its key path. Checked when the drill runs, not when the config loads:
+    a stale drill must not stop the backups and the playbooks of the same config."""
+    spec = settings.drills[drill]
+    flows = {f.name for f in settings.mirror.flows} if settings.mirror else set()
+    at = f"drills.{drill}"
+    problems: list[str] = []
+    if spec.storage is not None and spec.storage not in settings.storage:
+        problems.append(f"at '{at}.storage': no store named '{spec.storage}' in storage")
+    restore = spec.scenarios.backup_restore
+    if restore is not None:
+        for i, job in enumerate(restore.jobs):
+            if job not in settings.backups:
+                problems.append(
+                    f"at '{at}.scenarios.backup_restore.jobs[{i}]': no backup job named '{job}'"
+                )
+        target = restore.target_cluster
+        if target is not None and target not in settings.clusters:
+            problems.append(
+                f"at '{at}.scenarios.backup_restore.target_cluster': no cluster named '{target}'"
+            )
+    named_flows = (
+        [(f"mirror.flows[{i}]", f) for i, f in enumerate(spec.scenarios.mirror.flows)]
+        if spec.scenarios.mirror
+        else []
+    )
+    if spec.scenarios.failover is not None:
+        named_flows.append(("failover.flow", spec.scenarios.failover.flow))
+    for where, flow in named_flows:
+        if flow not in flows:
+            problems.append(f"at '{at}.scenarios.{where}': no mirror flow '{flow}'")
+    loss = spec.scenarios.broker_loss
+    if loss is not None and loss.cluster not in settings.clusters:
+        problems.append(
+            f"at '{at}.scenarios.broker_loss.cluster': no cluster named '{loss.cluster}'"
+        )
+    return problems
+
+
 def chosen_scenarios(
     settings: Settings, drill: str, wanted: Sequence[str], *, destructive: bool
 ) -> list[str]:
@@ -70,6 +110,9 @@ def chosen_scenarios(
     if drill not in settings.drills:
         known = ", ".join(sorted(settings.drills)) or "none configured"
         raise DrillRefused(f"no drill named '{drill}' under drills (known: {known})")
+    problems = drill_problems(settings, drill)
+    if problems:
+        raise DrillRefused(f"drill '{drill}' cannot run: {problems[0]}")
     configured = settings.drills[drill].scenarios.configured()
     for name in wanted:
         if name not in SCENARIOS:

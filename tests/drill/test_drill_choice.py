@@ -11,7 +11,7 @@ from dr.config.schema import Settings
 from dr.drill.context import Recorder, now
 from dr.drill.model import Objective
 from dr.drill.restore_proof import spread
-from dr.drill.run import DrillRefused, chosen_scenarios
+from dr.drill.run import DrillRefused, chosen_scenarios, drill_problems
 from dr.drill.scratch import is_scratch, scratch_name
 from dr.errors import ConfigError
 from dr.log import register_secrets
@@ -71,18 +71,21 @@ def test_an_unknown_drill_or_scenario_is_refused_by_name(tmp_path: Path) -> None
         chosen_scenarios(s, "weekly", ("broker-loss",), destructive=True)
 
 
-def test_a_drill_naming_an_unknown_job_flow_or_cluster_is_a_config_error(tmp_path: Path) -> None:
+def test_a_drill_naming_an_unknown_job_flow_or_cluster_is_refused_when_it_runs(
+    tmp_path: Path,
+) -> None:
     text = (
         CONFIG.replace("jobs: [orders]", "jobs: [payments]")
         .replace('flows: ["primary->dr"]', 'flows: ["dr->primary"]')
         .replace("target_cluster: dr", "target_cluster: staging")
     )
-    with pytest.raises(ConfigError) as caught:
-        settings(tmp_path, text=text)
-    problems = "\n".join(caught.value.problems)
+    s = settings(tmp_path, text=text)  # the rest of the config still loads and works
+    problems = "\n".join(drill_problems(s, "weekly"))
     assert "drills.weekly.scenarios.backup_restore.jobs[0]" in problems and "payments" in problems
     assert "no mirror flow 'dr->primary'" in problems
     assert "no cluster named 'staging'" in problems
+    with pytest.raises(DrillRefused, match="payments"):
+        chosen_scenarios(s, "weekly", (), destructive=False)
 
 
 def test_a_drill_with_no_scenario_or_a_bad_schedule_is_a_config_error(tmp_path: Path) -> None:
