@@ -46,6 +46,7 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format:
 def _register() -> None:
     from dr.cli import backup as backup_cmd
     from dr.cli import broker as broker_cmd
+    from dr.cli import check as check_cmd
     from dr.cli import config as config_cmd
     from dr.cli import daemon as daemon_cmd
     from dr.cli import drill as drill_cmd
@@ -63,6 +64,7 @@ def _register() -> None:
     broker_cmd.broker.add_command(reassign_cmd.broker_add)
     broker_cmd.broker.add_command(reassign_cmd.broker_remove)
     cli.add_command(broker_cmd.broker)
+    cli.add_command(check_cmd.check)
     cli.add_command(config_cmd.config)
     cli.add_command(daemon_cmd.daemon)
     cli.add_command(drill_cmd.drill)
