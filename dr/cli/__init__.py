@@ -14,7 +14,7 @@ from dr.log import configure, redact_text
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="kafka-dr")
+@click.version_option(__version__, "-V", "--version", prog_name="kafka-dr")
 @click.option(
     "--config",
     "config_path",
