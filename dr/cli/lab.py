@@ -91,8 +91,8 @@ def down(lab_dir: Path) -> None:
 @click.argument("node_id", type=int)
 @click.option("--kill", is_flag=True, help="SIGKILL instead of a controlled shutdown.")
 def stop_node(lab_dir: Path, cluster: str, node_id: int, kill: bool) -> None:
-    """Stop one node of CLUSTER."""
-    Lab(lab_dir).stop_node(cluster, node_id, kill=kill)
+    """Stop one node of CLUSTER; returns once the rest of the cluster sees it gone."""
+    Lab(lab_dir).stop_node(cluster, node_id, kill=kill, wait_fenced=True)
     click.echo(f"{cluster} node {node_id} {'killed' if kill else 'stopped'}")
 
 

@@ -153,11 +153,18 @@ class Lab:
 
     # -- nodes and whole clusters --------------------------------------------------------
 
-    def stop_node(self, cluster: str, node_id: int, *, kill: bool = False) -> None:
-        """Stop one node gracefully (controlled shutdown) or with SIGKILL."""
+    def stop_node(
+        self, cluster: str, node_id: int, *, kill: bool = False, wait_fenced: bool = False
+    ) -> None:
+        """Stop one node gracefully (controlled shutdown) or with SIGKILL. ``wait_fenced``:
+        return only once the rest of the cluster no longer lists it as registered (a killed
+        broker stays registered until its session times out), so that whatever runs next —
+        `kafka-dr status` — sees it down, as it would a real broker some seconds later."""
         state = self.state()
         record = self._node(state, cluster, node_id)
         processes.stop(record.pid, record.spec(cluster).marker, kill=kill)
+        if wait_fenced:
+            self._wait_unregistered(cluster, state.cluster(cluster), node_id, READY_TIMEOUT_S)
         log.info("lab_node_stopped", cluster=cluster, node=node_id, kill=kill)
 
     def start_node(self, cluster: str, node_id: int, *, wipe: bool = False) -> None:
@@ -387,6 +394,29 @@ class Lab:
         raise LabError(
             f"cluster '{name}' did not register brokers {sorted(wanted - online)} "
             f"within {timeout_s:.0f}s; logs are under {self.dir / name}"
+        )
+
+    def _wait_unregistered(
+        self, name: str, record: ClusterRecord, node_id: int, timeout_s: float
+    ) -> None:
+        """Until the cluster no longer lists node_id; a cluster that cannot answer at all
+        (its quorum went with the node) has nothing more to say."""
+        others = [n for n in record.nodes if n.id != node_id]
+        if not others:
+            return
+        servers = ",".join(f"127.0.0.1:{n.port}" for n in others)
+        admin = admin_client(ClusterSettings(bootstrap_servers=servers), timeout_s=5)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                desc = admin.describe_cluster(request_timeout=5).result(timeout=10)
+            except (KafkaException, TimeoutError):
+                return
+            if node_id not in {n.id for n in desc.nodes}:
+                return
+            time.sleep(0.25)
+        raise LabError(
+            f"{name} node {node_id} is still registered {timeout_s:.0f}s after it stopped"
         )
 
     @staticmethod
