@@ -275,7 +275,13 @@ class Retention(Model):
         default=None, gt=0, description="Prune backups older than this many days.", examples=[30]
     )
     keep_last: int | None = Field(
-        default=None, ge=1, description="Keep at most this many backups.", examples=[48]
+        default=None,
+        ge=1,
+        description=(
+            "Backups beyond the newest this many may be pruned (when every other rule set "
+            "allows it too: with keep_days, a backup goes once it is both older and beyond)."
+        ),
+        examples=[48],
     )
     min_keep: int = Field(
         default=1, ge=1, description="Never keep fewer than this many backups.", examples=[3]
