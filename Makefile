@@ -6,15 +6,29 @@ STAMP  := $(VENV)/.installed-stamp
 KAFKA_VERSION ?=
 VERSION_FLAG := $(if $(KAFKA_VERSION),--kafka-version $(KAFKA_VERSION),)
 
-.PHONY: install jars tools demo test unit integration lint bench clean
+.PHONY: install lock jars tools demo test unit integration lint bench clean
 
-$(STAMP): pyproject.toml
+# Exact versions, with hashes, from the lock files (`make lock` refreshes them): the dev lock
+# for this venv, CI and the tests; requirements.lock, the runtime subset, for the image.
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve pyproject.toml's ranges to the newest versions (pip-compile from pip-tools, in a
+# throw-away venv); the runtime lock is constrained by the dev lock, so both hold one version
+# of each package. Commit both files.
+COMPILE := --quiet --upgrade --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links
+lock:
+	@tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT && \
+	$(PYTHON) -m venv "$$tools" && \
+	"$$tools/bin/pip" install --quiet pip-tools && \
+	"$$tools/bin/pip-compile" $(COMPILE) --extra dev -o requirements-dev.lock pyproject.toml && \
+	"$$tools/bin/pip-compile" $(COMPILE) -c requirements-dev.lock -o requirements.lock pyproject.toml
 
 # Resolve the Apache Kafka jars (once; cached in ~/.cache/kafka-dr) or use $KAFKA_HOME.
 jars: install
