@@ -20,14 +20,24 @@ from dr.lab.labconfig import lab_config
 from dr.lab.state import ClusterRecord, LabState, NodeRecord
 
 CONFIGS = Path(__file__).parents[2] / "configs"
-SAMPLES = ["lab.yaml", "production.yaml", "mirror-connect.yaml"]
+KUBERNETES = "kubernetes/kafka-dr.yaml"
+SAMPLES = ["lab.yaml", "production.yaml", "mirror-connect.yaml", KUBERNETES]
 _REFERENCE = re.compile(r"\$\{(env|file):([^}]*)\}")
+
+
+def sample_text(name: str) -> str:
+    """A sample config's text; for the Kubernetes manifest, the one its ConfigMap holds."""
+    text = (CONFIGS / name).read_text()
+    if name != KUBERNETES:
+        return text
+    (config_map,) = [d for d in yaml.safe_load_all(text) if d["kind"] == "ConfigMap"]
+    return str(config_map["data"]["kafka-dr.yaml"])
 
 
 def references(name: str, kind: str) -> list[str]:
     """The ${env:...} or ${file:...} references in a sample's values (not its comments)."""
     found: list[str] = []
-    for line in (CONFIGS / name).read_text().splitlines():
+    for line in sample_text(name).splitlines():
         if line.lstrip().startswith("#"):
             continue
         found += [ref for k, ref in _REFERENCE.findall(line) if k == kind and ref not in found]
@@ -55,8 +65,7 @@ def load_sample(name: str, config_dir: Path, monkeypatch: pytest.MonkeyPatch) ->
         secret = config_dir / path
         secret.parent.mkdir(parents=True, exist_ok=True)
         secret.write_bytes(generate_signing_key()[0] if ref.endswith(".pem") else b"s3cret\n")
-    text = (CONFIGS / name).read_text()
-    return parse_config(text, source=str(config_dir / name), base_dir=config_dir)
+    return parse_config(sample_text(name), source=str(config_dir / name), base_dir=config_dir)
 
 
 def longest_gap(schedule: str) -> timedelta:
