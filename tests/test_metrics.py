@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+import dr
 import dr.metrics
 from dr.metrics import Metrics
 from dr.mirror.heartbeats import HeartbeatCheck
@@ -36,7 +36,11 @@ def scrape(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
 
 
 def job(name: str) -> tuple[tuple[str, str], ...]:
-    return (("job", name),)
+    return (("backup_job", name),)
+
+
+def a_flow(name: str = "primary->dr") -> tuple[tuple[str, str], ...]:
+    return (("flow", name),)
 
 
 def test_a_successful_backup_counts_records_bytes_duration_and_time() -> None:
@@ -51,13 +55,11 @@ def test_a_successful_backup_counts_records_bytes_duration_and_time() -> None:
 
     assert samples["kafka_dr_backup_records_total", job("orders")] == 150
     assert samples["kafka_dr_backup_bytes_total", job("orders")] == 3072
-    assert samples["kafka_dr_backup_duration_seconds", job("orders")] == 3
+    assert samples["kafka_dr_backup_last_duration_seconds", job("orders")] == 3
     last_success = second + timedelta(seconds=3)
     assert samples["kafka_dr_backup_last_success_timestamp_seconds", job("orders")] == (
         last_success.timestamp()
     )
-    age = samples["kafka_dr_backup_age_seconds", job("orders")]
-    assert abs(age - (time.time() - last_success.timestamp())) < 60
 
 
 def test_failures_and_the_running_flag_are_per_job() -> None:
@@ -79,39 +81,120 @@ def test_failures_and_the_running_flag_are_per_job() -> None:
     assert scrape(metrics)["kafka_dr_backup_running", job("orders")] == 0
 
 
-def test_a_declared_job_with_an_earlier_success_shows_its_age_from_the_start() -> None:
+def status(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> str:
+    (found,) = [
+        dict(labels)["status"]
+        for (metric, labels), value in samples.items()
+        if metric == "kafka_dr_backup_last_run_status"
+        and dict(labels)["backup_job"] == name
+        and value == 1
+    ]
+    return found
+
+
+def test_a_declared_job_has_its_series_before_its_first_run_with_never_as_zero() -> None:
+    metrics = Metrics()
+
+    metrics.declare_backup_job("orders", stale_after_s=1800)
+
+    samples = scrape(metrics)
+    assert status(samples, "orders") == "never_run"
+    assert samples["kafka_dr_backup_last_success_timestamp_seconds", job("orders")] == 0
+    assert samples["kafka_dr_backup_last_failure_timestamp_seconds", job("orders")] == 0
+    assert samples["kafka_dr_backup_stale_after_seconds", job("orders")] == 1800
+    assert samples["kafka_dr_backup_failures_total", job("orders")] == 0
+    assert samples["kafka_dr_backup_rpo_unmeasured", job("orders")] == 1
+    assert ("kafka_dr_backup_last_duration_seconds", job("orders")) not in samples
+
+
+def test_a_declared_job_with_an_earlier_success_shows_it_from_the_start() -> None:
     metrics = Metrics()
     finished = datetime.now(UTC) - timedelta(hours=2)
 
     metrics.declare_backup_job("orders", last_success=finished)
 
-    age = scrape(metrics)["kafka_dr_backup_age_seconds", job("orders")]
-    assert 7190 < age < 7300
+    samples = scrape(metrics)
+    assert samples["kafka_dr_backup_last_success_timestamp_seconds", job("orders")] == (
+        finished.timestamp()
+    )
     assert "kafka_dr_backup_records_total" in metrics.render().decode()
+
+
+def test_the_status_and_the_last_failure_follow_what_they_are_told() -> None:
+    metrics = Metrics()
+    metrics.declare_backup_job("orders")
+
+    metrics.set_backup_status("orders", "failed")
+    metrics.observe_last_failure("orders", T0)
+
+    samples = scrape(metrics)
+    assert status(samples, "orders") == "failed"
+    assert samples["kafka_dr_backup_last_failure_timestamp_seconds", job("orders")] == (
+        T0.timestamp()
+    )
+
+
+def test_no_series_has_a_created_twin_or_a_label_called_job() -> None:
+    metrics = Metrics()
+    metrics.declare_backup_job("orders")
+    metrics.record_backup_success("orders", Figures(1, 1, T0, T0))
+    metrics.observe_drill("weekly", None, last_success_at=None)
+
+    text = metrics.render().decode()
+    families = list(text_string_to_metric_families(text))
+
+    assert "_created" not in text
+    assert all("job" not in s.labels for f in families for s in f.samples)
+    assert {f.type for f in families if f.name.endswith("_total")} <= {"counter"}
+    counters = [f.name for f in families if f.type == "counter"]
+    assert counters and all(
+        s.name.endswith("_total") for f in families if f.type == "counter" for s in f.samples
+    )
+
+
+def test_the_build_info_names_the_version() -> None:
+    samples = scrape(Metrics())
+
+    assert samples["kafka_dr_build_info", (("version", dr.__version__),)] == 1
+
+
+def test_the_exported_names_are_the_names_a_scrape_shows() -> None:
+    metrics = Metrics()
+    metrics.declare_backup_job("orders")
+    metrics.observe_drill("weekly", None, last_success_at=None)
+
+    names = metrics.exported_names()
+    scraped = {
+        s.name for f in text_string_to_metric_families(metrics.render().decode()) for s in f.samples
+    }
+
+    assert scraped <= names
+    assert "kafka_dr_backup_failures_total" in names and "kafka_dr_backup_failures" not in names
+    assert "kafka_dr_cluster_offline_partitions" in names  # declared, no series yet
+    assert not any(n.endswith("_created") for n in names)
 
 
 def test_the_replication_metrics_are_declared_with_their_labels() -> None:
     metrics = Metrics()
-    metrics.rpo.labels(flow="primary->dr", topic="orders").set(4.5)
-    metrics.replication_lag.labels(flow="primary->dr", topic="orders").set(12)
-    metrics.heartbeat_age.labels(flow="primary->dr").set(2)
+    metrics.mirror_rpo.labels(flow="primary->dr", topic="orders").set(4.5)
+    metrics.mirror_lag.labels(flow="primary->dr", topic="orders").set(12)
+    metrics.mirror_heartbeat_age.labels(flow="primary->dr").set(2)
 
     samples = scrape(metrics)
 
     labels = (("flow", "primary->dr"), ("topic", "orders"))
-    assert samples["kafka_dr_rpo_seconds", labels] == 4.5
-    assert samples["kafka_dr_replication_lag_messages", labels] == 12
-    assert samples["kafka_dr_heartbeat_age_seconds", (("flow", "primary->dr"),)] == 2
+    assert samples["kafka_dr_mirror_rpo_seconds", labels] == 4.5
+    assert samples["kafka_dr_mirror_lag_records", labels] == 12
+    assert samples["kafka_dr_mirror_heartbeat_age_seconds", a_flow()] == 2
 
 
 def test_kafka_dr_metrics_stay_off_the_global_registry() -> None:
     dr.metrics.record_backup_failure("global-check")
     dr.metrics.set_backup_running("global-check", False)
 
-    assert REGISTRY.get_sample_value("kafka_dr_backup_failures_total", {"job": "global-check"}) is (
-        None
-    )
-    assert b'kafka_dr_backup_failures_total{job="global-check"} 1.0' in dr.metrics.render()
+    labels = {"backup_job": "global-check"}
+    assert REGISTRY.get_sample_value("kafka_dr_backup_failures_total", labels) is None
+    assert b'kafka_dr_backup_failures_total{backup_job="global-check"} 1.0' in dr.metrics.render()
 
 
 def part(topic: str, partition: int, *, rpo: float, lag: int) -> PartitionRpo:
@@ -145,11 +228,11 @@ def test_an_rpo_report_sets_each_topics_worst_partition_and_total_lag() -> None:
     metrics.record_rpo(RpoReport(measured_at=T0.timestamp(), flows=(flow_rpo(partitions),)))
 
     samples = scrape(metrics)
-    assert samples["kafka_dr_rpo_seconds", topic("orders")] == 42.5
-    assert samples["kafka_dr_replication_lag_messages", topic("orders")] == 940
-    assert samples["kafka_dr_rpo_seconds", topic("payments")] == 0
-    assert samples["kafka_dr_replication_lag_messages", topic("payments")] == 0
-    assert samples["kafka_dr_heartbeat_age_seconds", (("flow", "primary->dr"),)] == 1.5
+    assert samples["kafka_dr_mirror_rpo_seconds", topic("orders")] == 42.5
+    assert samples["kafka_dr_mirror_lag_records", topic("orders")] == 940
+    assert samples["kafka_dr_mirror_rpo_seconds", topic("payments")] == 0
+    assert samples["kafka_dr_mirror_lag_records", topic("payments")] == 0
+    assert samples["kafka_dr_mirror_heartbeat_age_seconds", a_flow()] == 1.5
 
 
 def test_an_rpo_report_sets_each_backup_jobs_rpo() -> None:
@@ -165,8 +248,9 @@ def test_an_rpo_report_sets_each_backup_jobs_rpo() -> None:
     metrics.record_rpo(report)
 
     text = metrics.render().decode()
-    assert 'kafka_dr_backup_rpo_seconds{job="orders"} 4000.0' in text
-    assert 'kafka_dr_backup_rpo_seconds{job="audit"} 12.0' in text
+    assert 'kafka_dr_backup_rpo_seconds{backup_job="orders"} 4000.0' in text
+    assert 'kafka_dr_backup_rpo_seconds{backup_job="audit"} 12.0' in text
+    assert 'kafka_dr_backup_lag_records{backup_job="orders"} 9000.0' in text
 
 
 def test_a_later_rpo_report_replaces_the_figures_rather_than_adding_to_them() -> None:
@@ -180,9 +264,9 @@ def test_a_later_rpo_report_replaces_the_figures_rather_than_adding_to_them() ->
     )
 
     samples = scrape(metrics)
-    assert samples["kafka_dr_rpo_seconds", topic("orders")] == 0
-    assert samples["kafka_dr_replication_lag_messages", topic("orders")] == 0
-    assert samples["kafka_dr_heartbeat_age_seconds", (("flow", "primary->dr"),)] == 0.4
+    assert samples["kafka_dr_mirror_rpo_seconds", topic("orders")] == 0
+    assert samples["kafka_dr_mirror_lag_records", topic("orders")] == 0
+    assert samples["kafka_dr_mirror_heartbeat_age_seconds", a_flow()] == 0.4
 
 
 def test_a_flow_never_heard_from_has_no_heartbeat_age_series() -> None:
@@ -191,8 +275,8 @@ def test_a_flow_never_heard_from_has_no_heartbeat_age_series() -> None:
 
     metrics.record_rpo(RpoReport(measured_at=T0.timestamp(), flows=(flow_rpo(partitions, None),)))
 
-    assert "kafka_dr_rpo_seconds{" in metrics.render().decode()
-    assert "kafka_dr_heartbeat_age_seconds{" not in metrics.render().decode()
+    assert "kafka_dr_mirror_rpo_seconds{" in metrics.render().decode()
+    assert "kafka_dr_mirror_heartbeat_age_seconds{" not in metrics.render().decode()
 
 
 def test_a_flow_with_a_stale_heartbeat_is_flagged_stalled_and_keeps_its_rpo() -> None:
@@ -207,9 +291,9 @@ def test_a_flow_with_a_stale_heartbeat_is_flagged_stalled_and_keeps_its_rpo() ->
     stalled = scrape(metrics)
     metrics.record_rpo(RpoReport(measured_at=T0.timestamp() + 60, flows=(fresh,)))
 
-    assert stalled["kafka_dr_replication_stalled", (("flow", "primary->dr"),)] == 1
-    assert stalled["kafka_dr_rpo_seconds", topic("orders")] == 0
-    assert scrape(metrics)["kafka_dr_replication_stalled", (("flow", "primary->dr"),)] == 0
+    assert stalled["kafka_dr_mirror_stalled", a_flow()] == 1
+    assert stalled["kafka_dr_mirror_rpo_seconds", topic("orders")] == 0
+    assert scrape(metrics)["kafka_dr_mirror_stalled", a_flow()] == 0
 
 
 def unmeasured_part(topic: str, partition: int, *, lag: int | None) -> PartitionRpo:
@@ -242,10 +326,10 @@ def test_an_unmeasured_topic_keeps_its_last_rpo_and_is_flagged_never_set_to_zero
     metrics.record_rpo(RpoReport(measured_at=T0.timestamp() + 60, flows=(flow,)))
 
     samples = scrape(metrics)
-    assert samples["kafka_dr_rpo_seconds", topic("orders")] == 30.0
-    assert samples["kafka_dr_replication_lag_messages", topic("orders")] == 700
-    assert samples["kafka_dr_rpo_seconds", topic("payments")] == 0
-    assert samples["kafka_dr_rpo_unmeasured", (("name", "primary->dr"),)] == 1
+    assert samples["kafka_dr_mirror_rpo_seconds", topic("orders")] == 30.0
+    assert samples["kafka_dr_mirror_lag_records", topic("orders")] == 700
+    assert samples["kafka_dr_mirror_rpo_seconds", topic("payments")] == 0
+    assert samples["kafka_dr_mirror_rpo_unmeasured", a_flow()] == 1
 
 
 def test_a_topic_first_seen_unmeasured_has_no_rpo_series_rather_than_a_zero() -> None:
@@ -256,9 +340,9 @@ def test_a_topic_first_seen_unmeasured_has_no_rpo_series_rather_than_a_zero() ->
     metrics.record_rpo(RpoReport(measured_at=T0.timestamp(), flows=(flow,)))
 
     text = metrics.render().decode()
-    assert "kafka_dr_rpo_seconds{" not in text
-    assert "kafka_dr_replication_lag_messages{" not in text
-    assert scrape(metrics)["kafka_dr_rpo_unmeasured", (("name", "primary->dr"),)] == 1
+    assert "kafka_dr_mirror_rpo_seconds{" not in text
+    assert "kafka_dr_mirror_lag_records{" not in text
+    assert scrape(metrics)["kafka_dr_mirror_rpo_unmeasured", a_flow()] == 1
 
 
 def test_an_unmeasured_backup_job_keeps_its_last_rpo_and_is_flagged() -> None:
@@ -273,10 +357,10 @@ def test_an_unmeasured_backup_job_keeps_its_last_rpo_and_is_flagged() -> None:
 
     samples = scrape(metrics)
     assert samples["kafka_dr_backup_rpo_seconds", job("orders")] == 40.0
-    assert samples["kafka_dr_rpo_unmeasured", (("name", "orders"),)] == 1
+    assert samples["kafka_dr_backup_rpo_unmeasured", job("orders")] == 1
 
     metrics.record_rpo(RpoReport(measured_at=T0.timestamp() + 120, backups=(measured,)))
-    assert scrape(metrics)["kafka_dr_rpo_unmeasured", (("name", "orders"),)] == 0
+    assert scrape(metrics)["kafka_dr_backup_rpo_unmeasured", job("orders")] == 0
 
 
 def test_a_job_that_could_not_be_measured_at_all_is_flagged() -> None:
@@ -286,7 +370,7 @@ def test_a_job_that_could_not_be_measured_at_all_is_flagged() -> None:
         RpoReport(measured_at=T0.timestamp(), errors={"orders": "cluster primary unreachable"})
     )
 
-    assert scrape(metrics)["kafka_dr_rpo_unmeasured", (("name", "orders"),)] == 1
+    assert scrape(metrics)["kafka_dr_backup_rpo_unmeasured", job("orders")] == 1
     assert "kafka_dr_backup_rpo_seconds{" not in metrics.render().decode()
 
 
@@ -301,4 +385,4 @@ def test_the_last_success_only_moves_forward_whoever_reports_it() -> None:
     assert samples["kafka_dr_backup_last_success_timestamp_seconds", job("orders")] == (
         newer.timestamp()
     )
-    assert samples["kafka_dr_backup_duration_seconds", job("orders")] == 12.0
+    assert samples["kafka_dr_backup_last_duration_seconds", job("orders")] == 12.0

@@ -100,6 +100,8 @@ class DrillStanding:
     last: LastDrill | None
     last_success_at: datetime | None
     running: bool
+    last_failure_at: datetime | None = None
+    last_error: str | None = None
 
     @property
     def failing(self) -> bool:
@@ -127,18 +129,23 @@ class DrillWatch:
         runs = self.state.drill_runs(drill=drill, limit=RECENT_RUNS)
         finished = [r for r in runs if r.status != "running" and r.finished_at is not None]
         passed = next((r for r in finished if r.status == "passed"), None)
+        not_passed = next((r for r in finished if r.status != "passed"), None)
         last = _last_of(finished[0]) if finished else None
+        failure = _last_of(not_passed) if not_passed else None
         with self._lock:
             failed_start = self._not_started.get(drill)
-        if failed_start is not None and (
-            last is None or failed_start.finished_at > last.finished_at
-        ):
-            last = failed_start
+        if failed_start is not None:
+            if last is None or failed_start.finished_at > last.finished_at:
+                last = failed_start
+            if failure is None or failed_start.finished_at > failure.finished_at:
+                failure = failed_start
         return DrillStanding(
             drill=drill,
             last=last,
             last_success_at=passed.finished_at if passed else None,
             running=bool(runs) and runs[0].status == "running" and _alive(runs[0].pid),
+            last_failure_at=failure.finished_at if failure else None,
+            last_error=_failure_detail(failure) if failure else None,
         )
 
     def standings(self) -> dict[str, DrillStanding]:
@@ -148,7 +155,13 @@ class DrillWatch:
     def publish(self, metrics: Metrics) -> None:
         """Set the drill metrics from the standings. Raises StateError."""
         for name, standing in self.standings().items():
-            metrics.observe_drill(name, standing.last, last_success_at=standing.last_success_at)
+            metrics.observe_drill(
+                name,
+                standing.last,
+                last_success_at=standing.last_success_at,
+                last_failure_at=standing.last_failure_at,
+                running=standing.running,
+            )
 
 
 def run_drill_job(
@@ -201,6 +214,7 @@ def drill_health(
         "report_html": last.report_html if last else None,
         "error": last.error if last else None,
         "last_success_at": _iso(standing.last_success_at),
+        "last_failure_at": _iso(standing.last_failure_at),
         "running": standing.running,
         "scheduled": scheduled,
         "next_run_at": _iso(next_run_at),
@@ -226,6 +240,14 @@ def _log_finished(state: StateStore, drill: str, report: DrillReportHead, second
         report=last.report if last else None,
         duration_s=round(seconds, 3),
     )
+
+
+def _failure_detail(last: LastDrill) -> str:
+    """One line on a run that did not pass: its error, or its failed checks and report."""
+    if last.error:
+        return last.error
+    checks = f"{last.checks_failed} checks failed" if last.checks_failed else last.outcome
+    return f"{checks} (report {last.report})" if last.report else checks
 
 
 def _hint(settings: Settings, drill: str) -> str:

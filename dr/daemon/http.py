@@ -1,4 +1,4 @@
-"""The daemon's HTTP endpoint: a small threaded server that answers GET on a few paths."""
+"""The daemon's HTTP endpoint: a small threaded server that answers GET and HEAD on a few paths."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 
 class HttpEndpoint:
-    """A started server answering GET on ``routes``; 404 elsewhere. Close it with close()."""
+    """A started server answering GET and HEAD on ``routes``; 404 elsewhere. Close it with
+    close()."""
 
     def __init__(self, listen: str, routes: Mapping[str, Route]) -> None:
         host, port = parse_listen(listen)
@@ -86,23 +87,29 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        self._send(self._answer())
+
+    def do_HEAD(self) -> None:
+        # The same status and headers as GET (a load balancer's or a scraper's probe).
+        self._send(self._answer(), body=False)
+
+    def _answer(self) -> Response:
         route = self.server.routes.get(self.path.split("?", 1)[0])
         if route is None:
-            self._send(Response(404, "text/plain; charset=utf-8", b"not found\n"))
-            return
+            return Response(404, "text/plain; charset=utf-8", b"not found\n")
         try:
-            response = route()
+            return route()
         except Exception as exc:  # one bad answer must not take the endpoint down
             log.error("http_request_failed", path=self.path, error=f"{type(exc).__name__}: {exc}")
-            response = Response(500, "text/plain; charset=utf-8", b"internal error\n")
-        self._send(response)
+            return Response(500, "text/plain; charset=utf-8", b"internal error\n")
 
-    def _send(self, response: Response) -> None:
+    def _send(self, response: Response, *, body: bool = True) -> None:
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        self.wfile.write(response.body)
+        if body:
+            self.wfile.write(response.body)
 
     def log_message(self, format: str, *args: object) -> None:
         # Scrapes every few seconds would drown the log; keep them for debugging only.

@@ -123,6 +123,11 @@ class RunHistory(Database):
         )
         return rows[0] if rows else None
 
+    def last_failure(self, job: str, *, kind: str = "backup") -> RunRecord | None:
+        """The most recent failed run of ``job``, or None."""
+        rows = self._runs("WHERE kind = ? AND job = ? AND status = 'failed'", (kind, job), limit=1)
+        return rows[0] if rows else None
+
     def runs(
         self, job: str | None = None, limit: int = 50, *, kind: str | None = None
     ) -> list[RunRecord]:

@@ -19,6 +19,7 @@ import pytest
 import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from apscheduler.triggers.interval import IntervalTrigger
+from daemon_fakes import quiet_probes
 from structlog.testing import capture_logs
 
 from dr.config.schema import Settings
@@ -52,6 +53,7 @@ def settings_for(tmp_path: Path, **schedules: str | None) -> Settings:
             },
             "storage": {"local": {"url": f"file://{tmp_path}/backups"}},
             "backups": {"orders": {"cluster": "primary", "topics": ["orders"], "storage": "local"}},
+            "mirror": {"flows": [{"source": "primary", "target": "dr"}]},
             "drills": {
                 name: {"scenarios": scenarios[name], "schedule": schedule}
                 for name, schedule in schedules.items()
@@ -117,6 +119,20 @@ def sample(metrics: Metrics, name: str, drill: str) -> float | None:
     return metrics.registry.get_sample_value(name, {"drill": drill})
 
 
+def status_of(metrics: Metrics, drill: str) -> str | None:
+    """The status kafka_dr_drill_last_run_status gives the drill (the one series at 1)."""
+    found = [
+        status
+        for status in ("never_run", "passed", "failed", "error", "refused")
+        if metrics.registry.get_sample_value(
+            "kafka_dr_drill_last_run_status", {"drill": drill, "status": status}
+        )
+        == 1
+    ]
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
 def get(port: int, path: str) -> tuple[int, Any]:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
@@ -151,6 +167,7 @@ def daemon_of(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
             metrics=Metrics(),
             trigger_factory=fast_trigger,
             drill_runner=drill_runner or FakeDrillRunner(),
+            probes=quiet_probes(),
         )
         daemon.start()
         started.append(daemon)
@@ -244,7 +261,10 @@ def test_the_metrics_show_a_drill_run_from_the_cli_at_the_next_refresh(tmp_path:
     assert sample(m, "kafka_dr_drill_last_success_timestamp_seconds", "weekly") == (
         d1.finished_at.timestamp()
     )
-    assert sample(m, "kafka_dr_drill_last_run_passed", "weekly") == 0
+    assert sample(m, "kafka_dr_drill_last_failure_timestamp_seconds", "weekly") == (
+        d2.finished_at.timestamp()
+    )
+    assert status_of(m, "weekly") == "failed"
     assert sample(m, "kafka_dr_drill_checks_failed", "weekly") == 0
     assert sample(m, "kafka_dr_drill_objectives_missed", "weekly") == 1
     assert sample(m, "kafka_dr_drill_rto_seconds", "weekly") == 12.5
@@ -261,17 +281,21 @@ def test_a_last_run_that_measured_no_rto_has_no_rto_series_rather_than_a_zero(
     daemon.refresh_metrics()
 
     assert sample(daemon.metrics, "kafka_dr_drill_rto_seconds", "weekly") is None
-    assert sample(daemon.metrics, "kafka_dr_drill_last_run_passed", "weekly") == 1
+    assert status_of(daemon.metrics, "weekly") == "passed"
 
 
-def test_a_drill_never_run_has_no_series(tmp_path: Path) -> None:
-    daemon = Daemon(settings_for(tmp_path, weekly=None), runner=no_backup, metrics=Metrics())
+def test_a_drill_never_run_has_its_series_from_the_start_with_no_figures(
+    tmp_path: Path, daemon_of: Callable[..., Daemon]
+) -> None:
+    daemon = daemon_of(settings_for(tmp_path, weekly="0 4 * * 1"))
+    m = daemon.metrics
 
-    daemon.refresh_metrics()
-
-    assert "kafka_dr_drill_" not in "".join(
-        line for line in daemon.metrics.render().decode().splitlines() if not line.startswith("#")
-    )
+    assert status_of(m, "weekly") == "never_run"
+    for name in ("last_run", "last_success", "last_failure"):
+        assert sample(m, f"kafka_dr_drill_{name}_timestamp_seconds", "weekly") == 0
+    assert sample(m, "kafka_dr_drill_stale_after_seconds", "weekly") == 2 * 7 * 86400
+    for figure in ("checks_failed", "objectives_missed", "rto_seconds"):
+        assert sample(m, f"kafka_dr_drill_{figure}", "weekly") is None
 
 
 # -- /healthz -------------------------------------------------------------------------------------
@@ -292,12 +316,14 @@ def test_health_fails_after_a_failed_drill_and_recovers_after_a_passed_one(
     recovered_status, recovered = get(daemon.port, "/healthz")
 
     assert status == 503
-    assert (failing["status"], failing["failing_drills"]) == ("failing", ["weekly"])
+    assert failing["status"] == "failing"
+    assert [(p["check"], p["subject"]) for p in failing["failing"]] == [("drill_failed", "weekly")]
+    assert "3 checks failed (report /reports/drill-d2.json)" in failing["failing"][0]["detail"]
     weekly = failing["drills"]["weekly"]
     assert (weekly["outcome"], weekly["drill_id"], weekly["checks_failed"]) == ("failed", "d2", 3)
     assert weekly["report"] == "/reports/drill-d2.json"
     assert weekly["finished_at"] is not None and weekly["last_success_at"] is not None
-    assert (recovered_status, recovered["status"], recovered["failing_drills"]) == (200, "ok", [])
+    assert (recovered_status, recovered["status"], recovered["failing"]) == (200, "ok", [])
     assert recovered["drills"]["weekly"]["outcome"] == "passed"
 
 
@@ -335,7 +361,10 @@ def test_a_refused_destructive_drill_never_raises_and_counts_as_a_failed_run(
     assert "--destructive" in refused["hint"] and "drills.gameday.schedule" in refused["hint"]
     last = watch.standing("gameday").last
     assert last is not None and (last.outcome, last.drill_id) == ("refused", None)
-    assert sample(metrics, "kafka_dr_drill_last_run_passed", "gameday") == 0
+    assert status_of(metrics, "gameday") == "refused"
+    assert sample(metrics, "kafka_dr_drill_last_failure_timestamp_seconds", "gameday") == (
+        last.finished_at.timestamp()
+    )
     assert sample(metrics, "kafka_dr_drill_checks_failed", "gameday") is None
     assert state.drill_runs() == []  # refused before anything was touched
 
@@ -369,7 +398,7 @@ def test_a_drill_that_crashes_is_logged_with_its_traceback_and_counted_failed(
     last = watch.standing("weekly").last
     assert last is not None and last.outcome == "error"
     assert last.error == "unexpected error: ZeroDivisionError: division by zero"
-    assert sample(metrics, "kafka_dr_drill_last_run_passed", "weekly") == 0
+    assert status_of(metrics, "weekly") == "error"
 
 
 def test_a_drill_skipped_while_another_drill_holds_the_lock_is_not_a_failure(

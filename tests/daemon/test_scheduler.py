@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import structlog
 from apscheduler.triggers.interval import IntervalTrigger
+from daemon_fakes import quiet_probes
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
@@ -126,12 +127,26 @@ def statuses(store: StateStore, job: str) -> list[str]:
 
 
 def sample(text: str, name: str, job: str) -> float | None:
-    """The value of ``name{job=...}`` in a /metrics text, as Prometheus parses it."""
+    """The value of ``name{backup_job=...}`` in a /metrics text, as Prometheus parses it."""
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if s.name == name and s.labels == {"job": job}:
+            if s.name == name and s.labels == {"backup_job": job}:
                 return float(s.value)
     return None
+
+
+def status_in(text: str, job: str) -> str | None:
+    """The status kafka_dr_backup_last_run_status gives the job in a /metrics text."""
+    found = [
+        s.labels["status"]
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "kafka_dr_backup_last_run_status"
+        and s.labels["backup_job"] == job
+        and s.value == 1
+    ]
+    assert len(found) <= 1, found
+    return found[0] if found else None
 
 
 def get(port: int, path: str) -> tuple[int, str, bytes]:
@@ -161,6 +176,7 @@ def daemon_of(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
             runner=runner,
             metrics=Metrics(),
             trigger_factory=fast_trigger,
+            probes=quiet_probes(),
         )
         daemon.start()
         started.append(daemon)
@@ -246,7 +262,7 @@ def run_once(
 
 
 def failures_of(metrics: Metrics, job: str) -> float | None:
-    return metrics.registry.get_sample_value("kafka_dr_backup_failures_total", {"job": job})
+    return metrics.registry.get_sample_value("kafka_dr_backup_failures_total", {"backup_job": job})
 
 
 def test_a_successful_run_is_recorded_once_counted_and_logged_once(tmp_path: Path) -> None:
@@ -255,9 +271,8 @@ def test_a_successful_run_is_recorded_once_counted_and_logged_once(tmp_path: Pat
     (run,) = state.runs("orders")
     assert run.status == "succeeded"
     assert run.backup_id is not None and (run.records, run.bytes) == (10, 1000)
-    assert (
-        metrics.registry.get_sample_value("kafka_dr_backup_records_total", {"job": "orders"}) == 10
-    )
+    records = {"backup_job": "orders"}
+    assert metrics.registry.get_sample_value("kafka_dr_backup_records_total", records) == 10
     assert [e["event"] for e in events] == ["backup_done"]
     assert events[0]["backup_id"] == run.backup_id
     assert {"records", "bytes", "duration_s"} <= set(events[0])
@@ -357,14 +372,15 @@ def test_a_failing_job_keeps_failing_while_the_other_keeps_succeeding(
     text = body.decode()
     assert status == 200
     assert content_type.startswith("text/plain")
-    assert 'kafka_dr_backup_failures_total{job="payments"}' in text
-    assert 'kafka_dr_backup_failures_total{job="orders"} 0.0' in text
-    assert 'kafka_dr_backup_last_success_timestamp_seconds{job="orders"}' in text
-    assert 'kafka_dr_backup_last_success_timestamp_seconds{job="payments"}' not in text
-    assert 'kafka_dr_backup_records_total{job="orders"}' in text
+    assert (sample(text, "kafka_dr_backup_failures_total", "payments") or 0) >= 3
+    assert sample(text, "kafka_dr_backup_failures_total", "orders") == 0
+    assert (sample(text, "kafka_dr_backup_last_success_timestamp_seconds", "orders") or 0) > 0
+    assert sample(text, "kafka_dr_backup_last_success_timestamp_seconds", "payments") == 0
+    assert (sample(text, "kafka_dr_backup_last_failure_timestamp_seconds", "payments") or 0) > 0
+    assert (sample(text, "kafka_dr_backup_records_total", "orders") or 0) >= 30
 
 
-def test_healthz_shows_each_job_and_other_paths_are_not_found(
+def test_healthz_answers_503_naming_the_failing_job_and_other_paths_are_not_found(
     daemon_of: Callable[[FakeRunner], Daemon],
 ) -> None:
     daemon = daemon_of(FakeRunner(orders=succeeds(), payments=fails))
@@ -374,15 +390,60 @@ def test_healthz_shows_each_job_and_other_paths_are_not_found(
     status, content_type, body = get(daemon.port, "/healthz")
     health = json.loads(body)
 
-    assert (status, content_type) == (200, "application/json")
-    assert health["status"] == "ok"
+    assert (status, content_type) == (503, "application/json")
+    assert health["status"] == "failing"
+    assert [(p["check"], p["subject"]) for p in health["failing"]] == [
+        ("backup_failed", "payments")
+    ]
+    assert "cluster primary unreachable" in health["failing"][0]["detail"]
     assert set(health["jobs"]) == {"orders", "payments"}
-    assert health["jobs"]["orders"]["last_success_at"] is not None
-    assert health["jobs"]["payments"]["last_success_at"] is None
-    assert health["jobs"]["payments"]["last_status"] in ("failed", "running")
-    assert isinstance(health["jobs"]["orders"]["running"], bool)
+    orders, payments = health["jobs"]["orders"], health["jobs"]["payments"]
+    assert orders["last_success_at"] is not None and orders["failing"] is False
+    assert payments["last_success_at"] is None and payments["failing"] is True
+    assert payments["last_failure_at"] is not None
+    assert payments["last_status"] in ("failed", "running")
+    assert isinstance(orders["running"], bool)
     assert get(daemon.port, "/")[0] == 404
     assert get(daemon.port, "/metricsx")[0] == 404
+
+
+def test_healthz_is_200_while_every_job_succeeds(
+    daemon_of: Callable[[FakeRunner], Daemon],
+) -> None:
+    daemon = daemon_of(FakeRunner(orders=succeeds()))
+    wait_until(lambda: "succeeded" in statuses(daemon.state, "orders"))
+
+    status, _, body = get(daemon.port, "/healthz")
+
+    health = json.loads(body)
+    assert (status, health["status"], health["failing"]) == (200, "ok", [])
+    assert health["jobs"]["orders"]["stale_after_s"] == 300
+    assert health["preflight"]["ok"] in (True, None)
+
+
+def head(port: int, path: str) -> tuple[int, str, str, bytes]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            headers = reply.headers
+            return reply.status, headers["Content-Type"], headers["Content-Length"], reply.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers["Content-Type"], err.headers["Content-Length"], err.read()
+
+
+def test_head_answers_with_the_headers_of_get_and_no_body(
+    daemon_of: Callable[[FakeRunner], Daemon],
+) -> None:
+    daemon = daemon_of(FakeRunner(orders=fails))
+    wait_until(lambda: "failed" in statuses(daemon.state, "orders"))
+
+    metrics = head(daemon.port, "/metrics")
+    health = head(daemon.port, "/healthz")
+
+    assert metrics[0] == 200 and metrics[1].startswith("text/plain")
+    assert int(metrics[2]) > 1000 and metrics[3] == b""
+    assert health[:2] == (503, "application/json") and health[3] == b""
+    assert head(daemon.port, "/nowhere")[0] == 404
 
 
 def cli_backup(state: StateStore, job: str, behaviour: Behaviour) -> None:
@@ -398,7 +459,11 @@ def cli_backup(state: StateStore, job: str, behaviour: Behaviour) -> None:
 def test_healthz_and_the_backup_age_show_a_job_run_only_from_the_cli(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, "orders", schedule=None)
     daemon = Daemon(
-        settings, runner=FakeRunner(orders=fails), metrics=Metrics(), trigger_factory=fast_trigger
+        settings,
+        runner=FakeRunner(orders=fails),
+        metrics=Metrics(),
+        trigger_factory=fast_trigger,
+        probes=quiet_probes(),
     )
     daemon.start()
     try:
@@ -419,8 +484,7 @@ def test_healthz_and_the_backup_age_show_a_job_run_only_from_the_cli(tmp_path: P
     assert (orders["scheduled"], orders["next_run_at"]) == (False, None)
     last_success = sample(text, "kafka_dr_backup_last_success_timestamp_seconds", "orders")
     assert last_success == success.finished_at.timestamp()
-    age = sample(text, "kafka_dr_backup_age_seconds", "orders")
-    assert age is not None and 0 <= age < 60
+    assert status_in(text, "orders") == "succeeded"
 
 
 def test_a_skipped_run_leaves_the_last_status_and_the_last_success_as_they_were(
@@ -454,7 +518,12 @@ def test_a_stopped_daemon_reports_itself_unhealthy(
 
 
 def test_a_port_in_use_is_refused_with_the_address(tmp_path: Path) -> None:
-    first = Daemon(settings_for(tmp_path, "orders"), runner=FakeRunner(orders=succeeds()))
+    first = Daemon(
+        settings_for(tmp_path, "orders"),
+        runner=FakeRunner(orders=succeeds()),
+        metrics=Metrics(),
+        probes=quiet_probes(),
+    )
     first.start()
     try:
         taken = settings_for(tmp_path, "orders").model_copy(
@@ -465,7 +534,7 @@ def test_a_port_in_use_is_refused_with_the_address(tmp_path: Path) -> None:
             }
         )
         with pytest.raises(DaemonError, match=f"cannot listen on 127.0.0.1:{first.port}"):
-            Daemon(taken, runner=FakeRunner(orders=succeeds())).start()
+            Daemon(taken, runner=FakeRunner(orders=succeeds()), probes=quiet_probes()).start()
     finally:
         first.stop()
 
@@ -501,6 +570,7 @@ def test_the_stop_event_cancels_the_running_backup_and_records_it_cancelled(
             "stop": stop,
             "metrics": Metrics(),
             "trigger_factory": fast_trigger,
+            "probes": quiet_probes(),
         },
     )
 
@@ -533,6 +603,7 @@ def test_sigterm_stops_the_daemon_the_same_way(tmp_path: Path) -> None:
         runner=FakeRunner(orders=backup),
         metrics=Metrics(),
         trigger_factory=fast_trigger,
+        probes=quiet_probes(),
     )
     killer.join()
 
