@@ -12,13 +12,14 @@ from typing import Any
 from dr.config.schema import Settings
 from dr.daemon import Probes
 from dr.kafka.health import ClusterHealth, HealthReport, PartitionState
+from dr.kafka.quorum import QuorumMember, QuorumStatus
 from dr.mirror.connect import ConnectorStatus, TaskStatus
 from dr.mirror.deploy import MirrorState
 from dr.mirror.health import FlowHealth, Problem, State
 from dr.mirror.heartbeats import HeartbeatCheck
 from dr.mirror.status import FlowStatus
-from dr.objectives.rpo import RpoReport
-from dr.preflight import PreflightReport
+from dr.objectives.rpo import BackupRpo, FlowRpo, PartitionRpo, RpoReport
+from dr.preflight import PreflightCheck, PreflightReport
 
 
 @dataclass
@@ -124,3 +125,36 @@ def flow_state(
     )
     problems = () if state == "running" else (Problem("task", state, f"flow is {state}"),)
     return MirrorState(topics, FlowHealth(state, problems), connectors=(status,))
+
+
+def quorum(lag: int = 0) -> QuorumStatus:
+    voters = tuple(
+        QuorumMember(n, "leader" if n == 1 else "follower", 100, lag, 0.1) for n in (1, 2, 3)
+    )
+    return QuorumStatus(leader_id=1, high_watermark=100, voters=voters, observers=())
+
+
+def busy_world() -> FakeWorld:
+    """A world with something in every sampler: two clusters (one down), a flow with a failed
+    task, RPO of a flow and a job, a preflight with a failure and a warning."""
+    primary = cluster("primary", urp=2)
+    partitions = (
+        PartitionRpo("orders", 0, "primary.orders", 40, 12.5, source_end=1000),
+        PartitionRpo("orders", 1, "primary.orders", 0, 0.0, source_end=900),
+    )
+    flow = FlowRpo("primary->dr", 12.5, 40, 0.7, 60.0, partitions)
+    job = BackupRpo("orders", 95.0, 300, target_seconds=1200.0, last_backup_at=None)
+    checks = (
+        PreflightCheck("cluster primary reachable", "clusters.primary", "ok", "answered"),
+        PreflightCheck("store local writable", "storage.local", "fail", "denied", "fix it"),
+        PreflightCheck("daemon listen address", "daemon.listen", "warn", "in use", "stop it"),
+    )
+    return FakeWorld(
+        clusters=(
+            ClusterHealth(**{**primary.__dict__, "quorum": quorum(lag=3)}),
+            cluster("dr", reachable=False),
+        ),
+        mirror=(flow_state("primary->dr", "failed", tasks=("RUNNING", "FAILED")),),
+        rpo=RpoReport(measured_at=time.time(), flows=(flow,), backups=(job,)),
+        preflight=PreflightReport(checks=checks),
+    )
