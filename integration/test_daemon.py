@@ -1,8 +1,10 @@
-"""The daemon on the real lab: jobs on short schedules, one failing, metrics, SIGTERM mid-run."""
+"""The daemon on the real lab: jobs on short schedules, some failing, metrics (promtool-clean,
+with the lab's cluster health), /healthz naming the failing jobs, SIGTERM mid-run."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,10 +30,31 @@ def get(url: str) -> tuple[int, str]:
 
 
 def metric(text: str, name: str, job: str) -> float | None:
+    return labelled(text, name, f'backup_job="{job}"')
+
+
+def labelled(text: str, name: str, labels: str) -> float | None:
     for line in text.splitlines():
-        if line.startswith(f'{name}{{job="{job}"}}'):
+        if line.startswith(f"{name}{{{labels}}}"):
             return float(line.split()[-1])
     return None
+
+
+def head(url: str) -> int:
+    request = urllib.request.Request(url, method="HEAD")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.read() == b""
+        return int(response.status)
+
+
+def promtool_check_metrics(text: str) -> str:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is not installed: run `make tools` (Debian package prometheus)"
+    proc = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
 
 
 def test_the_daemon_runs_jobs_keeps_going_past_failures_and_stops_cleanly(
@@ -114,12 +137,31 @@ def test_the_daemon_runs_jobs_keeps_going_past_failures_and_stops_cleanly(
             return metric(text, "kafka_dr_backup_rpo_seconds", "small") is not None
 
         wait_until(rpo_sampled, timeout_s=30, what="the daemon to sample RPO")
+
+        def clusters_checked() -> bool:
+            _, text = get(f"{base}/metrics")
+            return 'kafka_dr_sample_timestamp_seconds{sampler="cluster_health"}' in text
+
+        wait_until(clusters_checked, timeout_s=120, what="the daemon to check the clusters")
+        status, text = get(f"{base}/metrics")
+        assert promtool_check_metrics(text).strip() == ""
+        assert head(f"{base}/metrics") == 200
+        primary_labels = 'cluster="primary"'
+        assert labelled(text, "kafka_dr_cluster_reachable", primary_labels) == 1
+        assert (labelled(text, "kafka_dr_cluster_brokers_online", primary_labels) or 0) >= 3
+        assert labelled(text, "kafka_dr_cluster_offline_partitions", primary_labels) == 0
+        assert metric(text, "kafka_dr_backup_last_success_timestamp_seconds", "notopic") == 0
+        assert (metric(text, "kafka_dr_backup_last_failure_timestamp_seconds", "notopic") or 0) > 0
         history = run_cli("--config", str(path), "rpo", "history", "--since", "1h", "--json")
         series = {s["name"]: s for s in json.loads(history.stdout)["series"]}
         assert series["small"]["samples"] >= 1 and series["small"]["kind"] == "job"
         status, body = get(f"{base}/healthz")
         health: dict[str, Any] = json.loads(body)
-        assert status == 200 and health["status"] == "ok"
+        assert status == 503 and health["status"] == "failing"
+        failing = {(p["check"], p["subject"]) for p in health["failing"]}
+        assert {("backup_failed", "notopic"), ("backup_failed", "nostore")} <= failing
+        assert not any(subject in ("small", "big") for _, subject in failing)
+        assert health["preflight"]["finished_at"] is not None
         assert health["jobs"]["notopic"]["last_status"] in ("failed", "running")
         assert health["jobs"]["notopic"]["last_success_at"] is None
         assert health["jobs"]["small"]["last_success_at"]
@@ -145,6 +187,7 @@ def test_the_daemon_runs_jobs_keeps_going_past_failures_and_stops_cleanly(
         if line.startswith("{")
     ]
     assert any(e["event"] == "daemon_stopped" for e in events)
+    assert [e["event"] for e in events].count("preflight_done") == 1
     assert any(e["event"] == "backup_failed" and e.get("job") == "nostore" for e in events)
     for job in ("small", "big"):
         listing = run_cli("--config", str(path), "backup", "list", job, "--json")
