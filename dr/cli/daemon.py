@@ -14,7 +14,9 @@ from dr.log import configure
 def daemon(app: AppContext) -> None:
     """Run the backup jobs and drills on their schedules; serve /metrics and /healthz until SIGTERM.
 
-    Logs JSON at level info unless --log-format or --log-level is given.
+    Also samples RPO and the health of the clusters and MirrorMaker for /metrics, and runs the
+    preflight of `kafka-dr check` at start-up (a failed check is logged and exported, never
+    fatal). Logs JSON at level info unless --log-format or --log-level is given.
     """
     # Imported here: the backup runner's Kafka and S3 clients are for this command only.
     from dr.daemon import run_daemon

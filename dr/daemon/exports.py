@@ -58,6 +58,8 @@ def declare_configured(
     limits of each."""
     metrics.start_time.set(started_at.timestamp())
     metrics.preflight_time.set(0)
+    for sampler in ("rpo", "cluster_health", "mirror_health"):
+        metrics.sample_failures.labels(sampler)
     for job in settings.backups:
         metrics.declare_backup_job(job, stale_after_s=stale_after.get(job))
         objectives = settings.job_objectives(job)

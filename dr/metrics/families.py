@@ -18,7 +18,9 @@ class Families:
         self.registry = CollectorRegistry(auto_describe=True)
         self._declare_daemon()
         self._declare_backups()
+        self._declare_backup_rpo()
         self._declare_mirror()
+        self._declare_mirror_health()
         self._declare_clusters()
         self._declare_drills()
 
@@ -103,6 +105,9 @@ class Families:
         self.backup_running = g(
             "kafka_dr_backup_running", "1 while the daemon runs a backup of the job, else 0.", j
         )
+
+    def _declare_backup_rpo(self) -> None:
+        g, j = self._gauge, "backup_job"
         self.backup_rpo = g(
             "kafka_dr_backup_rpo_seconds",
             "Age of the oldest record of the job's topics not yet in the store.",
@@ -160,6 +165,9 @@ class Families:
         self.mirror_rto_objective = g(
             "kafka_dr_mirror_rto_objective_seconds", "The flow's RTO objective.", f
         )
+
+    def _declare_mirror_health(self) -> None:
+        g, f = self._gauge, "flow"
         self.mirror_state = g(
             "kafka_dr_mirror_flow_state",
             "1 for the flow's state as `kafka-dr mirror status` judges it (running, unknown, "

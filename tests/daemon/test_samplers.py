@@ -37,6 +37,7 @@ def settings_for(tmp_path: Path) -> Settings:
             "storage": {"local": {"url": f"file://{tmp_path}/backups"}},
             "backups": {"orders": {"cluster": "primary", "topics": ["orders"], "storage": "local"}},
             "mirror": {"flows": [{"source": "primary", "target": "dr"}]},
+            "drills": {"weekly": {"scenarios": {"backup_restore": {"jobs": ["orders"]}}}},
             "daemon": {"listen": "127.0.0.1:0"},
             "state": str(tmp_path / "state.db"),
         }
@@ -62,6 +63,38 @@ def samplers(tmp_path: Path, world: FakeWorld, **probes: Any) -> Samplers:
 
 def value(metrics: Metrics, name: str, **labels: str) -> float | None:
     return metrics.registry.get_sample_value(name, labels)
+
+
+# -- from the start ---------------------------------------------------------------------------
+
+
+def test_a_daemon_just_started_has_series_for_every_job_flow_and_drill_before_any_run(
+    tmp_path: Path,
+) -> None:
+    daemon = Daemon(
+        settings_for(tmp_path),
+        runner=lambda *_a, **_k: None,  # type: ignore[arg-type,return-value]
+        metrics=Metrics(),
+        probes=FakeWorld().probes(),
+    )
+    daemon.start()
+    daemon.stop()
+
+    m = daemon.metrics
+    job = {"backup_job": "orders"}
+    assert value(m, "kafka_dr_backup_last_run_status", **job, status="never_run") == 1
+    assert value(m, "kafka_dr_backup_last_success_timestamp_seconds", **job) == 0
+    assert value(m, "kafka_dr_backup_last_failure_timestamp_seconds", **job) == 0
+    assert value(m, "kafka_dr_backup_rpo_unmeasured", **job) == 1
+    assert value(m, "kafka_dr_backup_rpo_objective_seconds", **job) == 60
+    assert value(m, "kafka_dr_backup_stale_after_seconds", **job) is None  # no schedule
+    assert value(m, "kafka_dr_mirror_flow_state", flow=FLOW, state="unknown") == 1
+    assert value(m, "kafka_dr_mirror_rpo_unmeasured", flow=FLOW) == 1
+    assert value(m, "kafka_dr_mirror_rpo_objective_seconds", flow=FLOW) == 60
+    assert value(m, "kafka_dr_drill_last_run_status", drill="weekly", status="never_run") == 1
+    assert value(m, "kafka_dr_drill_last_success_timestamp_seconds", drill="weekly") == 0
+    assert value(m, "kafka_dr_sample_failures_total", sampler="cluster_health") == 0
+    assert (value(m, "kafka_dr_daemon_start_time_seconds") or 0) > 0
 
 
 # -- cluster health ---------------------------------------------------------------------------
