@@ -146,8 +146,9 @@ class Samplers:
         health = self.probes.health_interval_s
         every: list[tuple[str, Callable[[], None], float]] = [
             ("cluster_health", self.sample_cluster_health, health),
-            ("mirror_health", self.sample_mirror_health, health),
         ]
+        if flow_names(self.settings):
+            every.append(("mirror_health", self.sample_mirror_health, health))
         if self.settings.backups or flow_names(self.settings):
             every.append(("rpo", self.sample_rpo, self.settings.daemon.rpo_sample_interval_s))
         for name, job, interval in every:
