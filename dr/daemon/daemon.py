@@ -88,6 +88,7 @@ class Daemon:
             cancel=self.cancel,
         )
         self._http: HttpEndpoint | None = None
+        self._preflight: threading.Thread | None = None
         self._stopped = False
         self._store_readable = True
 
@@ -100,7 +101,7 @@ class Daemon:
 
     def start(self) -> None:
         """Recover interrupted runs, declare every job, flow and drill's series, serve HTTP,
-        start the scheduler (the samplers and the preflight run at once, in the background).
+        start the scheduler (the samplers run at once) and the preflight, in the background.
         Raises DrError."""
         self.state.recover_interrupted_runs()
         self.started_at = datetime.now(UTC)
@@ -121,6 +122,7 @@ class Daemon:
         except BaseException:
             self._http.close()
             raise
+        self._preflight = self.samplers.start_preflight()
         log.info(
             "daemon_started",
             jobs=self.jobs,
@@ -137,6 +139,8 @@ class Daemon:
         self.cancel.set()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
+        if self._preflight is not None:
+            self._preflight.join(timeout=5)  # it gives up at once when cancelled
         if self._http is not None:
             self._http.close()
             self._http = None

@@ -45,7 +45,7 @@ T = TypeVar("T")
 HEALTH_INTERVAL_S = 60.0  # cluster and MirrorMaker health
 PROBE_TIMEOUT_S = 120.0  # longest wait for one sampler run (the quorum tool alone takes <= 45 s)
 SAMPLE_RETENTION_DAYS = 90  # RPO history kept in the state store
-SAMPLERS = ("rpo", "cluster_health", "mirror_health", "preflight")
+SAMPLERS = ("rpo", "cluster_health", "mirror_health", "preflight")  # each with its thread
 
 
 def check_clusters(settings: Settings) -> HealthReport:
@@ -141,7 +141,7 @@ class Samplers:
         }
 
     def add_jobs(self, scheduler: BaseScheduler) -> None:
-        """Schedule the samplers, each first run now; the preflight once."""
+        """Schedule the samplers, each first run now."""
         now = datetime.now(UTC)
         health = self.probes.health_interval_s
         every: list[tuple[str, Callable[[], None], float]] = [
@@ -154,7 +154,13 @@ class Samplers:
         for name, job, interval in every:
             trigger = IntervalTrigger(seconds=interval, timezone=UTC)
             scheduler.add_job(job, trigger=trigger, id=f"sampler:{name}", next_run_time=now)
-        scheduler.add_job(self.run_preflight, id="preflight", next_run_time=now)
+
+    def start_preflight(self) -> threading.Thread:
+        """Run the preflight once, in a thread of its own (not a scheduler job: a one-off job
+        races the scheduler's shutdown when the daemon stops at once)."""
+        thread = threading.Thread(target=self.run_preflight, name="kafka-dr-preflight", daemon=True)
+        thread.start()
+        return thread
 
     def _run(self, sampler: str, call: Callable[[Settings], T]) -> T | None:
         """The sampler's result, or None when it failed (logged and counted) or was cancelled."""

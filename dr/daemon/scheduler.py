@@ -121,7 +121,7 @@ def _trigger(factory: TriggerFactory, expr: str, *, key: str) -> Any:
 def _log_skipped_run(event: Any) -> None:
     # APScheduler's own log lines are plain text; the daemon's log is one JSON event per fact.
     job_id: str = event.job_id
-    if job_id.startswith(("sampler:", "preflight")):
+    if job_id.startswith("sampler:"):
         kind, field = "sampler", "sampler"
     elif job_id.startswith(DRILL_JOB_PREFIX):
         kind, field = "drill", "drill"

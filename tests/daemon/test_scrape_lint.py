@@ -85,8 +85,11 @@ def scrape_when_sampled(daemon: Daemon) -> str:
     while True:
         with urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}/metrics", timeout=5) as r:
             text = r.read().decode()
-        samplers = ('sampler="rpo"', 'sampler="cluster_health"', 'sampler="mirror_health"')
-        if all(s in text for s in samplers) and "kafka_dr_preflight_check_ok{" in text:
+        sampled = [
+            f'kafka_dr_sample_timestamp_seconds{{sampler="{sampler}"}}'
+            for sampler in ("rpo", "cluster_health", "mirror_health")
+        ]
+        if all(s in text for s in sampled) and "kafka_dr_preflight_check_ok{" in text:
             return text
         assert time.monotonic() < deadline, "the samplers did not run"
         time.sleep(0.05)
