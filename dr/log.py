@@ -8,6 +8,7 @@ client properties) is replaced wherever it appears in a logged string.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
@@ -77,7 +78,7 @@ def configure(*, level: str = "info", fmt: str = "auto", stream: TextIO | None =
     if not isinstance(numeric, int):
         numeric = logging.INFO
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=out.isatty())
+        structlog.dev.ConsoleRenderer(colors=out.isatty() and not os.environ.get("NO_COLOR"))
         if use_console
         else structlog.processors.JSONRenderer()
     )

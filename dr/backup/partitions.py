@@ -20,7 +20,9 @@ from dr.log import get_logger
 
 log = get_logger(__name__)
 
-ATTEMPT_TIMEOUT_S = 10.0
+# The last look before the leader wait ends gives each request this long at least: a fresh
+# client may still wait on a broker that died as the controller.
+LAST_ATTEMPT_MIN_S = 30.0
 TP = tuple[str, int]
 
 
@@ -58,7 +60,7 @@ def _attempt(
 ) -> tuple[dict[str, kadmin.TopicState], tuple[dict[TP, int], dict[TP, int]] | None]:
     """One look at the cluster: the topics' states, and their offsets once every partition
     has a leader (or on the final attempt, for the partitions that have one)."""
-    timeout = ATTEMPT_TIMEOUT_S if not final else max(ATTEMPT_TIMEOUT_S, 30.0)
+    timeout = cluster.timeout_s if not final else max(cluster.timeout_s, LAST_ATTEMPT_MIN_S)
     admin = admin_client(cluster, timeout_s=timeout)
     described = kadmin.topic_states(admin, topics, timeout)
     led = sorted(

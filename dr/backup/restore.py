@@ -30,7 +30,6 @@ from dr.backup.restore_groups import (
 )
 from dr.backup.restore_plan import (
     JOURNAL,
-    TIMEOUT_S,
     GroupSkip,
     RestoreError,
     RestoreFailed,
@@ -133,7 +132,7 @@ def run_restore(
         progress=progress,
         cancel=cancel,
     )
-    admin = admin_client(settings.clusters[plan.cluster], timeout_s=TIMEOUT_S)
+    admin = admin_client(settings.clusters[plan.cluster])
     group_result = commit_group_offsets(admin, written.groups)
     mark_done(state, plan, written.bases)
     seconds = time.monotonic() - started
@@ -209,7 +208,7 @@ def write_records(
     offsets to wait for). ``final``: mark the journal done (no group step follows). Raises
     RestoreError (nothing written), RestoreFailed (stopped part-way)."""
     cluster = settings.clusters[plan.cluster]
-    admin = admin_client(cluster, timeout_s=TIMEOUT_S)
+    admin = admin_client(cluster)
     journal = state.load_journal(JOURNAL, plan.journal_key)
     own = journal is not None and run_id is not None and journal.get("run_id") == run_id
     if journal is not None and not (own or journal.get("status") == "running"):
@@ -304,10 +303,10 @@ def _options(plan: RestorePlan) -> dict[str, Any]:
 
 def _stable_ends(admin: Any, tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
     """End offsets read until two reads a second apart agree (in-flight writes settle)."""
-    previous = kadmin.offsets(admin, tps, "latest", TIMEOUT_S, committed=False)
+    previous = kadmin.offsets(admin, tps, "latest", admin.timeout_s, committed=False)
     for _ in range(30):
         time.sleep(1.0)
-        current = kadmin.offsets(admin, tps, "latest", TIMEOUT_S, committed=False)
+        current = kadmin.offsets(admin, tps, "latest", admin.timeout_s, committed=False)
         if current == previous:
             return current
         previous = current

@@ -8,7 +8,7 @@ from array import array
 from typing import Any
 
 from dr.backup.metadata import group_offsets_of
-from dr.backup.restore_plan import TIMEOUT_S, GroupSkip, RestorePlan
+from dr.backup.restore_plan import GroupSkip, RestorePlan
 from dr.kafka import admin as kadmin
 from dr.log import get_logger
 
@@ -91,5 +91,5 @@ def commit_group_offsets(admin: Any, mapped: Mapped) -> Mapped:
     what was committed."""
     for group, by_topic in mapped.items():
         offsets = {(t, p): o for t, parts in by_topic.items() for p, o in parts.items()}
-        kadmin.alter_group_offsets(admin, group, offsets, TIMEOUT_S)
+        kadmin.alter_group_offsets(admin, group, offsets, admin.timeout_s)
     return mapped

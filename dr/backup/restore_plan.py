@@ -11,7 +11,6 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
-    AdminClient,
     ConfigResource,
     ResourceType,
 )
@@ -20,12 +19,11 @@ from dr.backup.catalog import Manifest
 from dr.backup.metadata import group_offsets_of
 from dr.backup.restore_configs import ConfigChange, ConfigPolicy, losing_configs, restored_configs
 from dr.config.schema import Settings
-from dr.errors import DrError, KafkaError
+from dr.errors import DrError
 from dr.kafka import admin as kadmin
-from dr.kafka.client import admin_client
+from dr.kafka.client import ClusterAdmin, admin_client
 from dr.state import StateStore
 
-TIMEOUT_S = 30.0
 JOURNAL = "restore"
 
 
@@ -112,8 +110,9 @@ def plan_restore(
 
     Raises RestoreError when the selection is empty or invalid."""
     cluster = settings.clusters[to]
-    admin = admin_client(cluster, timeout_s=TIMEOUT_S)
-    cluster_id = kadmin.cluster_id(admin, TIMEOUT_S)
+    admin = admin_client(cluster)
+    timeout_s = cluster.timeout_s
+    cluster_id = kadmin.cluster_id(admin, timeout_s)
     chosen = _chosen_topics(manifest, topics)
     renames = renames or {}
     unknown = sorted(set(renames) - set(manifest.topics))
@@ -122,8 +121,8 @@ def plan_restore(
     policy = configs or ConfigPolicy()
     journal = state.load_journal(JOURNAL, f"{manifest.backup_id}->{cluster_id}")
     resuming = journal is not None and journal.get("status") == "running"
-    existing = kadmin.list_topic_partitions(admin, TIMEOUT_S)
-    brokers = kadmin.broker_count(admin, TIMEOUT_S)
+    existing = kadmin.list_topic_partitions(admin, timeout_s)
+    brokers = kadmin.broker_count(admin, timeout_s)
     plans: list[TopicRestore] = []
     problems: list[str] = []
     for source in chosen:
@@ -235,7 +234,7 @@ def plan_groups(
     return names, skips
 
 
-def _existing_target_problems(admin: AdminClient, plans: list[TopicRestore]) -> list[str]:
+def _existing_target_problems(admin: ClusterAdmin, plans: list[TopicRestore]) -> list[str]:
     """Configs of existing target topics that would delete, re-stamp or refuse restored records
     (unless this restore asks for them too: a resumed restore, or --config)."""
     if not plans:
@@ -251,24 +250,24 @@ def _existing_target_problems(admin: AdminClient, plans: list[TopicRestore]) -> 
     return problems
 
 
-def _effective_configs(admin: AdminClient, topics: list[str]) -> dict[str, dict[str, str]]:
+def _effective_configs(admin: ClusterAdmin, topics: list[str]) -> dict[str, dict[str, str]]:
     """Every config in force on each topic, defaults included."""
     resources = [ConfigResource(ResourceType.TOPIC, t) for t in topics]
     out: dict[str, dict[str, str]] = {}
-    futures = admin.describe_configs(resources, request_timeout=TIMEOUT_S)
+    timeout_s = admin.timeout_s
+    futures = admin.describe_configs(resources, request_timeout=timeout_s)
     for resource, future in futures.items():
         try:
-            entries = future.result(timeout=TIMEOUT_S + 5)
+            entries = future.result(timeout=timeout_s + 5)
         except (KafkaException, TimeoutError) as exc:
-            raise KafkaError(
-                f"cannot read configs of topic '{resource.name}': {kadmin.reason(exc)}"
-            ) from None
+            what = f"cannot read configs of topic '{resource.name}'"
+            raise kadmin.failed(admin, what, exc) from None
         out[resource.name] = {k: e.value for k, e in entries.items() if e.value is not None}
     return out
 
 
-def _records_in(admin: Any, topic: str, partitions: int) -> int:
+def _records_in(admin: ClusterAdmin, topic: str, partitions: int) -> int:
     tps = [(topic, p) for p in range(partitions)]
-    low = kadmin.offsets(admin, tps, "earliest", TIMEOUT_S, committed=False)
-    high = kadmin.offsets(admin, tps, "latest", TIMEOUT_S, committed=False)
+    low = kadmin.offsets(admin, tps, "earliest", admin.timeout_s, committed=False)
+    high = kadmin.offsets(admin, tps, "latest", admin.timeout_s, committed=False)
     return sum(high[tp] - low[tp] for tp in tps)

@@ -28,7 +28,6 @@ from dr.kafka.client import confluent_config, librdkafka_logger
 from dr.storage import ObjectStore
 
 TP = tuple[str, int]
-READ_TIMEOUT_S = 30.0
 _ADVICE = "delete the target topic and run the same restore again"
 
 
@@ -175,7 +174,7 @@ class _TargetReader:
                 logger=librdkafka_logger(),
             )
         self._consumer.assign([TopicPartition(tp[0], tp[1], offset)])
-        deadline = time.monotonic() + READ_TIMEOUT_S
+        deadline = time.monotonic() + self._cluster.timeout_s
         while time.monotonic() < deadline:
             msg = self._consumer.poll(1.0)
             if msg is None or msg.error() is not None or msg.offset() != offset:
@@ -187,8 +186,8 @@ class _TargetReader:
                 msg.timestamp()[1] if with_timestamp else None,
             )
         raise RestoreError(
-            f"cannot read offset {offset} of {tp[0]}-{tp[1]} within {READ_TIMEOUT_S:.0f}s to "
-            "check where the restore resumes"
+            f"cannot read offset {offset} of {tp[0]}-{tp[1]} within {self._cluster.timeout_s:g}s "
+            f"(the {self._cluster.describe()} timeout_s) to check where the restore resumes"
         )
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dr.backup.restore_plan import TIMEOUT_S, RestoreError, RestorePlan, TopicRestore
+from dr.backup.restore_plan import RestoreError, RestorePlan, TopicRestore
 from dr.config.schema import Settings
 from dr.errors import KafkaError
 from dr.kafka import admin as kadmin
@@ -17,8 +17,8 @@ log = get_logger(__name__)
 def create_missing_topics(settings: Settings, plan: RestorePlan) -> list[str]:
     """Create the plan's target topics the cluster does not have (safe to run twice); returns
     the names created. Raises RestoreError naming a config the cluster refuses."""
-    admin = admin_client(settings.clusters[plan.cluster], timeout_s=TIMEOUT_S)
-    existing = kadmin.list_topic_partitions(admin, TIMEOUT_S)
+    admin = admin_client(settings.clusters[plan.cluster])
+    existing = kadmin.list_topic_partitions(admin, admin.timeout_s)
     created = []
     for topic in plan.topics:
         if topic.target not in existing:
@@ -33,7 +33,7 @@ def create_topic(admin: Any, topic: TopicRestore) -> None:
     """Create a target topic; a config the cluster refuses is named, with what to do."""
     info = kadmin.TopicInfo(topic.target, topic.partitions, topic.replication_factor, topic.configs)
     try:
-        kadmin.create_topic(admin, info, TIMEOUT_S)
+        kadmin.create_topic(admin, info, admin.timeout_s)
     except KafkaError as exc:
         named = [f"{k}={v}" for k, v in sorted(topic.configs.items()) if k in str(exc)]
         if not named:

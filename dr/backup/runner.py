@@ -62,7 +62,6 @@ __all__ = [
 
 log = get_logger(__name__)
 
-ADMIN_TIMEOUT_S = 30.0
 LEFTOVER_AGE_S = 60.0
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__cluster_metadata"})
 TP = tuple[str, int]
@@ -164,14 +163,14 @@ def _run(
     adopt_legacy(store, job)
     previous = latest_manifest(store, job)
     sequence = next_sequence(store, job)
-    admin = admin_client(cluster, timeout_s=ADMIN_TIMEOUT_S)
-    cid = kadmin.cluster_id(admin, ADMIN_TIMEOUT_S)
+    admin = admin_client(cluster)
+    cid = kadmin.cluster_id(admin, cluster.timeout_s)
     if previous is not None and previous.cluster_id != cid:
         raise BackupError(
             f"job '{job}': cluster '{spec.cluster}' now has id {cid}, its backups were taken from "
             f"{previous.cluster_id}; a replaced cluster needs a new job (or new storage prefix)"
         )
-    listing = kadmin.list_topic_partitions(admin, ADMIN_TIMEOUT_S)
+    listing = kadmin.list_topic_partitions(admin, cluster.timeout_s)
     topics = select_topics(listing, spec)
     if not topics:
         raise BackupError(
@@ -186,8 +185,8 @@ def _run(
     records, stored = copy_records(settings, spec, job, plan.partitions, store, cancel, progress)
     ids = {s.topic: s.topic_id for s in states if s.topic_id}
     # A fresh client: the first one may still wait on a broker that died since (as controller).
-    admin = admin_client(cluster, timeout_s=ADMIN_TIMEOUT_S)
-    metadata = encode_metadata(snapshot_metadata(admin, topics, ADMIN_TIMEOUT_S, topic_ids=ids))
+    admin = admin_client(cluster)
+    metadata = encode_metadata(snapshot_metadata(admin, topics, cluster.timeout_s, topic_ids=ids))
     meta_key = metadata_key(job, backup_id)
     store.put_bytes(meta_key, metadata)
     if cancel is not None and cancel.is_set():

@@ -3,17 +3,72 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from dr import __version__
-from dr.cli.common import AppContext
+from dr.cli.common import AppContext, no_color
+from dr.cli.exits import (
+    catch_interrupts,
+    fail,
+    fail_interrupted,
+    fail_unexpectedly,
+    fail_with_usage,
+    interrupted,
+)
 from dr.errors import DrError, Interrupted
 from dr.log import configure, redact_text
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class KafkaDrGroup(click.Group):
+    """The kafka-dr command: every error, click's usage errors included, ends as one line
+    ``error: ...`` and its exit code (dr.cli.exits), also when run through click's CliRunner."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = _debug_flag(argv)
+        try:
+            # Without standalone mode click returns the code of a raised Exit instead of
+            # exiting, and raises its usage errors for us to print.
+            code = super().main(argv, prog_name or "kafka-dr", complete_var, False, **extra)
+        except click.exceptions.Abort:
+            fail_interrupted(debug=debug)
+        except click.UsageError as exc:
+            fail_with_usage(exc)
+        except click.ClickException as exc:
+            click.echo(f"error: {redact_text(exc.format_message())}", err=True)
+            sys.exit(2)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except Interrupted:
+            fail_interrupted(debug=debug)
+        except DrError as exc:
+            fail(exc, debug=debug)
+        except KeyboardInterrupt:
+            fail_interrupted(debug=debug)
+        except Exception as exc:  # the last line of defence: one line, never a traceback
+            fail_unexpectedly(exc, debug=debug)
+        if interrupted():  # Ctrl-C was turned into an error a command caught: still 130
+            fail_interrupted(debug=debug)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(
+    "kafka-dr",
+    cls=KafkaDrGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "-V", "--version", prog_name="kafka-dr")
 @click.option(
     "--config",
@@ -40,6 +95,8 @@ from dr.log import configure, redact_text
 def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format: str) -> None:
     """kafka-dr: backup, replication and disaster recovery for Apache Kafka."""
     configure(level=log_level, fmt=log_format)
+    if no_color():
+        ctx.color = False  # every command's output below this context: no ANSI codes
     ctx.obj = AppContext(config_path=config_path, debug=log_level == "debug")
 
 
@@ -86,47 +143,15 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the console script; turns every DrError into one line and an exit code."""
-    debug = "--log-level=debug" in (argv or sys.argv) or _debug_flag(argv or sys.argv)
-    try:
-        # Without standalone mode click returns the code of a raised Exit instead of exiting.
-        code = cli.main(args=argv, prog_name="kafka-dr", standalone_mode=False)
-    except click.exceptions.Abort:
-        _fail(Interrupted("interrupted"), debug)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except DrError as exc:
-        _fail(exc, debug)
-    except KeyboardInterrupt:
-        _fail(Interrupted("interrupted"), debug)
-    except Exception as exc:  # the last line of defence: one line, never a traceback
-        if debug:
-            _print_traceback(exc)
-        message = redact_text(f"unexpected error: {type(exc).__name__}: {exc}")
-        click.echo(f"error: {message} (run with --log-level debug for details)", err=True)
-        sys.exit(2)
-    sys.exit(code if isinstance(code, int) else 0)
+    """Entry point of the console script; turns every error into one line and an exit code."""
+    catch_interrupts()
+    cli.main(args=argv, prog_name="kafka-dr")
 
 
 def _debug_flag(argv: list[str]) -> bool:
+    if "--log-level=debug" in argv:
+        return True
     for i, arg in enumerate(argv):
         if arg == "--log-level" and i + 1 < len(argv) and argv[i + 1] == "debug":
             return True
     return False
-
-
-def _fail(exc: DrError, debug: bool) -> None:
-    if debug:
-        _print_traceback(exc)
-    click.echo(f"error: {redact_text(exc.message)}", err=True)
-    sys.exit(exc.exit_code)
-
-
-def _print_traceback(exc: BaseException) -> None:
-    import traceback
-
-    text = "".join(traceback.format_exception(exc))
-    click.echo(redact_text(text), err=True, nl=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,3 +32,9 @@ pass_app = click.make_pass_decorator(AppContext)
 def echo_json(payload: Any) -> None:
     """Print a result as JSON on stdout."""
     click.echo(json.dumps(payload, indent=2, sort_keys=False, default=str))
+
+
+def no_color() -> bool:
+    """True when the environment asks for no colour (NO_COLOR set and not empty, no-color.org).
+    Output that is not a terminal never gets colour either (click strips it)."""
+    return bool(os.environ.get("NO_COLOR"))

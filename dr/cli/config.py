@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dr.cli.common import AppContext, pass_app
+from dr.cli.common import AppContext, echo_json, pass_app
 from dr.config import load_config
 from dr.config.example import example_config
 from dr.errors import ConfigError
@@ -18,8 +18,9 @@ def config() -> None:
 
 @config.command("validate")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @pass_app
-def validate(app: AppContext, file: str | None) -> None:
+def validate(app: AppContext, file: str | None, as_json: bool) -> None:
     """Check a config file and list every problem in it.
 
     FILE defaults to --config, then $KAFKA_DR_CONFIG, then ./kafka-dr.yaml. Exits 2 when the
@@ -28,12 +29,28 @@ def validate(app: AppContext, file: str | None) -> None:
     try:
         loaded = load_config(file or app.config_path)
     except ConfigError as exc:
-        # Every problem, not just the first: one run shows everything there is to fix.
-        for problem in exc.problems:
-            click.echo(redact_text(f"error: config {exc.source}: {problem}"), err=True)
+        problems = [redact_text(problem) for problem in exc.problems]
+        if as_json:
+            echo_json({"valid": False, "config": exc.source, "problems": problems})
+        else:
+            # Every problem, not just the first: one run shows everything there is to fix.
+            for problem in problems:
+                click.echo(f"error: config {exc.source}: {problem}", err=True)
         raise click.exceptions.Exit(2) from None
     settings = loaded.settings
     flows = len(settings.mirror.flows) if settings.mirror else 0
+    if as_json:
+        echo_json(
+            {
+                "valid": True,
+                "config": str(loaded.path),
+                "clusters": sorted(settings.clusters),
+                "storage": sorted(settings.storage),
+                "mirror_flows": [f.name for f in settings.mirror.flows] if settings.mirror else [],
+                "backups": sorted(settings.backups),
+            }
+        )
+        return
     click.echo(
         f"config {loaded.path} is valid: {_count(len(settings.clusters), 'cluster')}, "
         f"{_count(len(settings.storage), 'storage target')}, {_count(flows, 'mirror flow')}"

@@ -21,6 +21,7 @@ from dr.playbooks.history import failed_over
 
 TRACE_LINES = 5  # of a failed connector's or task's trace, with --verbose
 flow_option = click.option("--flow", default=None, help="Only this flow (SOURCE->TARGET).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 force_option = click.option(
     "--force", is_flag=True, help="Even for a flow a failover stopped (see 'playbook list')."
 )
@@ -40,10 +41,18 @@ def mirror() -> None:
 
 @mirror.command()
 @flow_option
+@json_option
 @pass_app
-def render(app: AppContext, flow: str | None) -> None:
+def render(app: AppContext, flow: str | None, as_json: bool) -> None:
     """Print mm2.properties (dedicated) or the connector configs (connect)."""
     rendered = deploy.render(app.config().settings, flow)
+    if as_json:
+        echo_json(
+            {"deploy": "dedicated", "properties": rendered}
+            if isinstance(rendered, str)
+            else {"deploy": "connect", "connectors": rendered}
+        )
+        return
     click.echo(rendered if isinstance(rendered, str) else json.dumps(rendered, indent=2), nl=False)
     if not isinstance(rendered, str):
         click.echo()
@@ -110,33 +119,46 @@ def apply(app: AppContext, dry_run: bool, yes: bool, as_json: bool, force: bool)
 
 @mirror.command()
 @flow_option
+@json_option
 @pass_app
-def pause(app: AppContext, flow: str | None) -> None:
+def pause(app: AppContext, flow: str | None, as_json: bool) -> None:
     """Pause the flows' connectors (Connect mode)."""
-    for name in deploy.control(app.config().settings, "pause", flow):
-        click.echo(f"paused {name}")
+    _controlled(deploy.control(app.config().settings, "pause", flow), "paused", as_json)
 
 
 @mirror.command()
 @flow_option
 @force_option
+@json_option
 @pass_app
-def resume(app: AppContext, flow: str | None, force: bool) -> None:
+def resume(app: AppContext, flow: str | None, force: bool, as_json: bool) -> None:
     """Resume the flows' connectors (Connect mode)."""
     refuse_after_failover(app.config().settings, force, flow)
-    for name in deploy.control(app.config().settings, "resume", flow):
-        click.echo(f"resumed {name}")
+    _controlled(deploy.control(app.config().settings, "resume", flow), "resumed", as_json)
 
 
 @mirror.command()
 @flow_option
 @force_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
 @pass_app
-def restart(app: AppContext, flow: str | None, force: bool) -> None:
-    """Restart the flows' connectors and tasks, or the dedicated MirrorMaker."""
-    refuse_after_failover(app.config().settings, force, flow)
-    for name in deploy.control(app.config().settings, "restart", flow):
-        click.echo(f"restarted {name}")
+def restart(app: AppContext, flow: str | None, force: bool, yes: bool, as_json: bool) -> None:
+    """Restart the flows' connectors and tasks, or the dedicated MirrorMaker (replication
+    pauses meanwhile). Asks first unless --yes."""
+    settings = app.config().settings
+    refuse_after_failover(settings, force, flow)
+    what = "MirrorMaker" if flow is None else f"flow {flow}"
+    confirm(f"Restart {what}? Replication stops until it is back.", yes)
+    _controlled(deploy.control(settings, "restart", flow), "restarted", as_json)
+
+
+def _controlled(names: list[str], done: str, as_json: bool) -> None:
+    if as_json:
+        echo_json({done: names})
+        return
+    for name in names:
+        click.echo(f"{done} {name}")
 
 
 @mirror.command()

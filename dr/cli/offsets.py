@@ -23,11 +23,21 @@ def offsets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
 def translate(app: AppContext, group: str, source: str, target: str, as_json: bool) -> None:
-    """The offsets GROUP should use on --to, from MirrorMaker 2's latest checkpoints."""
+    """The offsets GROUP should use on --to, from MirrorMaker 2's latest checkpoints.
+
+    Exits 1 when no partition of the group can be translated (each is listed as missing)."""
     result = translate_offsets(app.config().settings, group, source, target)
     if as_json:
         echo_json(translation_json(result))
-        return
+    else:
+        print_translation(result, source, target)
+    if not result.partitions:
+        raise click.exceptions.Exit(1)
+
+
+def print_translation(result: TranslationResult, source: str, target: str) -> None:
+    """The translation for people: one line per partition, translated or missing."""
+    group = result.group
     click.echo(f"group {group}: {source} -> {target}")
     if result.source_unreachable is not None:
         age = result.newest_checkpoint_age_seconds
@@ -42,6 +52,11 @@ def translate(app: AppContext, group: str, source: str, target: str, as_json: bo
         click.echo(f"  {p.topic}-{p.partition}: offset {p.offset} ({_basis(p)})")
     for m in result.missing:
         click.secho(f"  {m.topic}-{m.partition}: missing: {m.reason}", fg="yellow")
+    if not result.partitions:
+        click.echo(
+            f"error: nothing to translate for group {group}: no partition has a translation",
+            err=True,
+        )
 
 
 def translation_json(result: TranslationResult) -> dict[str, Any]:

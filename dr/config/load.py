@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from dr.config.keys import did_you_mean
 from dr.config.playbooks import HookSettings, PlaybookSettings, StepHooks
 from dr.config.schema import Settings
 from dr.errors import ConfigError
@@ -121,9 +122,10 @@ def _describe(err: Mapping[str, Any]) -> str:
         loc = loc[:-1]
     kind = err.get("type", "")
     ctx = err.get("ctx") or {}
-    loc = _without_access_kind(loc)
+    typed_loc, loc = loc, _without_access_kind(loc)
     if kind == "extra_forbidden":
-        message = "unknown key"
+        meant = did_you_mean(Settings, typed_loc)
+        message = f"unknown key (did you mean '{meant}'?)" if meant else "unknown key"
     elif kind in ("union_tag_invalid", "union_tag_not_found"):
         # A discriminated union (access.kind): name the key that picks the member.
         loc = (*loc, ctx.get("discriminator", "kind").strip("'"))

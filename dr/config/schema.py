@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from dr.config.access import AccessSettings, CommandAccess, LabAccess, SshAccess
 from dr.config.base import NAME_PATTERN, Model, Name
@@ -172,6 +172,20 @@ class ClusterSettings(Model):
             raise ValueError(f"node id {dupes[0]} is listed twice")
         return value
 
+    # Its key under clusters, given by Settings: messages name a cluster as the user does.
+    _name: str | None = PrivateAttr(default=None)
+
+    @property
+    def name(self) -> str | None:
+        """The cluster's key under clusters (None for settings made outside a config)."""
+        return self._name
+
+    def describe(self) -> str:
+        """How messages name this cluster: cluster 'NAME' (BOOTSTRAP SERVERS)."""
+        if self._name is None:
+            return f"cluster at {self.bootstrap_servers}"
+        return f"cluster '{self._name}' ({self.bootstrap_servers})"
+
     def client_properties(self) -> dict[str, str]:
         """The client properties with secrets revealed, for handing to a Kafka client."""
         return {
@@ -227,6 +241,14 @@ class StorageSettings(Model):
         examples=[64],
     )
 
+    # Its key under storage, given by Settings: messages name a store as the user does.
+    _name: str | None = PrivateAttr(default=None)
+
+    @property
+    def name(self) -> str | None:
+        """The store's key under storage (None for settings made outside a config)."""
+        return self._name
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
@@ -249,6 +271,14 @@ class StorageSettings(Model):
             raise ValueError("sse_kms_key_id is set but sse is not 'aws:kms'")
         if self.url.startswith("file:") and (self.sse or self.endpoint_url):
             raise ValueError("S3 options (sse, endpoint_url) given for a file:// store")
+        pair = {"access_key_id": self.access_key_id, "secret_access_key": self.secret_access_key}
+        given = [key for key, value in pair.items() if value is not None]
+        if len(given) == 1:
+            missing = next(key for key in pair if key not in given)
+            raise ValueError(
+                f"{missing} is missing: {given[0]} is set (give both, or neither to use the AWS "
+                "credential chain)"
+            )
         return self
 
 
@@ -389,6 +419,27 @@ class DaemonSettings(Model):
         default=60.0, gt=0, description="How often the daemon samples RPO into the state store."
     )
 
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        return checked_listen(value)
+
+
+def checked_listen(value: str) -> str:
+    """value when it is host:port or [IPv6]:port with a port 0-65535 (0: any free port);
+    raises ValueError saying what is wrong otherwise."""
+    host, sep, port = value.strip().rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if not sep or not host or host == "[]":
+        raise ValueError(f"'{value}' is not host:port (e.g. 127.0.0.1:9187, or 0.0.0.0:9187)")
+    if ":" in host and not bracketed:
+        raise ValueError(f"'{value}': write an IPv6 address in brackets, e.g. [::1]:9187")
+    if not port.isdigit():
+        raise ValueError(f"'{value}': the port '{port}' is not a number")
+    if int(port) > 65535:
+        raise ValueError(f"'{value}': port {int(port)} is out of range (0-65535)")
+    return value
+
 
 class Settings(Model):
     """The whole kafka-dr configuration."""
@@ -425,6 +476,14 @@ class Settings(Model):
         description="Path of the SQLite state store; default: kafka-dr.db beside the config.",
         examples=["/var/lib/kafka-dr/state.db"],
     )
+
+    @model_validator(mode="after")
+    def _name_clusters_and_stores(self) -> Settings:
+        for name, cluster in self.clusters.items():
+            cluster._name = name
+        for name, store in self.storage.items():
+            store._name = name
+        return self
 
     def job_objectives(self, job: str) -> Objectives:
         """The objectives backup job ``job`` is measured against: its own, else the global."""

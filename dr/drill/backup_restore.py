@@ -42,7 +42,6 @@ from dr.objectives.rpo import measure_backup
 from dr.storage import ObjectStore
 
 SCENARIO = "backup-restore"
-TIMEOUT_S = 30.0
 
 
 def run_backup_restore(ctx: DrillContext, scenario: BackupRestoreScenario) -> None:
@@ -267,12 +266,12 @@ def _commit_scratch_groups(
 ) -> dict[str, str]:
     """Commit each restored group's offsets under its scratch name; returns group -> scratch
     group (the real groups are never touched)."""
-    admin = admin_client(ctx.settings.clusters[plan.cluster], timeout_s=TIMEOUT_S)
+    admin = admin_client(ctx.settings.clusters[plan.cluster])
     names: dict[str, str] = {}
     for group, by_topic in sorted(written.groups.items()):
         scratch = scratch_name(ctx.drill_id, group)
         offsets = {(t, p): o for t, parts in by_topic.items() for p, o in parts.items()}
-        kadmin.alter_group_offsets(admin, scratch, offsets, TIMEOUT_S)
+        kadmin.alter_group_offsets(admin, scratch, offsets, admin.timeout_s)
         names[group] = scratch
     return names
 

@@ -148,7 +148,7 @@ class DrillContext:
             return known
         cluster = self.settings.clusters[name]
         try:
-            cid: str | None = kadmin.cluster_id(admin_client(cluster, timeout_s=10), 10)
+            cid: str | None = kadmin.cluster_id(admin_client(cluster), cluster.timeout_s)
         except DrError:
             cid = None
         ref = ClusterRef(name, cid, cluster.bootstrap_servers)

@@ -31,7 +31,6 @@ from dr.mirror.topics import group_excluded
 from dr.mirror.translate import TranslatedOffset, TranslationResult, downstream_topic
 
 SCENARIO = "mirror"
-ADMIN_TIMEOUT_S = 15.0
 READ_TIMEOUT_S = 20.0  # each group's records, per cluster
 MIRRORMAKER_OFFSET_LAG_MAX = 100  # MirrorMaker's default offset.lag.max
 
@@ -166,11 +165,11 @@ def _spans(settings: Settings, flow: MirrorFlow, plans: Mapping[str, _Plan]) -> 
     dst_tps = sorted({(t.topic, t.partition) for plan in plans.values() for t, _ in plan.sampled})
     out: list[dict[TP, tuple[int, int]]] = []
     for cluster, tps in ((flow.source, src_tps), (flow.target, dst_tps)):
-        admin = admin_client(settings.clusters[cluster], timeout_s=ADMIN_TIMEOUT_S)
-        present = kadmin.list_topic_partitions(admin, ADMIN_TIMEOUT_S)
+        admin = admin_client(settings.clusters[cluster])
+        present = kadmin.list_topic_partitions(admin, admin.timeout_s)
         tps = [(t, p) for t, p in tps if t in present and p < present[t].partitions]
-        low = kadmin.offsets(admin, tps, "earliest", ADMIN_TIMEOUT_S, committed=False)
-        high = kadmin.offsets(admin, tps, "latest", ADMIN_TIMEOUT_S, committed=False)
+        low = kadmin.offsets(admin, tps, "earliest", admin.timeout_s, committed=False)
+        high = kadmin.offsets(admin, tps, "latest", admin.timeout_s, committed=False)
         out.append({tp: (low[tp], high[tp]) for tp in tps})
     return _Spans(out[0], out[1])
 
@@ -316,7 +315,7 @@ def _look_further(
         return verdicts
     target = settings.clusters[flow.target]
     times = {tp: s.timestamp_ms for tp, (_, s) in lost.items()}
-    starts = offsets_for_times(target, times, timeout_s=ADMIN_TIMEOUT_S)
+    starts = offsets_for_times(target, times)
     reads = read_windows(
         target,
         {

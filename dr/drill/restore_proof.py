@@ -26,7 +26,6 @@ from dr.kafka.reader import first_records, record_digest, scan_range
 from dr.storage import ObjectStore
 
 SCENARIO = "backup-restore"
-TIMEOUT_S = 30.0
 TP = tuple[str, int]
 
 
@@ -78,7 +77,7 @@ def scratch_side(
 ) -> Side:
     """The scratch partition from the restore's base to its end."""
     side = Side()
-    for rec in scan_range(ctx.settings.clusters[cluster], tp, base, end, timeout_s=TIMEOUT_S):
+    for rec in scan_range(ctx.settings.clusters[cluster], tp, base, end):
         side.add(side.count, rec.offset, rec.digest(), wanted)
     return side
 
@@ -98,11 +97,11 @@ def prove_restore(
     """Record the three proofs for one job's restore; returns the payload bytes restored."""
     target = plan.cluster
     renames = {t.source: t.target for t in plan.topics}
-    admin = admin_client(ctx.settings.clusters[target], timeout_s=TIMEOUT_S)
+    admin = admin_client(ctx.settings.clusters[target])
     scratch_tps = [
         (renames[e.topic], e.partition) for e in manifest.partitions if e.topic in renames
     ]
-    ends = kadmin.offsets(admin, scratch_tps, "latest", TIMEOUT_S)
+    ends = kadmin.offsets(admin, scratch_tps, "latest", admin.timeout_s)
     commits = group_offsets_of(metadata)
     by_topic: dict[str, list[dict[str, Any]]] = {}
     samples: dict[TP, list[tuple[int, str, str]]] = {}  # source tp -> (offset, backup, scratch)
@@ -282,9 +281,7 @@ def _source_digests(
     for i in range(rounds):
         ctx.check_cancelled()
         positions = {tp: v[i] for tp, v in offsets.items() if i < len(v)}
-        for tp, rec in first_records(
-            settings, positions, timeout_s=TIMEOUT_S, isolation="read_committed"
-        ).items():
+        for tp, rec in first_records(settings, positions, isolation="read_committed").items():
             if rec.offset == positions[tp]:
                 out[(tp, rec.offset)] = rec.digest()
     return out
@@ -302,7 +299,7 @@ def _record_groups(
         return
     started = now()
     committed = {
-        g: kadmin.committed_offsets(admin, s, TIMEOUT_S) for g, s in scratch_groups.items()
+        g: kadmin.committed_offsets(admin, s, admin.timeout_s) for g, s in scratch_groups.items()
     }
     at_source = _source_digests(ctx, source_cluster, _source_positions(points))
     bad: list[str] = []

@@ -24,7 +24,6 @@ from dr.state import StateStore
 log = get_logger(__name__)
 
 PREFIX = "__kafka-dr-drill-"
-TIMEOUT_S = 30.0
 MAX_TOPIC_NAME = 249
 
 
@@ -66,18 +65,19 @@ def remove_scratch(
     """Delete the scratch topics and groups on the cluster: of one drill (only_drill), or of
     every drill but keep_drill. Raises KafkaError (the cluster cannot be reached, or a name
     cannot be deleted)."""
-    admin = admin_client(cluster, timeout_s=TIMEOUT_S)
+    admin = admin_client(cluster)
+    wait = cluster.timeout_s
 
     def chosen(name: str) -> bool:
         if only_drill is not None:
             return is_scratch(name, only_drill)
         return is_scratch(name) and not (keep_drill and is_scratch(name, keep_drill))
 
-    topics = [t for t in kadmin.list_topic_partitions(admin, TIMEOUT_S) if chosen(t)]
-    groups = [g for g in kadmin.group_ids(admin, TIMEOUT_S) if chosen(g)]
+    topics = [t for t in kadmin.list_topic_partitions(admin, wait) if chosen(t)]
+    groups = [g for g in kadmin.group_ids(admin, wait) if chosen(g)]
     removed = Removed(
-        topics=tuple(delete_topics(admin, topics, TIMEOUT_S)),
-        groups=tuple(delete_groups(admin, groups, TIMEOUT_S)),
+        topics=tuple(delete_topics(admin, topics, wait)),
+        groups=tuple(delete_groups(admin, groups, wait)),
     )
     if removed.topics or removed.groups:
         log.info("drill_scratch_removed", topics=len(removed.topics), groups=len(removed.groups))

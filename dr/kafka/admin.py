@@ -32,7 +32,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
-from dr.errors import KafkaError
+from dr.errors import ClusterUnreachableError, DrError, KafkaError
 from dr.log import get_logger
 from dr.retry import call_with_retries
 
@@ -98,6 +98,21 @@ def reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def where(admin: AdminClient) -> str:
+    """'cluster 'NAME' (BOOTSTRAP): ' for a client made by admin_client, '' for another."""
+    label = getattr(admin, "label", None)
+    return f"{label}: " if label else ""
+
+
+def failed(admin: AdminClient, what: str, exc: BaseException) -> DrError:
+    """The error to raise when a request failed: a cluster that cannot be reached at all says
+    so itself (ClusterUnreachable); any other failure becomes a KafkaError naming the cluster,
+    what failed and the cluster's reason."""
+    if isinstance(exc, ClusterUnreachableError):
+        return exc
+    return KafkaError(f"{where(admin)}{what}: {reason(exc)}")
+
+
 def cluster_id(admin: AdminClient, timeout_s: float) -> str:
     """The cluster's id, from a metadata request any live broker answers: DescribeCluster goes
     to the broker the metadata names as controller, which for a few seconds after a broker dies
@@ -105,9 +120,12 @@ def cluster_id(admin: AdminClient, timeout_s: float) -> str:
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        raise KafkaError(f"cluster did not answer within {timeout_s:.0f}s: {reason(exc)}") from None
+        raise failed(admin, f"did not answer within {timeout_s:g}s", exc) from None
     if not metadata.cluster_id:
-        raise KafkaError("the cluster did not say its cluster id (a broker older than Kafka 0.10?)")
+        raise KafkaError(
+            f"{where(admin)}the cluster did not say its cluster id (a broker older than Kafka "
+            "0.10?)"
+        )
     return str(metadata.cluster_id)
 
 
@@ -116,7 +134,7 @@ def broker_count(admin: AdminClient, timeout_s: float) -> int:
     try:
         return len(admin.list_topics(timeout=timeout_s).brokers)
     except KafkaException as exc:
-        raise KafkaError(f"cluster did not answer within {timeout_s:.0f}s: {reason(exc)}") from None
+        raise failed(admin, f"did not answer within {timeout_s:g}s", exc) from None
 
 
 def list_topic_partitions(admin: AdminClient, timeout_s: float) -> dict[str, TopicInfo]:
@@ -124,7 +142,7 @@ def list_topic_partitions(admin: AdminClient, timeout_s: float) -> dict[str, Top
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        raise KafkaError(f"cannot list topics: {reason(exc)}") from None
+        raise failed(admin, "cannot list topics", exc) from None
     out: dict[str, TopicInfo] = {}
     for name, meta in metadata.topics.items():
         if meta.error is not None:
@@ -146,9 +164,7 @@ def topic_configs(
         try:
             entries = future.result(timeout=timeout_s + 5)
         except (KafkaException, TimeoutError) as exc:
-            raise KafkaError(
-                f"cannot read configs of topic '{resource.name}': {reason(exc)}"
-            ) from None
+            raise failed(admin, f"cannot read configs of topic '{resource.name}'", exc) from None
         out[resource.name] = {
             name: entry.value
             for name, entry in entries.items()
@@ -191,9 +207,8 @@ def offsets(
         return with_retry(query, what=f"{spec} offsets", deadline_s=deadline_s)
     except (KafkaException, TimeoutError) as exc:
         first = next(iter(request))
-        raise KafkaError(
-            f"cannot read {spec} offsets (first: {first.topic}-{first.partition}): {reason(exc)}"
-        ) from None
+        what = f"cannot read {spec} offsets (first: {first.topic}-{first.partition})"
+        raise failed(admin, what, exc) from None
 
 
 def group_offsets(
@@ -216,7 +231,7 @@ def group_ids(admin: AdminClient, timeout_s: float) -> list[str]:
             timeout=timeout_s + 5
         )
     except (KafkaException, TimeoutError) as exc:
-        raise KafkaError(f"cannot list consumer groups: {reason(exc)}") from None
+        raise failed(admin, "cannot list consumer groups", exc) from None
     return sorted(g.group_id for g in listing.valid)
 
 
@@ -231,18 +246,18 @@ def committed_offsets_of(
         )[g]
         for g in groups
     }
-    return {g: _offsets_result(g, f, timeout_s) for g, f in futures.items()}
+    return {g: _offsets_result(admin, g, f, timeout_s) for g, f in futures.items()}
 
 
-def _offsets_result(group: str, future: Any, timeout_s: float) -> dict[TP, int]:
+def _offsets_result(admin: AdminClient, group: str, future: Any, timeout_s: float) -> dict[TP, int]:
     try:
         result = future.result(timeout=timeout_s + 5)
     except KafkaException as exc:
         if _error_name(exc) == "GROUP_ID_NOT_FOUND":
             return {}
-        raise KafkaError(f"cannot read offsets of group '{group}': {reason(exc)}") from None
+        raise failed(admin, f"cannot read offsets of group '{group}'", exc) from None
     except TimeoutError as exc:
-        raise KafkaError(f"cannot read offsets of group '{group}': {reason(exc)}") from None
+        raise failed(admin, f"cannot read offsets of group '{group}'", exc) from None
     return {
         (tp.topic, tp.partition): int(tp.offset)
         for tp in result.topic_partitions or []
@@ -272,9 +287,9 @@ def group_members(admin: AdminClient, groups: Iterable[str], timeout_s: float) -
                 elif _transient(exc) and time.monotonic() < deadline:
                     again.append(group)  # a coordinator loading or moving
                 else:
-                    raise KafkaError(f"cannot describe group '{group}': {reason(exc)}") from None
+                    raise failed(admin, f"cannot describe group '{group}'", exc) from None
             except TimeoutError as exc:
-                raise KafkaError(f"cannot describe group '{group}': {reason(exc)}") from None
+                raise failed(admin, f"cannot describe group '{group}'", exc) from None
         if again:
             log.info("kafka_retry", what="describe groups", groups=len(again))
             time.sleep(1)
@@ -294,19 +309,19 @@ def alter_groups_offsets(
         futures[group] = admin.alter_consumer_group_offsets(request, request_timeout=timeout_s)[
             group
         ]
-    failed = {}
+    failures: dict[str, str] = {}
     for group, future in futures.items():
         try:
             result = future.result(timeout=timeout_s + 5)
         except (KafkaException, TimeoutError) as exc:
-            failed[group] = reason(exc)
+            failures[group] = reason(exc)
             continue
         # The request may succeed while partitions fail (a coordinator still loading on a new
         # cluster): those errors come only in the result, and mean "not committed".
         bad = [tp for tp in result.topic_partitions or [] if tp.error is not None]
         if bad:
-            failed[group] = f"{bad[0].topic}-{bad[0].partition}: {bad[0].error.str()}"
-    return failed
+            failures[group] = f"{bad[0].topic}-{bad[0].partition}: {bad[0].error.str()}"
+    return failures
 
 
 def alter_group_offsets(
@@ -317,12 +332,14 @@ def alter_group_offsets(
     up to RETRY_DEADLINE_S; any other failure raises KafkaError at once."""
     deadline = time.monotonic() + RETRY_DEADLINE_S
     while True:
-        failed = alter_groups_offsets(admin, {group: offsets_by_tp}, timeout_s)
-        if not failed:
+        failures = alter_groups_offsets(admin, {group: offsets_by_tp}, timeout_s)
+        if not failures:
             return
-        if "coordinator" not in failed[group].lower() or time.monotonic() > deadline:
-            raise KafkaError(f"cannot set offsets of group '{group}': {failed[group]}")
-        log.info("kafka_retry", what=f"offsets of group {group}", error=failed[group])
+        if "coordinator" not in failures[group].lower() or time.monotonic() > deadline:
+            raise KafkaError(
+                f"{where(admin)}cannot set offsets of group '{group}': {failures[group]}"
+            )
+        log.info("kafka_retry", what=f"offsets of group {group}", error=failures[group])
         time.sleep(0.5)
 
 
@@ -383,16 +400,14 @@ def create_topic(admin: AdminClient, topic: TopicInfo, timeout_s: float) -> None
             timeout=timeout_s + 5
         )
     except (KafkaException, TimeoutError) as exc:
-        raise KafkaError(f"cannot create topic '{topic.name}': {reason(exc)}") from None
+        raise failed(admin, f"cannot create topic '{topic.name}'", exc) from None
 
 
 def add_partitions(admin: AdminClient, topic: str, total: int, timeout_s: float) -> None:
     try:
         admin.create_partitions([NewPartitions(topic, total)])[topic].result(timeout=timeout_s + 5)
     except (KafkaException, TimeoutError) as exc:
-        raise KafkaError(
-            f"cannot grow topic '{topic}' to {total} partitions: {reason(exc)}"
-        ) from None
+        raise failed(admin, f"cannot grow topic '{topic}' to {total} partitions", exc) from None
 
 
 @dataclass(frozen=True)
@@ -438,7 +453,7 @@ def topic_states(
             query, what="topic descriptions", deadline_s=min(RETRY_DEADLINE_S, timeout_s)
         )
     except (KafkaException, TimeoutError) as exc:
-        raise KafkaError(f"cannot describe topics (first: {wanted[0]}): {reason(exc)}") from None
+        raise failed(admin, f"cannot describe topics (first: {wanted[0]})", exc) from None
 
 
 def kafka_uuid(text: str) -> str:

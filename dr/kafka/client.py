@@ -7,10 +7,12 @@ Java tools (for example ``java.ssl.keystore.location``); the common security set
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from dr.config.schema import ClusterSettings
+from dr.kafka.reach import ConnectionWatch, await_first_answer
 
 JAVA_PREFIX = "java."
 _LOGIN_MODULES = {
@@ -48,13 +51,97 @@ def confluent_config(cluster: ClusterSettings, **overrides: Any) -> dict[str, An
     return conf
 
 
-def admin_client(cluster: ClusterSettings, *, timeout_s: float = 10.0) -> AdminClient:
-    """An AdminClient for the cluster whose requests give up after timeout_s."""
-    conf = confluent_config(
-        cluster,
-        **{"socket.connection.setup.timeout.ms": int(timeout_s * 1000)},
-    )
-    return AdminClient(conf, logger=librdkafka_logger())
+class ClusterAdmin(AdminClient):
+    """An AdminClient that knows its cluster: ``label`` names it in messages, ``timeout_s`` is
+    how long a request waits for it (its clusters.NAME.timeout_s unless given). Until the
+    cluster has answered once, every request first waits for that answer and raises
+    ClusterUnreachable (dr.kafka.reach) as soon as the cluster cannot be reached for good."""
+
+    def __init__(self, cluster: ClusterSettings, *, timeout_s: float | None = None) -> None:
+        self.label = cluster.describe()
+        self.timeout_s = cluster.timeout_s if timeout_s is None else timeout_s
+        self._watch = ConnectionWatch(len(set(cluster.bootstrap_servers.split(","))))
+        self._reached = False
+        self._reach_lock = threading.Lock()
+        conf = confluent_config(
+            cluster,
+            **{
+                "socket.connection.setup.timeout.ms": int(self.timeout_s * 1000),
+                "error_cb": self._watch.record,
+            },
+        )
+        super().__init__(conf, logger=librdkafka_logger())
+
+    def reach(self, timeout_s: float | None = None) -> Any:
+        """Wait for the cluster's first answer (its metadata, returned; None when it answered
+        before). Raises ClusterUnreachable naming the cluster, its bootstrap servers and why."""
+        with self._reach_lock:
+            self.poll(0)  # serve the reports queued since, whatever comes next
+            if self._reached:
+                return None
+            self._watch.reset()
+            limit = self.timeout_s if timeout_s is None or timeout_s <= 0 else timeout_s
+            metadata = await_first_answer(
+                lambda: AdminClient.list_topics(self, timeout=limit),
+                poll=lambda: self.poll(0),
+                watch=self._watch,
+                label=self.label,
+                timeout_s=limit,
+            )
+            self._reached = True
+            return metadata
+
+    def list_topics(self, *args: Any, **kwargs: Any) -> Any:
+        """AdminClient.list_topics; the first call's answer is the first contact's."""
+        topic = kwargs.get("topic", args[0] if args else None)
+        metadata = self.reach(kwargs.get("timeout"))
+        if metadata is not None and topic is None:
+            return metadata
+        return super().list_topics(*args, **kwargs)
+
+
+def _after_first_contact(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def request(self: ClusterAdmin, *args: Any, **kwargs: Any) -> Any:
+        self.reach()
+        return method(self, *args, **kwargs)
+
+    return request
+
+
+# Every request of the client waits for the first contact (list_topics does so itself).
+for _request in (
+    "alter_configs",
+    "alter_consumer_group_offsets",
+    "alter_user_scram_credentials",
+    "cluster_id",
+    "create_acls",
+    "create_partitions",
+    "create_topics",
+    "delete_acls",
+    "delete_consumer_groups",
+    "delete_records",
+    "delete_topics",
+    "describe_acls",
+    "describe_cluster",
+    "describe_configs",
+    "describe_consumer_groups",
+    "describe_topics",
+    "describe_user_scram_credentials",
+    "elect_leaders",
+    "incremental_alter_configs",
+    "list_consumer_group_offsets",
+    "list_consumer_groups",
+    "list_groups",
+    "list_offsets",
+):
+    setattr(ClusterAdmin, _request, _after_first_contact(getattr(AdminClient, _request)))
+
+
+def admin_client(cluster: ClusterSettings, *, timeout_s: float | None = None) -> ClusterAdmin:
+    """An AdminClient for the cluster whose requests wait timeout_s for an answer (default:
+    the cluster's timeout_s), and which fails fast when the cluster cannot be reached."""
+    return ClusterAdmin(cluster, timeout_s=timeout_s)
 
 
 def java_properties(cluster: ClusterSettings) -> dict[str, str]:

@@ -21,7 +21,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from dr.config.schema import ClusterSettings, ToolSettings
 from dr.errors import KafkaError
-from dr.kafka.admin import reason, with_retry
+from dr.kafka.admin import failed, reason, with_retry
 from dr.kafka.client import admin_client
 from dr.kafka.jars import kafka_jars
 from dr.kafka.quorum import QuorumStatus, describe_quorum
@@ -91,8 +91,12 @@ class Election:
 class LiveCluster:
     """One configured cluster, read and acted on through its brokers."""
 
-    def __init__(self, cluster: ClusterSettings, tools: ToolSettings, *, timeout_s: float = 15.0):
-        self.settings, self.tools, self.timeout_s = cluster, tools, timeout_s
+    def __init__(
+        self, cluster: ClusterSettings, tools: ToolSettings, *, timeout_s: float | None = None
+    ):
+        """Requests wait timeout_s, by default the cluster's own timeout_s."""
+        self.settings, self.tools = cluster, tools
+        self.timeout_s = cluster.timeout_s if timeout_s is None else timeout_s
         self._admin: AdminClient | None = None
 
     @property
@@ -113,9 +117,7 @@ class LiveCluster:
                 lambda: self.admin.list_topics(timeout=t), what="metadata", deadline_s=2 * t
             )
         except KafkaException as exc:
-            raise KafkaError(
-                f"cluster at {self.settings.bootstrap_servers} did not answer: {reason(exc)}"
-            ) from None
+            raise failed(self.admin, "did not answer", exc) from None
         min_isr = _min_isr(self.admin, list(metadata.topics), t) if with_min_isr else {}
         partitions = tuple(
             PartitionReplicas(

@@ -20,7 +20,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from dr.config.schema import ClusterSettings, ToolSettings
 from dr.errors import ClusterUnreachableError, DrError, KafkaError
 from dr.kafka import admin as kadmin
-from dr.kafka.client import admin_client
+from dr.kafka.client import ClusterAdmin, admin_client
 from dr.kafka.jars import KafkaJars, kafka_jars
 from dr.kafka.quorum import QuorumStatus, describe_quorum
 from dr.log import get_logger
@@ -90,38 +90,46 @@ def check_health(
     clusters: Mapping[str, ClusterSettings],
     *,
     tools: ToolSettings,
-    timeout_s: float = 10.0,
+    timeout_s: float | None = None,
 ) -> HealthReport:
     """Check every named cluster in parallel and return their health (never raises for a
-    cluster that is down: it is reported unreachable)."""
+    cluster that is down: it is reported unreachable). Each request waits timeout_s, by
+    default the cluster's own timeout_s."""
 
     def jars() -> KafkaJars:
         return kafka_jars(tools.kafka_version, kafka_home=tools.kafka_home)
 
-    with ThreadPoolExecutor(max_workers=max(1, len(clusters))) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, len(clusters)))
+    try:
         futures = [
             pool.submit(check_cluster, name, settings, jars=jars, timeout_s=timeout_s)
             for name, settings in clusters.items()
         ]
         return HealthReport(clusters=tuple(f.result() for f in futures))
+    finally:
+        # Interrupted (Ctrl-C), this returns at once: a check blocked in a request is not
+        # waited for. Otherwise every check is done already.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def check_cluster(
-    name: str, cluster: ClusterSettings, *, jars: JarsProvider, timeout_s: float = 10.0
+    name: str, cluster: ClusterSettings, *, jars: JarsProvider, timeout_s: float | None = None
 ) -> ClusterHealth:
-    """The health of one cluster."""
+    """The health of one cluster; requests wait timeout_s (default: the cluster's)."""
     expected = tuple(sorted(b.id for b in cluster.brokers))
     admin = admin_client(cluster, timeout_s=timeout_s)
+    timeout_s = admin.timeout_s
     try:
-        cluster_id, online = _describe(admin, name, timeout_s)
+        cluster_id, online = _describe(admin, timeout_s)
     except ClusterUnreachableError as exc:
-        log.warning("cluster_unreachable", cluster=name, reason=str(exc))
+        # A result, not a failure of this function: whoever reports the health says it.
+        log.info("cluster_unreachable", cluster=name, reason=str(exc))
         return ClusterHealth(name=name, reachable=False, brokers_expected=expected, error=str(exc))
     problems: list[str] = []
     with ThreadPoolExecutor(max_workers=1) as pool:
         quorum_future = pool.submit(_quorum, cluster, jars)
         try:
-            partitions, unreadable = _partition_states(admin, name, timeout_s)
+            partitions, unreadable = _partition_states(admin, timeout_s)
         except KafkaError as exc:
             partitions, unreadable = [], []
             problems.append(str(exc))
@@ -161,24 +169,26 @@ def check_cluster(
     return health
 
 
-def _describe(admin: AdminClient, name: str, timeout_s: float) -> tuple[str, tuple[int, ...]]:
+def _describe(admin: ClusterAdmin, timeout_s: float) -> tuple[str, tuple[int, ...]]:
     try:
         desc = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 5)
+    except ClusterUnreachableError:
+        raise
     except (KafkaException, TimeoutError) as exc:
         raise ClusterUnreachableError(
-            f"cluster '{name}' did not answer within {timeout_s:.0f}s: {kadmin.reason(exc)}"
+            f"{admin.label} did not answer within {timeout_s:g}s: {kadmin.reason(exc)}"
         ) from None
     return str(desc.cluster_id), tuple(sorted(n.id for n in desc.nodes))
 
 
 def _partition_states(
-    admin: AdminClient, name: str, timeout_s: float
+    admin: ClusterAdmin, timeout_s: float
 ) -> tuple[list[PartitionState], list[str]]:
     """Every partition's state, and the topics whose min.insync.replicas could not be read."""
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        raise KafkaError(f"cluster '{name}': cannot list topics: {kadmin.reason(exc)}") from None
+        raise kadmin.failed(admin, "cannot list topics", exc) from None
     min_isr = _min_isr(admin, list(metadata.topics), timeout_s)
     unreadable = sorted(t for t in metadata.topics if t not in min_isr)
     out: list[PartitionState] = []

@@ -1,5 +1,7 @@
 """Reading single records at known positions: the last record of a partition, or the record
-at an offset (its timestamp is what RPO is measured from)."""
+at an offset (its timestamp is what RPO is measured from).
+
+A read gives up after timeout_s without a record; by default the cluster's own timeout_s."""
 
 from __future__ import annotations
 
@@ -86,7 +88,7 @@ def first_records(
     cluster: ClusterSettings,
     positions: Mapping[TP, int],
     *,
-    timeout_s: float = 10.0,
+    timeout_s: float | None = None,
     isolation: str = "read_uncommitted",
 ) -> dict[TP, RecordAt]:
     """The first record at or after each position; partitions with none are left out."""
@@ -111,7 +113,7 @@ def last_records(
     ends: Mapping[TP, int],
     *,
     window: int = 10,
-    timeout_s: float = 10.0,
+    timeout_s: float | None = None,
     isolation: str = "read_uncommitted",
 ) -> dict[TP, RecordAt]:
     """The last record before each end offset, looking back up to `window` offsets (the very
@@ -139,7 +141,7 @@ def _scan(
     starts: Mapping[TP, int],
     take: Callable[[TP, RecordAt], bool],
     *,
-    timeout_s: float,
+    timeout_s: float | None,
     isolation: str,
 ) -> None:
     """Read each partition from its start, handing records to `take` until it says the
@@ -150,7 +152,7 @@ def _scan(
     try:
         consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
         open_tps = set(starts)
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + (timeout_s or cluster.timeout_s)
         while open_tps and time.monotonic() < deadline:
             batch: list[Any] = consumer.consume(num_messages=5000, timeout=0.2)
             for msg in batch:
@@ -171,7 +173,7 @@ def _scan(
 
 
 def offsets_for_times(
-    cluster: ClusterSettings, times: Mapping[TP, int], *, timeout_s: float = 10.0
+    cluster: ClusterSettings, times: Mapping[TP, int], *, timeout_s: float | None = None
 ) -> dict[TP, int]:
     """The first offset whose timestamp is at or after the given time (-1 when none)."""
     if not times:
@@ -179,7 +181,8 @@ def offsets_for_times(
     consumer = consumer_for(cluster)
     try:
         result = consumer.offsets_for_times(
-            [TopicPartition(t, p, ts) for (t, p), ts in times.items()], timeout=timeout_s
+            [TopicPartition(t, p, ts) for (t, p), ts in times.items()],
+            timeout=timeout_s or cluster.timeout_s,
         )
     finally:
         consumer.close()
@@ -192,7 +195,7 @@ def read_range(
     start: int,
     end: int,
     *,
-    timeout_s: float = 10.0,
+    timeout_s: float | None = None,
     whole: bool = False,
 ) -> list[RecordAt]:
     """Every record of one partition with start <= offset < end, as far as timeout_s allows.
@@ -215,7 +218,7 @@ def scan_range(
     start: int,
     end: int,
     *,
-    timeout_s: float = 10.0,
+    timeout_s: float | None = None,
     isolation: str = "read_committed",
 ) -> Generator[RecordAt]:
     """Every record of [start, end) of one partition in order, as it is read (memory does not
@@ -224,6 +227,7 @@ def scan_range(
     longer on the cluster; what was yielded stays valid."""
     if start >= end:
         return
+    timeout_s = timeout_s or cluster.timeout_s
     consumer = consumer_for(cluster, **{"isolation.level": isolation, "auto.offset.reset": "error"})
     reached = start
     try:
@@ -252,6 +256,6 @@ def scan_range(
     finally:
         consumer.close()
     raise KafkaError(
-        f"reading {tp[0]}-{tp[1]} ({isolation}) got no record for {timeout_s:.0f}s at offset "
-        f"{reached} of {start}..{end}"
+        f"{cluster.describe()}: reading {tp[0]}-{tp[1]} ({isolation}) got no record for "
+        f"{timeout_s:g}s at offset {reached} of {start}..{end}"
     )

@@ -22,7 +22,6 @@ from dr.kafka.reader import read_range
 from dr.mirror.properties import flow_property
 from dr.mirror.records import HEARTBEATS_TOPIC, RecordFormatError, decode_heartbeat
 
-TIMEOUT_S = 15.0
 DEFAULT_INTERVAL_S = 1.0  # MirrorMaker's emit.heartbeats.interval.seconds
 # A heartbeat is stale once older than this many intervals, and never sooner than the floor:
 # one late heartbeat (a GC pause, a broker election) is no outage.
@@ -128,13 +127,13 @@ def newest_heartbeat_ms(
     if HEARTBEATS_TOPIC not in topics:
         return None
     tps = [(HEARTBEATS_TOPIC, p) for p in range(topics[HEARTBEATS_TOPIC].partitions)]
-    ends = kadmin.offsets(admin, tps, "latest", TIMEOUT_S, committed=False)
+    ends = kadmin.offsets(admin, tps, "latest", target.timeout_s, committed=False)
     # The last few records: other flows into the same target write heartbeats there too.
     found = [
         rec
         for tp, e in ends.items()
         if e > 0
-        for rec in read_range(target, tp, max(0, e - HEARTBEAT_WINDOW), e, timeout_s=TIMEOUT_S)
+        for rec in read_range(target, tp, max(0, e - HEARTBEAT_WINDOW), e)
     ]
     newest: int | None = None
     for rec in found:

@@ -33,11 +33,7 @@ from dr.mirror.topics import flow_topics, group_excluded
 from dr.mirror.translate import TranslationResult, translate_group, usable_syncs
 
 log = get_logger(__name__)
-TIMEOUT_S = 30.0
 T = TypeVar("T")
-READ_TIMEOUT_S = 300.0  # reading a whole internal topic: minutes for millions of records
-# The source may be the cluster that was lost: a failover must not wait long to learn it.
-SOURCE_TIMEOUT_S = 10.0
 
 
 def flow_between(settings: Settings, source: str, target: str) -> MirrorFlow | None:
@@ -51,22 +47,20 @@ def read_checkpoints(settings: Settings, source: str, target: str) -> list[tuple
     return [
         (checkpoint, timestamp)
         for checkpoint, timestamp in _read_topic(
-            settings.clusters[target], checkpoints_topic(source), decode_checkpoint, TIMEOUT_S
+            settings.clusters[target], checkpoints_topic(source), decode_checkpoint
         )
         or []
     ]
 
 
-def read_offset_syncs(
-    settings: Settings, flow: MirrorFlow, timeout_s: float = SOURCE_TIMEOUT_S
-) -> list[OffsetSync]:
+def read_offset_syncs(settings: Settings, flow: MirrorFlow) -> list[OffsetSync]:
     """The flow's offset syncs in log order; raises KafkaError when they cannot be read (the
     topic absent included: MirrorMaker has not run, or the flow turned offset-syncs off)."""
     if flow_property(settings.mirror, flow, "offset-syncs.topic.location") == "target":
         cluster, topic = flow.target, offset_syncs_topic(flow.source)
     else:
         cluster, topic = flow.source, offset_syncs_topic(flow.target)
-    found = _read_topic(settings.clusters[cluster], topic, decode_offset_sync, timeout_s)
+    found = _read_topic(settings.clusters[cluster], topic, decode_offset_sync)
     if found is None:
         raise KafkaError(f"topic {topic} does not exist on '{cluster}'")
     return [sync for sync, _ in found]
@@ -76,10 +70,11 @@ def _read_topic(
     cluster: ClusterSettings,
     topic: str,
     decode: Callable[[bytes | None, bytes | None], T],
-    timeout_s: float,
 ) -> list[tuple[T, int]] | None:
     """A MirrorMaker internal topic's records decoded, in log order per partition, with their
-    timestamps; None when the topic does not exist. Undecodable records are logged, skipped."""
+    timestamps; None when the topic does not exist. Undecodable records are logged, skipped.
+    Each request, and each wait for the next record, lasts the cluster's timeout_s."""
+    timeout_s = cluster.timeout_s
     admin = admin_client(cluster)
     topics = kadmin.list_topic_partitions(admin, timeout_s)
     if topic not in topics:
@@ -90,7 +85,7 @@ def _read_topic(
     out: list[tuple[T, int]] = []
     for tp in tps:
         # Whole or not at all: the newest records (checkpoints, syncs) are the last ones.
-        for rec in read_range(cluster, tp, low[tp], high[tp], timeout_s=READ_TIMEOUT_S, whole=True):
+        for rec in read_range(cluster, tp, low[tp], high[tp], whole=True):
             try:
                 out.append((decode(rec.key, rec.value), rec.timestamp_ms))
             except RecordFormatError as exc:
@@ -171,7 +166,7 @@ def load_translation(
     """Read the flow's checkpoints, offset-syncs and the groups' commits on the source once.
 
     ``wanted``: the groups whose commits to read (default: every group of the source). A source
-    that cannot be read within SOURCE_TIMEOUT_S is recorded as unreachable, not raised; one the
+    that cannot be read within its timeout_s is recorded as unreachable, not raised; one the
     caller already knows is lost (``source_lost``, why) is not asked again.
     Raises UsageError (see translate_offsets), KafkaError when the target cannot be read.
     """
@@ -182,15 +177,13 @@ def load_translation(
         if source_lost is not None:
             raise KafkaError(source_lost)
         src_admin = admin_client(src)
-        topics = set(kadmin.list_topic_partitions(src_admin, SOURCE_TIMEOUT_S))
-        groups = (
-            list(wanted) if wanted is not None else kadmin.group_ids(src_admin, SOURCE_TIMEOUT_S)
-        )
-        commits = kadmin.committed_offsets_of(src_admin, groups, SOURCE_TIMEOUT_S)
+        topics = set(kadmin.list_topic_partitions(src_admin, src.timeout_s))
+        groups = list(wanted) if wanted is not None else kadmin.group_ids(src_admin, src.timeout_s)
+        commits = kadmin.committed_offsets_of(src_admin, groups, src.timeout_s)
         unreachable = None
     except KafkaError as exc:
         commits, topics = None, set()
-        unreachable = f"'{source}' ({src.bootstrap_servers}) cannot be read: {exc}"
+        unreachable = f"'{source}' cannot be read: {exc}"
         log.info("translate_source_unreachable", cluster=source, error=str(exc))
     syncs, syncs_error = None, None
     if commits and any(commits.values()):

@@ -15,7 +15,6 @@ from dr.mirror.offsets import read_checkpoints
 from dr.mirror.records import remote_topic
 from dr.mirror.topics import flow_topics
 
-TIMEOUT_S = 30.0
 # Configs MirrorMaker does not copy by default (DefaultConfigPropertyFilter), so they are no drift.
 _NOT_SYNCED = re.compile(
     r"follower\.replication\.throttled\.replicas|leader\.replication\.throttled\.replicas|"
@@ -48,8 +47,8 @@ def flow_status(settings: Settings, flow: MirrorFlow) -> FlowStatus:
     heartbeat of the flow there."""
     src_admin = admin_client(settings.clusters[flow.source])
     dst_admin = admin_client(settings.clusters[flow.target])
-    source_topics = kadmin.list_topic_partitions(src_admin, TIMEOUT_S)
-    target_topics = kadmin.list_topic_partitions(dst_admin, TIMEOUT_S)
+    source_topics = kadmin.list_topic_partitions(src_admin, src_admin.timeout_s)
+    target_topics = kadmin.list_topic_partitions(dst_admin, dst_admin.timeout_s)
     matched = flow_topics(source_topics, flow)
     remote = {t: remote_topic(flow.source, t, flow.replication_policy) for t in matched}
     missing = tuple(t for t in matched if remote[t] not in target_topics)
@@ -59,8 +58,8 @@ def flow_status(settings: Settings, flow: MirrorFlow) -> FlowStatus:
         src_n, dst_n = source_topics[t].partitions, target_topics[remote[t]].partitions
         if src_n != dst_n:
             drift.append(Drift(t, remote[t], "partitions", str(src_n), str(dst_n)))
-    src_configs = kadmin.topic_configs(src_admin, present, TIMEOUT_S)
-    dst_configs = kadmin.topic_configs(dst_admin, [remote[t] for t in present], TIMEOUT_S)
+    src_configs = kadmin.topic_configs(src_admin, present, src_admin.timeout_s)
+    dst_configs = kadmin.topic_configs(dst_admin, [remote[t] for t in present], dst_admin.timeout_s)
     for t in present:
         ours, theirs = src_configs.get(t, {}), dst_configs.get(remote[t], {})
         for name in sorted(set(ours) | set(theirs)):

@@ -19,13 +19,11 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from confluent_kafka.admin import AdminClient
-
 from dr.backup.catalog import latest_manifest
 from dr.backup.runner import select_topics
 from dr.config.schema import ClusterSettings, MirrorFlow, Settings
 from dr.kafka import admin as kadmin
-from dr.kafka.client import admin_client
+from dr.kafka.client import ClusterAdmin, admin_client
 from dr.kafka.reader import RecordAt, first_records, last_records, offsets_for_times
 from dr.log import get_logger
 from dr.mirror.heartbeats import HeartbeatCheck, check_heartbeat
@@ -54,8 +52,6 @@ __all__ = [
 
 log = get_logger(__name__)
 
-TIMEOUT_S = 15.0  # each admin request (listings, offsets, offsets-for-times)
-READ_TIMEOUT_S = 15.0  # each read of records (last on the target, first missing on the source)
 COMMITTED, UNCOMMITTED = "read_committed", "read_uncommitted"
 
 
@@ -129,7 +125,7 @@ class RpoReport:
 
 
 def measure_rpo(
-    settings: Settings, *, now: float | None = None, read_timeout_s: float = READ_TIMEOUT_S
+    settings: Settings, *, now: float | None = None, read_timeout_s: float | None = None
 ) -> RpoReport:
     """RPO of every mirror flow and backup job; a source that cannot be read is an error entry
     and a record that cannot be read makes its flow or job unmeasured (both count as breached
@@ -138,7 +134,8 @@ def measure_rpo(
     flows = settings.mirror.flows if settings.mirror else []
     jobs = list(settings.backups)
     errors: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(4, len(flows) + len(jobs)))) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, min(4, len(flows) + len(jobs))))
+    try:
         flow_futures = {
             f.name: pool.submit(
                 measure_flow, settings, f, now=moment, read_timeout_s=read_timeout_s
@@ -161,37 +158,43 @@ def measure_rpo(
                 job_results.append(job_future.result())
             except Exception as exc:
                 errors[name] = str(exc)
+    finally:
+        # Interrupted (Ctrl-C), this returns at once: a measure blocked in a request is not
+        # waited for. Otherwise every measure is done already.
+        pool.shutdown(wait=False, cancel_futures=True)
     return RpoReport(moment, tuple(flow_results), tuple(job_results), errors)
 
 
 def measure_flow(
-    settings: Settings, flow: MirrorFlow, *, now: float, read_timeout_s: float = READ_TIMEOUT_S
+    settings: Settings, flow: MirrorFlow, *, now: float, read_timeout_s: float | None = None
 ) -> FlowRpo:
-    """The RPO of one MirrorMaker 2 flow, partition by partition."""
+    """The RPO of one MirrorMaker 2 flow, partition by partition. Each request and each read
+    of records waits the cluster's timeout_s (reads: read_timeout_s when given)."""
     source, target = settings.clusters[flow.source], settings.clusters[flow.target]
     src_admin, dst_admin = admin_client(source), admin_client(target)
-    topics = _flow_topics(kadmin.list_topic_partitions(src_admin, TIMEOUT_S), flow)
+    src_wait, dst_wait = source.timeout_s, target.timeout_s
+    src_read = src_wait if read_timeout_s is None else read_timeout_s
+    dst_read = dst_wait if read_timeout_s is None else read_timeout_s
+    topics = _flow_topics(kadmin.list_topic_partitions(src_admin, src_wait), flow)
     remote = {t: remote_topic(flow.source, t, flow.replication_policy) for t in topics}
-    target_topics = kadmin.list_topic_partitions(dst_admin, TIMEOUT_S)
+    target_topics = kadmin.list_topic_partitions(dst_admin, dst_wait)
     tps = [(t, p) for t, n in sorted(topics.items()) for p in range(n)]
-    src_low = kadmin.offsets(src_admin, tps, "earliest", TIMEOUT_S, committed=False)
-    src_end = kadmin.offsets(src_admin, tps, "latest", TIMEOUT_S, committed=False)
+    src_low = kadmin.offsets(src_admin, tps, "earliest", src_wait, committed=False)
+    src_end = kadmin.offsets(src_admin, tps, "latest", src_wait, committed=False)
     dst_tps = [
         (remote[t], p)
         for t, p in tps
         if remote[t] in target_topics and p < target_topics[remote[t]].partitions
     ]
-    dst_end = kadmin.offsets(dst_admin, dst_tps, "latest", TIMEOUT_S, committed=False)
-    until, unread = replicated_until(target, dst_end, timeout_s=read_timeout_s)
+    dst_end = kadmin.offsets(dst_admin, dst_tps, "latest", dst_wait, committed=False)
+    until, unread = replicated_until(target, dst_end, timeout_s=dst_read)
     replicated = {(t, p): until[(remote[t], p)] for t, p in tps if (remote[t], p) in until}
     unknown = {(t, p): unread[(remote[t], p)] for t, p in tps if (remote[t], p) in unread}
     first_missing, unmeasured = first_missing_offsets(
         tps, src_low, src_end, replicated, unknown, offsets_for_times(source, _after(replicated))
     )
     pending = _pending(first_missing, src_end)
-    oldest, timed_out = _read_first(
-        source, pending, timeout_s=read_timeout_s, isolation=UNCOMMITTED
-    )
+    oldest, timed_out = _read_first(source, pending, timeout_s=src_read, isolation=UNCOMMITTED)
     log_start = _log_start_if_empty_handed(src_admin, pending, oldest, timed_out=timed_out)
     partitions = tuple(
         partition_rpo(
@@ -204,7 +207,7 @@ def measure_flow(
             unmeasured=unmeasured.get(tp),
             log_start_after=log_start.get(tp),
             now=now,
-            timeout_s=read_timeout_s,
+            timeout_s=src_read,
         )
         for tp in tps
     )
@@ -226,19 +229,22 @@ def measure_flow(
 
 
 def measure_backup(
-    settings: Settings, job: str, *, now: float, read_timeout_s: float = READ_TIMEOUT_S
+    settings: Settings, job: str, *, now: float, read_timeout_s: float | None = None
 ) -> BackupRpo:
-    """The RPO of one backup job: what the cluster holds that the store does not."""
+    """The RPO of one backup job: what the cluster holds that the store does not. Each
+    request and read waits the cluster's timeout_s (reads: read_timeout_s when given)."""
     spec = settings.backups[job]
     cluster = settings.clusters[spec.cluster]
     manifest = latest_manifest(open_store(settings.storage[spec.storage]), job)
     admin = admin_client(cluster)
+    wait = cluster.timeout_s
+    read_timeout_s = wait if read_timeout_s is None else read_timeout_s
     # The same topics the backup job itself selects.
-    selected = select_topics(kadmin.list_topic_partitions(admin, TIMEOUT_S), spec)
+    selected = select_topics(kadmin.list_topic_partitions(admin, wait), spec)
     topics = {t: info.partitions for t, info in selected.items()}
     tps = [(t, p) for t, n in sorted(topics.items()) for p in range(n)]
-    low = kadmin.offsets(admin, tps, "earliest", TIMEOUT_S)
-    end = kadmin.offsets(admin, tps, "latest", TIMEOUT_S)
+    low = kadmin.offsets(admin, tps, "earliest", wait)
+    end = kadmin.offsets(admin, tps, "latest", wait)
     stored = {}
     for tp in tps:
         entry = manifest.partition(*tp) if manifest else None
@@ -310,7 +316,7 @@ def _read_first(
 
 
 def _log_start_if_empty_handed(
-    admin: AdminClient,
+    admin: ClusterAdmin,
     pending: Mapping[TP, int],
     found: Mapping[TP, RecordAt],
     *,
@@ -322,7 +328,7 @@ def _log_start_if_empty_handed(
     empty_handed = [tp for tp in pending if tp not in found]
     if timed_out or not empty_handed:
         return {}
-    return kadmin.offsets(admin, empty_handed, "earliest", TIMEOUT_S, committed=False)
+    return kadmin.offsets(admin, empty_handed, "earliest", admin.timeout_s, committed=False)
 
 
 def _flow_topics(topics: Mapping[str, kadmin.TopicInfo], flow: MirrorFlow) -> dict[str, int]:

@@ -30,8 +30,6 @@ from dr.log import get_logger
 
 log = get_logger(__name__)
 TP = tuple[str, int]
-TIMEOUT_S = 30.0
-READ_TIMEOUT_S = 600.0
 
 
 class CopyError(DrError):
@@ -70,7 +68,7 @@ def plan_copy(
     copy), its base the destination partition's end now. ``topics`` maps source topic ->
     destination topic; a destination topic or partition missing is an error naming it."""
     admin = admin_client(dest)
-    found = kadmin.list_topic_partitions(admin, TIMEOUT_S)
+    found = kadmin.list_topic_partitions(admin, admin.timeout_s)
     tps = []
     for (topic, partition), _start in sorted(starts.items()):
         target = topics[topic]
@@ -80,7 +78,7 @@ def plan_copy(
                 "back into: create it with as many partitions as the source, then resume"
             )
         tps.append((target, partition))
-    ends = kadmin.offsets(admin, tps, "latest", TIMEOUT_S, committed=False)
+    ends = kadmin.offsets(admin, tps, "latest", admin.timeout_s, committed=False)
     return [
         CopySpan(topic, topics[topic], partition, start, ends[(topics[topic], partition)])
         for (topic, partition), start in sorted(starts.items())
@@ -97,13 +95,13 @@ def copy_spans(
         source_admin,
         [(s.source_topic, s.partition) for s in spans],
         "latest",
-        TIMEOUT_S,
+        source.timeout_s,
         committed=False,
     )
     dest_admin = admin_client(dest)
     dest_tps = [(s.dest_topic, s.partition) for s in spans]
-    dest_now = kadmin.offsets(dest_admin, dest_tps, "latest", TIMEOUT_S, committed=False)
-    dest_last = last_records(dest, dest_now, timeout_s=TIMEOUT_S)
+    dest_now = kadmin.offsets(dest_admin, dest_tps, "latest", dest.timeout_s, committed=False)
+    dest_last = last_records(dest, dest_now)
     report: dict[str, dict[str, Any]] = {}
     writer = RecordWriter(dest)
     try:
@@ -117,9 +115,7 @@ def copy_spans(
                 )
             copied = skipped = 0
             last_skipped: RecordAt | None = None
-            for rec in scan_range(
-                source, src_tp, span.start, ends[src_tp], timeout_s=READ_TIMEOUT_S
-            ):
+            for rec in scan_range(source, src_tp, span.start, ends[src_tp]):
                 if skipped < done:
                     skipped += 1
                     last_skipped = rec

@@ -57,8 +57,6 @@ from dr.steps import Playbook, Step, StepContext
 
 log = get_logger(__name__)
 TP = tuple[str, int]
-PROBE_TIMEOUT_S = 10.0
-TIMEOUT_S = 30.0
 
 
 def cutover_playbook(
@@ -155,12 +153,10 @@ def cluster_ids(settings: Settings, names: list[str]) -> dict[str, str]:
     for name in names:
         cluster = settings.clusters[name]
         try:
-            out[name] = kadmin.cluster_id(admin_client(cluster), PROBE_TIMEOUT_S)
+            out[name] = kadmin.cluster_id(admin_client(cluster), cluster.timeout_s)
         except KafkaError as exc:
-            raise DrError(
-                f"cluster '{name}' ({cluster.bootstrap_servers}) does not answer: {exc}; a "
-                "planned move needs both clusters"
-            ) from None
+            # The error names the cluster and its bootstrap servers.
+            raise DrError(f"{exc}; a planned move needs both clusters") from None
     return out
 
 
@@ -187,7 +183,7 @@ def flow_syncs(settings: Settings, flow: MirrorFlow) -> dict[TP, list[Any]]:
 
 def log_starts(settings: Settings, cluster: str, tps: list[TP]) -> dict[TP, int]:
     admin = admin_client(settings.clusters[cluster])
-    return kadmin.offsets(admin, tps, "earliest", TIMEOUT_S, committed=False)
+    return kadmin.offsets(admin, tps, "earliest", admin.timeout_s, committed=False)
 
 
 class _Steps:
@@ -217,8 +213,12 @@ class _Steps:
         ids = cluster_ids(self.settings, [self.flow.source, self.flow.target])
         topics = topic_map(
             self.flow,
-            source_topics=list(kadmin.list_topic_partitions(admin_client(self.source), TIMEOUT_S)),
-            target_topics=list(kadmin.list_topic_partitions(admin_client(self.target), TIMEOUT_S)),
+            source_topics=list(
+                kadmin.list_topic_partitions(admin_client(self.source), self.source.timeout_s)
+            ),
+            target_topics=list(
+                kadmin.list_topic_partitions(admin_client(self.target), self.target.timeout_s)
+            ),
         )
         flow_rpo = measure_flow(self.settings, self.flow, now=time.time())
         limit = self.options.max_lag_records
@@ -261,14 +261,18 @@ class _Steps:
         topics = self._topics(ctx)
         source_ends = {parse_tp(k): v for k, v in ctx.output("wait_quiet")["source_ends"].items()}
         isolation = copy_isolation(self.settings.mirror, self.flow)
-        wanted = last_records(self.source, source_ends, timeout_s=TIMEOUT_S, isolation=isolation)
+        wanted = last_records(
+            self.source, source_ends, timeout_s=self.source.timeout_s, isolation=isolation
+        )
         started = time.monotonic()
         while True:
             replica_ends = replication.partition_ends(
                 self.settings, self.flow.target, list(topics.values())
             )
             ends = {(topics[t], p): replica_ends.get(tp_key((topics[t], p)), 0) for t, p in wanted}
-            have = last_records(self.target, ends, timeout_s=TIMEOUT_S, isolation=isolation)
+            have = last_records(
+                self.target, ends, timeout_s=self.target.timeout_s, isolation=isolation
+            )
             behind = [
                 (t, p)
                 for (t, p), rec in sorted(wanted.items())

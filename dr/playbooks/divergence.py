@@ -44,8 +44,6 @@ __all__ = [
 log = get_logger(__name__)
 
 TP = tuple[str, int]
-ADMIN_TIMEOUT_S = 30.0
-READ_TIMEOUT_S = 60.0  # the longest a read waits for the next record
 WORKERS = 4  # partitions walked at once
 Isolation = Literal["read_committed", "read_uncommitted"]
 
@@ -107,7 +105,7 @@ def find_divergence(
     topics: Mapping[str, str],
     replica_ends: Mapping[str, int],
     *,
-    timeout_s: float = READ_TIMEOUT_S,
+    timeout_s: float | None = None,
 ) -> Divergence:
     """The records of ``flow.source`` that never reached their replicas on ``flow.target``.
 
@@ -115,7 +113,8 @@ def find_divergence(
     ``REPLICA_TOPIC:PARTITION`` to the replica's end offset when replication stopped (what
     follows it was written on the target). A source topic that no longer exists is left out
     (it holds nothing); a source partition without a replica end is diverged whole.
-    ``timeout_s`` bounds each read of one partition range. Raises DivergenceError (one line,
+    Each request waits the cluster's timeout_s, and so does each read for its next record
+    unless ``timeout_s`` is given. Raises DivergenceError (one line,
     naming the partition and offsets) when a replica is not a copy of its source from the
     starting point, KafkaError when a cluster cannot be read, UsageError for a malformed
     ``replica_ends`` key.
@@ -123,23 +122,23 @@ def find_divergence(
     ends = _parse_ends(replica_ends)
     source = settings.clusters[flow.source]
     target = settings.clusters[flow.target]
-    src_admin = admin_client(source, timeout_s=ADMIN_TIMEOUT_S)
-    listing = kadmin.list_topic_partitions(src_admin, ADMIN_TIMEOUT_S)
+    src_admin = admin_client(source)
+    listing = kadmin.list_topic_partitions(src_admin, source.timeout_s)
     present = {t: r for t, r in topics.items() if t in listing}
     for gone in sorted(set(topics) - set(present)):
         log.warning("divergence_source_topic_missing", cluster=flow.source, topic=gone)
     ids = {
         name: state.topic_id
-        for name, state in kadmin.topic_states(src_admin, present, ADMIN_TIMEOUT_S).items()
+        for name, state in kadmin.topic_states(src_admin, present, source.timeout_s).items()
     }
     tps = [(t, p) for t in sorted(present) for p in range(listing[t].partitions)]
-    low = kadmin.offsets(src_admin, tps, "earliest", ADMIN_TIMEOUT_S)
-    stable = kadmin.offsets(src_admin, tps, "latest", ADMIN_TIMEOUT_S, committed=True)
-    high = kadmin.offsets(src_admin, tps, "latest", ADMIN_TIMEOUT_S, committed=False)
+    low = kadmin.offsets(src_admin, tps, "earliest", source.timeout_s)
+    stable = kadmin.offsets(src_admin, tps, "latest", source.timeout_s, committed=True)
+    high = kadmin.offsets(src_admin, tps, "latest", source.timeout_s, committed=False)
     replicas = [(present[t], p) for t, p in tps if (present[t], p) in ends]
-    tgt_admin = admin_client(target, timeout_s=ADMIN_TIMEOUT_S)
-    replica_low = kadmin.offsets(tgt_admin, replicas, "earliest", ADMIN_TIMEOUT_S)
-    syncs = _syncs(settings, flow, timeout_s)
+    tgt_admin = admin_client(target)
+    replica_low = kadmin.offsets(tgt_admin, replicas, "earliest", target.timeout_s)
+    syncs = _syncs(settings, flow)
     walk = _Walk(source, target, timeout_s)
 
     def one(tp: TP) -> DivergedPartition:
@@ -173,7 +172,9 @@ class _Sides:
 class _Walk:
     """Reads both sides of one partition and finds where they part."""
 
-    def __init__(self, source: ClusterSettings, target: ClusterSettings, timeout_s: float) -> None:
+    def __init__(
+        self, source: ClusterSettings, target: ClusterSettings, timeout_s: float | None
+    ) -> None:
         self.source, self.target, self.timeout_s = source, target, timeout_s
 
     def partition(
@@ -314,11 +315,11 @@ def _parse_ends(replica_ends: Mapping[str, int]) -> dict[TP, int]:
     return out
 
 
-def _syncs(settings: Settings, flow: MirrorFlow, timeout_s: float) -> dict[TP, list[OffsetSync]]:
+def _syncs(settings: Settings, flow: MirrorFlow) -> dict[TP, list[OffsetSync]]:
     """The flow's usable offset-syncs by source partition; none when they cannot be read (every
     partition is then walked from the log starts)."""
     try:
-        return usable_syncs(read_offset_syncs(settings, flow, timeout_s))
+        return usable_syncs(read_offset_syncs(settings, flow))
     except KafkaError as exc:
         log.warning("divergence_syncs_unreadable", flow=flow.name, error=str(exc))
         return {}

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from confluent_kafka.admin import AdminClient
-
 from dr.backup.catalog import (
     Manifest,
     adopt_legacy,
@@ -43,7 +41,7 @@ from dr.backup.plan import partition_entry
 from dr.config.schema import BackupJob, Settings
 from dr.errors import UsageError
 from dr.kafka import admin as kadmin
-from dr.kafka.client import admin_client
+from dr.kafka.client import ClusterAdmin, admin_client
 from dr.log import get_logger
 from dr.playbooks.divergence import DivergedPartition
 from dr.playbooks.divergence_match import DivergenceError
@@ -54,7 +52,6 @@ __all__ = ["ArchivedPartition", "DivergenceArchive", "archive_divergence", "arch
 
 log = get_logger(__name__)
 
-ADMIN_TIMEOUT_S = 30.0
 ARCHIVE_JOB_PREFIX = "divergence-"
 Range = tuple[str, int, int, int]
 Compression = Literal["zstd", "lz4", "none"]  # topic, partition, start offset, end offset
@@ -177,11 +174,11 @@ def _copy(
     """Copy the ranges, check their counts, write the metadata; the manifest to commit."""
     started = datetime.now(UTC)
     backup_id = new_backup_id(job, started)
-    admin = admin_client(settings.clusters[cluster_name], timeout_s=ADMIN_TIMEOUT_S)
-    cid = kadmin.cluster_id(admin, ADMIN_TIMEOUT_S)
-    listing = kadmin.list_topic_partitions(admin, ADMIN_TIMEOUT_S)
+    admin = admin_client(settings.clusters[cluster_name])
+    cid = kadmin.cluster_id(admin, admin.timeout_s)
+    listing = kadmin.list_topic_partitions(admin, admin.timeout_s)
     topics = {p.topic: listing[p.topic] for p in wanted if p.topic in listing}
-    ids = {n: s.topic_id for n, s in kadmin.topic_states(admin, topics, ADMIN_TIMEOUT_S).items()}
+    ids = {n: s.topic_id for n, s in kadmin.topic_states(admin, topics, admin.timeout_s).items()}
     _check_still_there(admin, wanted, ids, cluster_name)
     plans = [
         PartitionPlan(
@@ -207,7 +204,7 @@ def _copy(
                 f"{part.records}: the source changed since; nothing archived, find the "
                 "divergence again"
             )
-    metadata = encode_metadata(snapshot_metadata(admin, topics, ADMIN_TIMEOUT_S, topic_ids=ids))
+    metadata = encode_metadata(snapshot_metadata(admin, topics, admin.timeout_s, topic_ids=ids))
     meta_key = metadata_key(job, backup_id)
     store.put_bytes(meta_key, metadata)
     entries = sorted((partition_entry(p) for p in plans), key=lambda e: (e.topic, e.partition))
@@ -245,7 +242,7 @@ def _copy(
 
 
 def _check_still_there(
-    admin: AdminClient, wanted: list[DivergedPartition], ids: dict[str, str], cluster: str
+    admin: ClusterAdmin, wanted: list[DivergedPartition], ids: dict[str, str], cluster: str
 ) -> None:
     """Every range is still on the cluster, in the topic it was found in."""
     for p in wanted:
@@ -261,7 +258,7 @@ def _check_still_there(
                 f"{p.records} diverged records are gone"
             )
     tps = [(p.topic, p.partition) for p in wanted]
-    low = kadmin.offsets(admin, tps, "earliest", ADMIN_TIMEOUT_S)
+    low = kadmin.offsets(admin, tps, "earliest", admin.timeout_s)
     for p in wanted:
         if low[(p.topic, p.partition)] > p.start_offset:
             raise DivergenceError(

@@ -39,8 +39,6 @@ from dr.playbooks.canary import canary_round_trip
 from dr.steps import Playbook, Step, StepContext
 
 log = get_logger(__name__)
-PROBE_TIMEOUT_S = 10.0
-TIMEOUT_S = 30.0
 
 
 def failover_playbook(
@@ -118,18 +116,18 @@ class _Steps:
     # -- 1 ------------------------------------------------------------------------------------
     def assess(self, ctx: StepContext) -> dict[str, Any]:
         try:
-            target_id = kadmin.cluster_id(admin_client(self.target), PROBE_TIMEOUT_S)
-            target_topics = kadmin.list_topic_partitions(admin_client(self.target), TIMEOUT_S)
+            target_id = kadmin.cluster_id(admin_client(self.target), self.target.timeout_s)
+            target_topics = kadmin.list_topic_partitions(
+                admin_client(self.target), self.target.timeout_s
+            )
         except KafkaError as exc:
-            raise DrError(
-                f"target '{self.flow.target}' ({self.target.bootstrap_servers}) cannot be read: "
-                f"{exc}; a failover needs a working target"
-            ) from None
+            # The error names the target and its bootstrap servers.
+            raise DrError(f"{exc}; a failover needs a working target") from None
         source_id, source_topics, why = None, None, None
         try:
             admin = admin_client(self.source)
-            source_id = kadmin.cluster_id(admin, PROBE_TIMEOUT_S)
-            source_topics = list(kadmin.list_topic_partitions(admin, PROBE_TIMEOUT_S))
+            source_id = kadmin.cluster_id(admin, self.source.timeout_s)
+            source_topics = list(kadmin.list_topic_partitions(admin, self.source.timeout_s))
         except KafkaError as exc:
             why = str(exc)
         if source_id is not None and not self.params["force"]:
@@ -151,7 +149,7 @@ class _Steps:
         """Act only on the cluster assessed: a rebuilt cluster behind the same address is not
         the one this run decided about."""
         expected = ctx.output("assess")["target_cluster_id"]
-        found = kadmin.cluster_id(admin_client(self.target), PROBE_TIMEOUT_S)
+        found = kadmin.cluster_id(admin_client(self.target), self.target.timeout_s)
         if found != expected:
             raise DrError(
                 f"target '{self.flow.target}' now has cluster id {found}, not {expected} as "
@@ -185,15 +183,15 @@ class _Steps:
     def _loss_without_source(self, assessed: Mapping[str, Any]) -> dict[str, Any]:
         now = time.time()
         admin = admin_client(self.target)
-        targets = kadmin.list_topic_partitions(admin, TIMEOUT_S)
+        targets = kadmin.list_topic_partitions(admin, self.target.timeout_s)
         tps = [
             (replica, p)
             for replica in sorted(assessed["topics"].values())
             if replica in targets
             for p in range(targets[replica].partitions)
         ]
-        ends = kadmin.offsets(admin, tps, "latest", TIMEOUT_S, committed=False)
-        last, unread = replicated_until(self.target, ends, timeout_s=TIMEOUT_S)
+        ends = kadmin.offsets(admin, tps, "latest", self.target.timeout_s, committed=False)
+        last, unread = replicated_until(self.target, ends, timeout_s=self.target.timeout_s)
         beat = newest_heartbeat_ms(self.target, admin, targets, self.flow.source)
         originals = {v: k for k, v in assessed["topics"].items()}
         return {
@@ -253,8 +251,8 @@ class _Steps:
             else sorted(translation.checkpoints)
         )
         admin = admin_client(self.target)
-        members = kadmin.group_members(admin, chosen, TIMEOUT_S)
-        replicas = kadmin.list_topic_partitions(admin, TIMEOUT_S)
+        members = kadmin.group_members(admin, chosen, self.target.timeout_s)
+        replicas = kadmin.list_topic_partitions(admin, self.target.timeout_s)
         wanted: dict[str, dict[tuple[str, int], int]] = {}
         missing: list[dict[str, Any]] = []
         for group in chosen:

@@ -66,7 +66,6 @@ from dr.steps import Playbook, Step, StepContext, summarise
 
 log = get_logger(__name__)
 TP = tuple[str, int]
-TIMEOUT_S = 30.0
 
 
 def rollback_playbook(settings: Settings, state: StateStore, cutover_run: str) -> Playbook:

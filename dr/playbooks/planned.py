@@ -18,7 +18,6 @@ from dr.playbooks.replication import tp_key
 
 log = get_logger(__name__)
 TP = tuple[str, int]
-TIMEOUT_S = 30.0
 POLL_S = 1.0
 COMMIT_RETRIES = 3
 
@@ -42,10 +41,10 @@ def wait_quiet(
     """Wait until no end offset of these topics moved for quiet_s; returns the ends
     (``TOPIC:PARTITION``). Raises NotQuiet naming a partition still moving at the deadline."""
     admin = admin_client(cluster)
-    found = kadmin.list_topic_partitions(admin, TIMEOUT_S)
+    found = kadmin.list_topic_partitions(admin, admin.timeout_s)
     tps = [(t, p) for t in sorted(set(topics)) if t in found for p in range(found[t].partitions)]
     started = time.monotonic()
-    last = kadmin.offsets(admin, tps, "latest", TIMEOUT_S, committed=False)
+    last = kadmin.offsets(admin, tps, "latest", admin.timeout_s, committed=False)
     still_since = time.monotonic()
     while True:
         if time.monotonic() - still_since >= quiet_s:
@@ -56,7 +55,7 @@ def wait_quiet(
                 "(the stop_producers hooks), then resume"
             )
         time.sleep(min(POLL_S, quiet_s))
-        now = kadmin.offsets(admin, tps, "latest", TIMEOUT_S, committed=False)
+        now = kadmin.offsets(admin, tps, "latest", admin.timeout_s, committed=False)
         moved = [tp for tp in tps if now[tp] != last[tp]]
         if moved:
             log.info("still_written", cluster=name, partition=tp_key(moved[0]), end=now[moved[0]])
@@ -71,10 +70,10 @@ def groups_of(
     those commits."""
     names = [
         g
-        for g in kadmin.group_ids(admin, TIMEOUT_S)
+        for g in kadmin.group_ids(admin, admin.timeout_s)
         if (re.fullmatch(pattern, g) if pattern else allowed(g))
     ]
-    commits = kadmin.committed_offsets_of(admin, names, TIMEOUT_S) if names else {}
+    commits = kadmin.committed_offsets_of(admin, names, admin.timeout_s) if names else {}
     out = {}
     for group, by_tp in commits.items():
         mine = {tp: o for tp, o in by_tp.items() if tp[0] in topics and o >= 0}
@@ -102,7 +101,7 @@ def wait_groups_settled(
     last = groups_of(admin, topics, pattern, allowed)
     still_since = time.monotonic()
     while True:
-        members = kadmin.group_members(admin, list(last), TIMEOUT_S) if last else {}
+        members = kadmin.group_members(admin, list(last), admin.timeout_s) if last else {}
         behind = {
             g
             for g, by_tp in last.items()
@@ -132,19 +131,19 @@ def commit_on(
     """Commit each group's offsets on the cluster clients go to; a group with members there is
     skipped, never overwritten. Returns (committed, skipped, failed)."""
     admin = admin_client(cluster)
-    members = kadmin.group_members(admin, list(wanted), TIMEOUT_S) if wanted else {}
+    members = kadmin.group_members(admin, list(wanted), admin.timeout_s) if wanted else {}
     skipped = [
         {"group": g, "reason": f"active on {name}: {n} member(s); not overwritten"}
         for g, n in sorted(members.items())
         if n
     ]
     todo = {g: dict(o) for g, o in wanted.items() if not members.get(g) and o}
-    failed = kadmin.alter_groups_offsets(admin, todo, TIMEOUT_S)
+    failed = kadmin.alter_groups_offsets(admin, todo, admin.timeout_s)
     for _ in range(COMMIT_RETRIES):
         if not failed:
             break
         time.sleep(2)
-        failed = kadmin.alter_groups_offsets(admin, {g: todo[g] for g in failed}, TIMEOUT_S)
+        failed = kadmin.alter_groups_offsets(admin, {g: todo[g] for g in failed}, admin.timeout_s)
     committed = {
         g: {tp_key(tp): o for tp, o in sorted(offsets.items())}
         for g, offsets in sorted(todo.items())

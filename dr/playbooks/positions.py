@@ -22,7 +22,6 @@ from dr.mirror.records import OffsetSync
 
 TP = tuple[str, int]
 Digested = tuple[int, str]  # (offset, digest)
-READ_TIMEOUT_S = 300.0
 
 
 class PairingError(DrError):
@@ -97,7 +96,7 @@ def anchor_before(
     )
 
 
-def digests(side: Side, start: int, *, timeout_s: float = READ_TIMEOUT_S) -> list[Digested]:
+def digests(side: Side, start: int, *, timeout_s: float | None = None) -> list[Digested]:
     """(offset, digest) of every record of the side from start to its end."""
     records = scan_range(
         side.cluster, side.tp, start, side.end, timeout_s=timeout_s, isolation=side.isolation

@@ -23,7 +23,6 @@ from dr.steps import Outputs, Playbook, Step, StepContext
 
 log = get_logger(__name__)
 
-TIMEOUT_S = 15.0
 SIZE_SOURCE = "log dirs on disk (DescribeLogDirs, the largest replica)"
 CANCEL = "reassign-cancel"
 
@@ -48,13 +47,13 @@ class ClusterView:
         return self._jars
 
     def admin(self) -> Any:
-        return admin_client(self.cluster, timeout_s=TIMEOUT_S)
+        return admin_client(self.cluster)
 
     def online(self) -> tuple[kreassign.Broker, ...]:
-        return kreassign.online_brokers(self.admin(), TIMEOUT_S)
+        return kreassign.online_brokers(self.admin(), self.cluster.timeout_s)
 
     def replicas(self) -> dict[kreassign.TP, kreassign.PartitionReplicas]:
-        return kreassign.replica_sets(self.admin(), TIMEOUT_S)
+        return kreassign.replica_sets(self.admin(), self.cluster.timeout_s)
 
     def ongoing(self) -> tuple[kreassign.Ongoing, ...]:
         return kreassign.ongoing_reassignments(self.cluster, self.jars)
@@ -65,7 +64,7 @@ class ClusterView:
         return racks
 
     def throttles(self, brokers: list[int], topics: list[str]) -> list[str]:
-        return kreassign.throttles_left(self.admin(), brokers, topics, TIMEOUT_S)
+        return kreassign.throttles_left(self.admin(), brokers, topics, self.cluster.timeout_s)
 
     def clear_throttles(self, topics: list[str]) -> list[str]:
         """Clear the replication throttles (every broker's, and these topics') the way Kafka's

@@ -41,7 +41,6 @@ from dr.mirror.properties import flow_property
 
 log = get_logger(__name__)
 TP = tuple[str, int]
-TIMEOUT_S = 30.0
 SOURCE_CONNECTOR = "MirrorSourceConnector"
 
 
@@ -99,11 +98,12 @@ def stop(settings: Settings, flow: MirrorFlow, run_id: str) -> dict[str, Any]:
 
 
 def partition_ends(
-    settings: Settings, cluster: str, topics: list[str], timeout_s: float = TIMEOUT_S
+    settings: Settings, cluster: str, topics: list[str], timeout_s: float | None = None
 ) -> dict[str, int]:
     """``TOPIC:PARTITION`` -> end offset of every partition of these topics on the cluster
     (topics absent there are left out)."""
     admin = admin_client(settings.clusters[cluster])
+    timeout_s = admin.timeout_s if timeout_s is None else timeout_s
     found = kadmin.list_topic_partitions(admin, timeout_s)
     tps = [(t, p) for t in sorted(set(topics)) if t in found for p in range(found[t].partitions)]
     ends = kadmin.offsets(admin, tps, "latest", timeout_s, committed=False)
@@ -206,7 +206,7 @@ def _start_dedicated(
         key, partition, _stored = keys[tp]
         value = json.dumps({"offset": end - 1}, separators=(",", ":")).encode()
         producer.produce(topic, value, key, partition=partition)
-    if producer.flush(TIMEOUT_S):
+    if producer.flush(target.timeout_s):
         raise ReplicationError(f"MirrorMaker's positions in {topic} could not be written")
     run_mirror_command(mirror.restart_command, "mirror.restart_command", timeout_s=300)
     log.info("mirror_restarted", flow=flow.name, positions=len(wanted) - len(unknown))
@@ -222,15 +222,15 @@ def _stored_keys(cluster: Any, topic: str, source_alias: str) -> dict[TP, tuple[
     """The key MirrorMaker's source connector stored for each source partition, with the
     partition of the offsets topic it is in and the newest offset stored (-1 when unreadable)."""
     admin = admin_client(cluster)
-    found = kadmin.list_topic_partitions(admin, TIMEOUT_S)
+    found = kadmin.list_topic_partitions(admin, admin.timeout_s)
     if topic not in found:
         raise ReplicationError(f"MirrorMaker's offsets topic {topic} is not on the target")
     tps = [(topic, p) for p in range(found[topic].partitions)]
-    low = kadmin.offsets(admin, tps, "earliest", TIMEOUT_S, committed=False)
-    high = kadmin.offsets(admin, tps, "latest", TIMEOUT_S, committed=False)
+    low = kadmin.offsets(admin, tps, "earliest", admin.timeout_s, committed=False)
+    high = kadmin.offsets(admin, tps, "latest", admin.timeout_s, committed=False)
     keys: dict[TP, tuple[bytes, int, int]] = {}
     for tp in tps:
-        for rec in read_range(cluster, tp, low[tp], high[tp], timeout_s=120, whole=True):
+        for rec in read_range(cluster, tp, low[tp], high[tp], whole=True):
             try:
                 connector, part = json.loads(rec.key or b"null")
                 if not str(connector).endswith(SOURCE_CONNECTOR):

@@ -37,7 +37,7 @@ from dr.backup.restore import (
 )
 from dr.backup.restore_configs import ConfigPolicy
 from dr.backup.restore_groups import Mapped, commit_group_offsets
-from dr.backup.restore_plan import JOURNAL, TIMEOUT_S, RestoreError
+from dr.backup.restore_plan import JOURNAL, RestoreError
 from dr.config.schema import Settings
 from dr.kafka.client import admin_client
 from dr.state import StateStore
@@ -250,7 +250,7 @@ class RestoreBook:
 
     def restore_groups(self, ctx: StepContext) -> Outputs:
         written = ctx.output("write_records")
-        admin = admin_client(self.settings.clusters[self.plan.cluster], timeout_s=TIMEOUT_S)
+        admin = admin_client(self.settings.clusters[self.plan.cluster])
         committed = commit_group_offsets(admin, groups_of(written))
         mark_done(self.state, self.plan, dict(written["bases"]), ctx.run_id)
         return {"groups": committed}

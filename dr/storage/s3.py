@@ -42,10 +42,13 @@ from dr.storage.base import (
 from dr.storage.s3_client import make_client, parse_store_url, put_args, transfer_config
 from dr.storage.s3_errors import (
     describe,
+    final_failure,
     is_not_found,
     is_precondition_failed,
     is_transient,
     is_transient_for_create,
+    is_unreachable,
+    store_label,
     unwrap,
 )
 
@@ -82,6 +85,8 @@ class S3Store:
     ) -> None:
         self.bucket, prefix = parse_store_url(settings.url)
         self.url = f"s3://{self.bucket}/{prefix}" if prefix else f"s3://{self.bucket}"
+        self.label = store_label(settings, self.url)
+        self._answered = False  # until the server first answers, a failure to connect is final
         self._prefix = f"{prefix}/" if prefix else ""
         self._deadline_s = retry_deadline_s
         self._extra_args = put_args(settings)
@@ -314,13 +319,30 @@ class S3Store:
         *,
         transient: Callable[[BaseException], bool] | None = None,
     ) -> T:
-        """Run action, retrying transient failures until the deadline; errors become ours."""
+        """Run action, retrying transient failures until the deadline; errors become ours.
+        A store that cannot be reached (before it ever answered), or that refuses the
+        credentials, fails at once with an error naming it and its endpoint."""
         attempts = Attempts()
+        retry_when = transient or is_transient
+
+        def answered(result: T) -> T:
+            self._answered = True
+            return result
+
+        def attempt() -> T:
+            try:
+                return answered(action())
+            except ClientError:
+                self._answered = True  # an answer, if a refusal
+                raise
+
         try:
             return call_with_retries(
-                action,
+                attempt,
                 deadline_s=self._deadline_s,
-                transient=transient or is_transient,
+                transient=lambda exc: (
+                    retry_when(exc) and (self._answered or not is_unreachable(exc))
+                ),
                 event="s3_retry",
                 fields={"op": op, "key": key, "store": self.url},
                 describe=describe,
@@ -332,6 +354,9 @@ class S3Store:
             error = unwrap(exc)
             if is_not_found(error):
                 raise ObjectNotFound(key, self.url) from None
+            final = final_failure(error, label=self.label, answered=self._answered)
+            if final is not None:
+                raise StorageError(f"{final} ({op} of '{key}')") from exc
             raise StorageError(
                 f"S3 {op} of '{key}' in {self.url} failed{attempts.summary()}: {describe(error)}"
             ) from exc

@@ -7,16 +7,24 @@ every question here is asked of the botocore error behind the wrapper (``unwrap`
 
 from __future__ import annotations
 
+import re
+
 import boto3.exceptions
 from botocore.exceptions import (
     ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
     HTTPClientError,
     IncompleteReadError,
     NoCredentialsError,
+    PartialCredentialsError,
     SSLError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from dr.config.schema import StorageSettings
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^)\]]+)")
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload"})
 TRANSIENT_CODES = frozenset(
     {
@@ -33,6 +41,11 @@ TRANSIENT_CODES = frozenset(
         "503",
     }
 )
+# Answers that say the credentials are wrong, or not allowed: no retry changes them.
+BAD_CREDENTIAL_CODES = frozenset(
+    {"ExpiredToken", "InvalidAccessKeyId", "InvalidToken", "SignatureDoesNotMatch"}
+)
+DENIED_CODES = frozenset({"AccessDenied", "AllAccessDisabled"})
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -51,6 +64,47 @@ def is_transient(exc: BaseException) -> bool:
         | ConnectionError
         | TimeoutError,
     )
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True when the endpoint could not be connected to at all: unknown host, refused
+    connection, connect timeout. Transient once the store has answered; final before."""
+    return isinstance(unwrap(exc), EndpointConnectionError | ConnectTimeoutError)
+
+
+def final_failure(error: BaseException, *, label: str, answered: bool) -> str | None:
+    """One line naming the store and its endpoint when error means the store cannot be used
+    as configured (unreachable before any answer, no credentials, credentials refused);
+    None for a failure of one request."""
+    if is_unreachable(error) and not answered:
+        return f"{label} is unreachable: {connect_cause(error)}"
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        return f"{label}: {describe(error)}"
+    if not isinstance(error, ClientError):
+        return None
+    if error_code(error) in BAD_CREDENTIAL_CODES:
+        return f"{label} refused the credentials: {describe(error)}"
+    if error_code(error) in DENIED_CODES or http_status(error) == 403:
+        return f"{label} denied access: {describe(error)}"
+    return None
+
+
+def connect_cause(error: BaseException) -> str:
+    """Why the endpoint could not be connected to, in the system's words ('Connection
+    refused', 'Name or service not known'), else botocore's whole message."""
+    kwargs = getattr(error, "kwargs", {})
+    found = _ERRNO.search(str(kwargs.get("error", "")))
+    return found.group(1).strip() if found else describe(error)
+
+
+def store_label(settings: StorageSettings, url: str) -> str:
+    """How messages name an S3 store: store 'NAME' (URL at ENDPOINT)."""
+    endpoint = settings.endpoint_url or (
+        f"AWS S3 {settings.region}" if settings.region else "AWS S3"
+    )
+    name = f"'{settings.name}'" if settings.name else url
+    where = f"{url} at {endpoint}" if settings.name else f"at {endpoint}"
+    return f"store {name} ({where})"
 
 
 def is_transient_for_create(exc: BaseException) -> bool:

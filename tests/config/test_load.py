@@ -55,7 +55,7 @@ def test_unknown_key_is_reported_with_its_path(tmp_path: Path) -> None:
 
     problem = problem_at(problems_of(text, tmp_path), "clusters.primary.bootstrap_serverz")
 
-    assert problem.endswith("unknown key")
+    assert problem.endswith("unknown key (did you mean 'bootstrap_servers'?)")
 
 
 def test_missing_required_key_is_reported_with_its_path(tmp_path: Path) -> None:
@@ -241,6 +241,7 @@ def test_secret_values_never_appear_in_the_settings_repr_or_str(
         "storage:\n"
         "  s3:\n"
         "    url: s3://bucket/prefix\n"
+        "    access_key_id: AKIAEXAMPLE\n"
         "    secret_access_key: ${env:KAFKA_DR_TEST_S3_SECRET}\n"
     )
 

@@ -1,0 +1,144 @@
+"""How a command ends: every error as one line (``error: ...``) and its exit code, whether
+kafka-dr or click raised it; and Ctrl-C, which ends the command promptly with 130.
+
+Exit codes (dr.errors): 0 success, 1 a check found a problem, 2 an error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import traceback
+from types import FrameType
+from typing import NoReturn
+
+import click
+
+from dr.errors import DrError, Interrupted
+from dr.log import redact_text
+
+USAGE_EXIT = 2
+# After Ctrl-C, cleanup (releasing a lease, removing a temporary file) has this long before
+# the process ends anyway: a request blocked in a client library cannot be interrupted.
+INTERRUPT_GRACE_S = 3.0
+# Options of the kafka-dr command itself, and what each takes (for the hint when one is given
+# after a subcommand, where click does not know it).
+GLOBAL_OPTIONS = {"--config": "FILE", "--log-level": "LEVEL", "--log-format": "FORMAT"}
+
+_interrupted = threading.Event()
+_handling = threading.Event()  # catch_interrupts installed its handler
+
+
+def usage_line(exc: click.UsageError) -> str:
+    """A click usage error as one line: what is wrong, then how to get help or, for a global
+    option given after the command, where it goes."""
+    ctx = exc.ctx
+    command = ctx.command_path if ctx is not None else "kafka-dr"
+    message = " ".join(exc.format_message().split())
+    option = getattr(exc, "option_name", None)
+    if isinstance(exc, click.NoSuchOption) and option in GLOBAL_OPTIONS and ctx is not None:
+        root = ctx.find_root().command_path
+        rest = command.removeprefix(root).strip()
+        return (
+            f"{message} {option} goes before the command: "
+            f"{root} {option} {GLOBAL_OPTIONS[option]} {rest}".rstrip()
+        )
+    return f"{message} (see '{command} --help')"
+
+
+def fail_with_usage(exc: click.UsageError) -> NoReturn:
+    """Print a usage error in one line (the help for a bare command group) and exit 2."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        exc.show()  # a group given without a command: its help is the answer
+    else:
+        click.echo(f"error: {redact_text(usage_line(exc))}", err=True)
+    sys.exit(USAGE_EXIT)
+
+
+def fail(exc: DrError, *, debug: bool) -> NoReturn:
+    """Print a kafka-dr error in one line (the traceback too at debug level) and exit."""
+    if debug:
+        print_traceback(exc)
+    click.echo(f"error: {redact_text(exc.message)}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def fail_unexpectedly(exc: BaseException, *, debug: bool) -> NoReturn:
+    """The last line of defence: a bug, in one line, never a traceback unless debugging."""
+    if interrupted():  # a client library turned Ctrl-C into an error of its own
+        fail(Interrupted("interrupted"), debug=debug)
+    if debug:
+        print_traceback(exc)
+    message = redact_text(f"unexpected error: {type(exc).__name__}: {exc}")
+    click.echo(f"error: {message} (run with --log-level debug for details)", err=True)
+    sys.exit(USAGE_EXIT)
+
+
+def print_traceback(exc: BaseException) -> None:
+    text = "".join(traceback.format_exception(exc))
+    click.echo(redact_text(text), err=True, nl=False)
+
+
+def interrupted() -> bool:
+    """True once Ctrl-C was pressed in this process."""
+    return _interrupted.is_set()
+
+
+def exit_interrupted_now() -> NoReturn:
+    """End the process with 130 without waiting for threads still blocked in a request."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(Interrupted.exit_code)
+
+
+def catch_interrupts() -> None:
+    """Ctrl-C raises KeyboardInterrupt in the main thread (cleanup runs); the process ends
+    INTERRUPT_GRACE_S later whatever is still waiting, and at once on a second Ctrl-C. A
+    command with its own handling of signals (the daemon) installs its own handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return  # started in the background by a shell: Ctrl-C is not ours to act on
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        if _interrupted.is_set():
+            _say_interrupted()
+            exit_interrupted_now()
+        _interrupted.set()
+        watchdog = threading.Timer(INTERRUPT_GRACE_S, _give_up_waiting)
+        watchdog.daemon = True
+        watchdog.start()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    _handling.set()
+
+
+def _give_up_waiting() -> None:
+    _say_interrupted()
+    exit_interrupted_now()
+
+
+_said = threading.Event()
+
+
+def _say_interrupted() -> None:
+    if not _said.is_set():
+        _said.set()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write("error: interrupted\n")
+
+
+def fail_interrupted(*, debug: bool) -> NoReturn:
+    """Ctrl-C reached the top: say so once and end with 130, at once in the console script
+    (threads still blocked in a request are not waited for)."""
+    if not _handling.is_set():  # called in-process (tests): a normal exit
+        fail(Interrupted("interrupted"), debug=debug)
+    if debug:
+        print_traceback(KeyboardInterrupt())
+    _say_interrupted()
+    exit_interrupted_now()
