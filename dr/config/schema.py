@@ -2,7 +2,8 @@
 
 Every model forbids unknown keys and is frozen once loaded. Each field carries a description
 and an example; ``kafka-dr config example`` is generated from them. The mirror section lives in
-dr.config.mirror and the playbooks section in dr.config.playbooks, re-exported here.
+dr.config.mirror, the playbooks section in dr.config.playbooks, stores in dr.config.storage and
+the daemon's settings in dr.config.daemon, re-exported here.
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlparse
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from dr.config.access import AccessSettings, CommandAccess, LabAccess, SshAccess
 from dr.config.base import NAME_PATTERN, Model, Name
+from dr.config.daemon import DaemonSettings
 from dr.config.drills import DrillSettings
 from dr.config.mirror import MirrorFlow, MirrorSettings
 from dr.config.objectives import ObjectiveOverrides, Objectives
 from dr.config.playbooks import HookSettings, PlaybookName, PlaybookSettings, StepHooks
 from dr.config.snapshots import SnapshotSettings
+from dr.config.storage import StorageSettings
 from dr.cron import checked_schedule
 from dr.log import is_secret_key
 
@@ -194,94 +196,6 @@ class ClusterSettings(Model):
         }
 
 
-class StorageSettings(Model):
-    """An object store for backups: an S3 bucket prefix or a local directory."""
-
-    url: str = Field(
-        description="s3://BUCKET/PREFIX or file:///ABSOLUTE/PATH.",
-        examples=["s3://acme-kafka-backups/prod"],
-    )
-    endpoint_url: str | None = Field(
-        default=None,
-        description="S3 endpoint for S3-compatible stores (MinIO, SeaweedFS...).",
-        examples=["https://s3.eu-west-1.amazonaws.com"],
-    )
-    region: str | None = Field(default=None, description="S3 region.", examples=["eu-west-1"])
-    access_key_id: SecretStr | None = Field(
-        default=None,
-        description="S3 access key; omit to use the standard AWS credential chain.",
-        examples=["${env:AWS_ACCESS_KEY_ID}"],
-    )
-    secret_access_key: SecretStr | None = Field(
-        default=None,
-        description="S3 secret key; omit to use the standard AWS credential chain.",
-        examples=["${env:AWS_SECRET_ACCESS_KEY}"],
-    )
-    sse: Literal["AES256", "aws:kms"] | None = Field(
-        default=None, description="Server-side encryption.", examples=["aws:kms"]
-    )
-    sse_kms_key_id: str | None = Field(
-        default=None,
-        description="KMS key id when sse is aws:kms.",
-        examples=["alias/kafka-backups"],
-    )
-    storage_class: str | None = Field(
-        default=None, description="S3 storage class for new objects.", examples=["STANDARD_IA"]
-    )
-    retry_deadline_s: float = Field(
-        default=60.0,
-        gt=0,
-        description="How long one S3 call is retried (throttling, 5xx, resets) before failing.",
-        examples=[60],
-    )
-    multipart_threshold_mb: int = Field(
-        default=64,
-        ge=5,
-        description="Objects larger than this are uploaded in parts.",
-        examples=[64],
-    )
-
-    # Its key under storage, given by Settings: messages name a store as the user does.
-    _name: str | None = PrivateAttr(default=None)
-
-    @property
-    def name(self) -> str | None:
-        """The store's key under storage (None for settings made outside a config)."""
-        return self._name
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        parsed = urlparse(value)
-        if parsed.scheme == "s3":
-            if not parsed.netloc:
-                raise ValueError(f"'{value}' has no bucket: write s3://BUCKET/PREFIX")
-            if ".." in parsed.path.split("/"):
-                raise ValueError(f"'{value}' contains '..'")
-        elif parsed.scheme == "file":
-            if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
-                raise ValueError(f"'{value}' is not file:///ABSOLUTE/PATH")
-        else:
-            raise ValueError(f"'{value}' is neither s3://BUCKET/PREFIX nor file:///PATH")
-        return value
-
-    @model_validator(mode="after")
-    def _check_sse(self) -> StorageSettings:
-        if self.sse_kms_key_id and self.sse != "aws:kms":
-            raise ValueError("sse_kms_key_id is set but sse is not 'aws:kms'")
-        if self.url.startswith("file:") and (self.sse or self.endpoint_url):
-            raise ValueError("S3 options (sse, endpoint_url) given for a file:// store")
-        pair = {"access_key_id": self.access_key_id, "secret_access_key": self.secret_access_key}
-        given = [key for key, value in pair.items() if value is not None]
-        if len(given) == 1:
-            missing = next(key for key in pair if key not in given)
-            raise ValueError(
-                f"{missing} is missing: {given[0]} is set (give both, or neither to use the AWS "
-                "credential chain)"
-            )
-        return self
-
-
 class ToolSettings(Model):
     """Where the Kafka command-line tools' jars come from (used to read the KRaft quorum)."""
 
@@ -405,40 +319,6 @@ class BackupJob(Model):
     @classmethod
     def _check_schedule(cls, value: str | None) -> str | None:
         return checked_schedule(value)
-
-
-class DaemonSettings(Model):
-    """The daemon's HTTP endpoint (/metrics, /healthz) and sampling."""
-
-    listen: str = Field(
-        default="127.0.0.1:9187",
-        description="host:port for /metrics and /healthz.",
-        examples=["0.0.0.0:9187"],
-    )
-    rpo_sample_interval_s: float = Field(
-        default=60.0, gt=0, description="How often the daemon samples RPO into the state store."
-    )
-
-    @field_validator("listen")
-    @classmethod
-    def _check_listen(cls, value: str) -> str:
-        return checked_listen(value)
-
-
-def checked_listen(value: str) -> str:
-    """value when it is host:port or [IPv6]:port with a port 0-65535 (0: any free port);
-    raises ValueError saying what is wrong otherwise."""
-    host, sep, port = value.strip().rpartition(":")
-    bracketed = host.startswith("[") and host.endswith("]")
-    if not sep or not host or host == "[]":
-        raise ValueError(f"'{value}' is not host:port (e.g. 127.0.0.1:9187, or 0.0.0.0:9187)")
-    if ":" in host and not bracketed:
-        raise ValueError(f"'{value}': write an IPv6 address in brackets, e.g. [::1]:9187")
-    if not port.isdigit():
-        raise ValueError(f"'{value}': the port '{port}' is not a number")
-    if int(port) > 65535:
-        raise ValueError(f"'{value}': port {int(port)} is out of range (0-65535)")
-    return value
 
 
 class Settings(Model):
