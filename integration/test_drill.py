@@ -17,6 +17,7 @@ import yaml
 from confluent_kafka.admin import AdminClient
 
 from dr.kafka import admin as kadmin
+from dr.kafka import groups as kgroups
 from dr.lab.traffic import create_topic, produce_records
 from integration.conftest import RunningLab, run_cli
 
@@ -62,7 +63,7 @@ def scratch_topics(bootstrap: str) -> list[str]:
 
 
 def commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
-    kadmin.alter_group_offsets(AdminClient({"bootstrap.servers": bootstrap}), group, offsets, 10)
+    kgroups.alter_group_offsets(AdminClient({"bootstrap.servers": bootstrap}), group, offsets, 10)
 
 
 def drill_json(config: Path, *args: str) -> tuple[int, dict[str, Any]]:

@@ -8,6 +8,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from dr.kafka import admin as kadmin
+from dr.kafka import groups as kgroups
 
 
 def snapshot_metadata(
@@ -36,7 +37,7 @@ def snapshot_metadata(
             group: {
                 t: {str(p): o for p, o in sorted(parts.items())} for t, parts in by_topic.items()
             }
-            for group, by_topic in kadmin.group_offsets(admin, set(topics), timeout_s).items()
+            for group, by_topic in kgroups.group_offsets(admin, set(topics), timeout_s).items()
         },
         "acls": kadmin.acls(admin, timeout_s),
         "scram_users": kadmin.scram_users(admin, timeout_s),

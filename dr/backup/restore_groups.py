@@ -9,7 +9,7 @@ from typing import Any
 
 from dr.backup.metadata import group_offsets_of
 from dr.backup.restore_plan import GroupSkip, RestorePlan
-from dr.kafka import admin as kadmin
+from dr.kafka import groups as kgroups
 from dr.log import get_logger
 
 log = get_logger(__name__)
@@ -91,5 +91,5 @@ def commit_group_offsets(admin: Any, mapped: Mapped) -> Mapped:
     what was committed."""
     for group, by_topic in mapped.items():
         offsets = {(t, p): o for t, parts in by_topic.items() for p, o in parts.items()}
-        kadmin.alter_group_offsets(admin, group, offsets, admin.timeout_s)
+        kgroups.alter_group_offsets(admin, group, offsets, admin.timeout_s)
     return mapped

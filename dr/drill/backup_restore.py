@@ -36,7 +36,7 @@ from dr.drill.model import BackupRef, Objective, Throughput
 from dr.drill.restore_proof import prove_restore
 from dr.drill.scratch import scratch_name
 from dr.errors import DrError
-from dr.kafka import admin as kadmin
+from dr.kafka import groups as kgroups
 from dr.kafka.client import admin_client
 from dr.objectives.rpo import measure_backup
 from dr.storage import ObjectStore
@@ -271,7 +271,7 @@ def _commit_scratch_groups(
     for group, by_topic in sorted(written.groups.items()):
         scratch = scratch_name(ctx.drill_id, group)
         offsets = {(t, p): o for t, parts in by_topic.items() for p, o in parts.items()}
-        kadmin.alter_group_offsets(admin, scratch, offsets, admin.timeout_s)
+        kgroups.alter_group_offsets(admin, scratch, offsets, admin.timeout_s)
         names[group] = scratch
     return names
 

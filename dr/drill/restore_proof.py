@@ -21,6 +21,7 @@ from dr.backup.restore_read import load_checked
 from dr.drill.context import DrillContext, now
 from dr.errors import DrError
 from dr.kafka import admin as kadmin
+from dr.kafka import groups as kgroups
 from dr.kafka.client import admin_client
 from dr.kafka.reader import first_records, record_digest, scan_range
 from dr.storage import ObjectStore
@@ -299,7 +300,7 @@ def _record_groups(
         return
     started = now()
     committed = {
-        g: kadmin.committed_offsets(admin, s, admin.timeout_s) for g, s in scratch_groups.items()
+        g: kgroups.committed_offsets(admin, s, admin.timeout_s) for g, s in scratch_groups.items()
     }
     at_source = _source_digests(ctx, source_cluster, _source_positions(points))
     bad: list[str] = []

@@ -16,6 +16,7 @@ from typing import Any
 from dr.backup.restore_plan import JOURNAL
 from dr.config.schema import ClusterSettings
 from dr.kafka import admin as kadmin
+from dr.kafka import groups as kgroups
 from dr.kafka.client import admin_client
 from dr.kafka.deletes import delete_groups, delete_topics
 from dr.log import get_logger
@@ -74,7 +75,7 @@ def remove_scratch(
         return is_scratch(name) and not (keep_drill and is_scratch(name, keep_drill))
 
     topics = [t for t in kadmin.list_topic_partitions(admin, wait) if chosen(t)]
-    groups = [g for g in kadmin.group_ids(admin, wait) if chosen(g)]
+    groups = [g for g in kgroups.group_ids(admin, wait) if chosen(g)]
     removed = Removed(
         topics=tuple(delete_topics(admin, topics, wait)),
         groups=tuple(delete_groups(admin, groups, wait)),

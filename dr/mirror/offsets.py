@@ -16,6 +16,7 @@ from typing import TypeVar
 from dr.config.schema import ClusterSettings, MirrorFlow, Settings
 from dr.errors import DrError, KafkaError, UsageError
 from dr.kafka import admin as kadmin
+from dr.kafka import groups as kgroups
 from dr.kafka.client import admin_client
 from dr.kafka.reader import read_range
 from dr.log import get_logger
@@ -178,8 +179,8 @@ def load_translation(
             raise KafkaError(source_lost)
         src_admin = admin_client(src)
         topics = set(kadmin.list_topic_partitions(src_admin, src.timeout_s))
-        groups = list(wanted) if wanted is not None else kadmin.group_ids(src_admin, src.timeout_s)
-        commits = kadmin.committed_offsets_of(src_admin, groups, src.timeout_s)
+        groups = list(wanted) if wanted is not None else kgroups.group_ids(src_admin, src.timeout_s)
+        commits = kgroups.committed_offsets_of(src_admin, groups, src.timeout_s)
         unreachable = None
     except KafkaError as exc:
         commits, topics = None, set()

@@ -28,6 +28,7 @@ from typing import Any
 from dr.config.schema import MirrorFlow, Settings
 from dr.errors import DrError, KafkaError
 from dr.kafka import admin as kadmin
+from dr.kafka import groups as kgroups
 from dr.kafka.client import admin_client
 from dr.log import get_logger
 from dr.mirror.heartbeats import newest_heartbeat_ms
@@ -251,7 +252,7 @@ class _Steps:
             else sorted(translation.checkpoints)
         )
         admin = admin_client(self.target)
-        members = kadmin.group_members(admin, chosen, self.target.timeout_s)
+        members = kgroups.group_members(admin, chosen, self.target.timeout_s)
         replicas = kadmin.list_topic_partitions(admin, self.target.timeout_s)
         wanted: dict[str, dict[tuple[str, int], int]] = {}
         missing: list[dict[str, Any]] = []

@@ -12,6 +12,7 @@ from typing import Any
 from dr.config.schema import ClusterSettings
 from dr.errors import DrError, UsageError
 from dr.kafka import admin as kadmin
+from dr.kafka import groups as kgroups
 from dr.kafka.client import admin_client
 from dr.log import get_logger
 from dr.playbooks.replication import tp_key
@@ -70,10 +71,10 @@ def groups_of(
     those commits."""
     names = [
         g
-        for g in kadmin.group_ids(admin, admin.timeout_s)
+        for g in kgroups.group_ids(admin, admin.timeout_s)
         if (re.fullmatch(pattern, g) if pattern else allowed(g))
     ]
-    commits = kadmin.committed_offsets_of(admin, names, admin.timeout_s) if names else {}
+    commits = kgroups.committed_offsets_of(admin, names, admin.timeout_s) if names else {}
     out = {}
     for group, by_tp in commits.items():
         mine = {tp: o for tp, o in by_tp.items() if tp[0] in topics and o >= 0}
@@ -101,7 +102,7 @@ def wait_groups_settled(
     last = groups_of(admin, topics, pattern, allowed)
     still_since = time.monotonic()
     while True:
-        members = kadmin.group_members(admin, list(last), admin.timeout_s) if last else {}
+        members = kgroups.group_members(admin, list(last), admin.timeout_s) if last else {}
         behind = {
             g
             for g, by_tp in last.items()
@@ -131,19 +132,19 @@ def commit_on(
     """Commit each group's offsets on the cluster clients go to; a group with members there is
     skipped, never overwritten. Returns (committed, skipped, failed)."""
     admin = admin_client(cluster)
-    members = kadmin.group_members(admin, list(wanted), admin.timeout_s) if wanted else {}
+    members = kgroups.group_members(admin, list(wanted), admin.timeout_s) if wanted else {}
     skipped = [
         {"group": g, "reason": f"active on {name}: {n} member(s); not overwritten"}
         for g, n in sorted(members.items())
         if n
     ]
     todo = {g: dict(o) for g, o in wanted.items() if not members.get(g) and o}
-    failed = kadmin.alter_groups_offsets(admin, todo, admin.timeout_s)
+    failed = kgroups.alter_groups_offsets(admin, todo, admin.timeout_s)
     for _ in range(COMMIT_RETRIES):
         if not failed:
             break
         time.sleep(2)
-        failed = kadmin.alter_groups_offsets(admin, {g: todo[g] for g in failed}, admin.timeout_s)
+        failed = kgroups.alter_groups_offsets(admin, {g: todo[g] for g in failed}, admin.timeout_s)
     committed = {
         g: {tp_key(tp): o for tp, o in sorted(offsets.items())}
         for g, offsets in sorted(todo.items())
