@@ -206,14 +206,19 @@ def mirror_restart(lab_dir: Path) -> None:
 
 @mirror.command("status")
 @dir_option
-def mirror_status(lab_dir: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print {"running": ..., "pid": ...}.')
+def mirror_status(lab_dir: Path, as_json: bool) -> None:
     """Whether MirrorMaker 2 runs: exit 0 when it does, 3 when it does not (as systemctl
     is-active answers); the lab config's mirror.status_command."""
     pid = Lab(lab_dir).mirror_pid()
-    if pid is None:
+    if as_json:
+        echo_json({"running": pid is not None, "pid": pid})
+    elif pid is None:
         click.echo("MirrorMaker 2 is not running")
+    else:
+        click.echo(f"MirrorMaker 2 is running (pid {pid})")
+    if pid is None:
         raise click.exceptions.Exit(NOT_RUNNING)
-    click.echo(f"MirrorMaker 2 is running (pid {pid})")
 
 
 @mirror.command("start")

@@ -13,11 +13,12 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka import KafkaError as RdKafkaError
 
 from dr.config.schema import ClusterSettings
 from dr.errors import KafkaError
+from dr.kafka.admin import reason
 from dr.kafka.client import confluent_config, librdkafka_logger
 
 TP = tuple[str, int]
@@ -175,15 +176,22 @@ def _scan(
 def offsets_for_times(
     cluster: ClusterSettings, times: Mapping[TP, int], *, timeout_s: float | None = None
 ) -> dict[TP, int]:
-    """The first offset whose timestamp is at or after the given time (-1 when none)."""
+    """The first offset whose timestamp is at or after the given time (-1 when none). Raises
+    KafkaError naming the cluster when it does not answer."""
     if not times:
         return {}
     consumer = consumer_for(cluster)
+    wait = timeout_s or cluster.timeout_s
     try:
         result = consumer.offsets_for_times(
-            [TopicPartition(t, p, ts) for (t, p), ts in times.items()],
-            timeout=timeout_s or cluster.timeout_s,
+            [TopicPartition(t, p, ts) for (t, p), ts in times.items()], timeout=wait
         )
+    except KafkaException as exc:
+        first = next(iter(times))
+        raise KafkaError(
+            f"{cluster.describe()}: cannot find offsets by time (first: {first[0]}-{first[1]}) "
+            f"within {wait:g}s: {reason(exc)}"
+        ) from None
     finally:
         consumer.close()
     return {(tp.topic, tp.partition): tp.offset for tp in result}
