@@ -153,7 +153,7 @@ def _scan(
     try:
         consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
         open_tps = set(starts)
-        deadline = time.monotonic() + (timeout_s or cluster.timeout_s)
+        deadline = time.monotonic() + (cluster.timeout_s if timeout_s is None else timeout_s)
         while open_tps and time.monotonic() < deadline:
             batch: list[Any] = consumer.consume(num_messages=5000, timeout=0.2)
             for msg in batch:
@@ -181,7 +181,7 @@ def offsets_for_times(
     if not times:
         return {}
     consumer = consumer_for(cluster)
-    wait = timeout_s or cluster.timeout_s
+    wait = cluster.timeout_s if timeout_s is None else timeout_s
     try:
         result = consumer.offsets_for_times(
             [TopicPartition(t, p, ts) for (t, p), ts in times.items()], timeout=wait
@@ -235,7 +235,7 @@ def scan_range(
     longer on the cluster; what was yielded stays valid."""
     if start >= end:
         return
-    timeout_s = timeout_s or cluster.timeout_s
+    timeout_s = cluster.timeout_s if timeout_s is None else timeout_s
     consumer = consumer_for(cluster, **{"isolation.level": isolation, "auto.offset.reset": "error"})
     reached = start
     try:
