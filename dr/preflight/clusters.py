@@ -57,13 +57,14 @@ def cluster_task(name: str, settings: Settings, jars: JarsFound) -> CheckTask:
             return Outcome(not_answering(name, cluster, exc, seconds=watch.seconds))
         seconds = watch.seconds
         detail = (
-            f"cluster id {answer.cluster_id}, {len(answer.broker_ids)} brokers online, "
-            f"answered in {seconds:.2f}s"
+            f"cluster id {answer.cluster_id}, {_count(len(answer.broker_ids), 'broker')} "
+            f"online, answered in {seconds:.2f}s"
         )
         auth = describe_authentication(cluster)
+        accepted = auth if auth.startswith("PLAINTEXT") else f"{auth}: accepted"
         checks = [
             passed(check, subject, detail, seconds=seconds),
-            passed(f"cluster {name} authenticated", subject, f"{auth}: accepted"),
+            passed(f"cluster {name} authenticated", subject, accepted),
         ]
         if cluster.brokers:
             expected = [b.id for b in cluster.brokers]
@@ -137,7 +138,10 @@ def brokers_check(
             f"brokers {_ids(extra)} are online but not in the inventory ({listed})",
             f"add them to clusters.{name}.brokers",
         )
-    return passed(check, subject, f"all {len(expected)} brokers of the inventory online ({listed})")
+    if len(expected) == 1:
+        return passed(check, subject, f"the one broker of the inventory is online ({listed})")
+    detail = f"all {len(expected)} brokers of the inventory are online ({listed})"
+    return passed(check, subject, detail)
 
 
 def acl_check(
@@ -252,6 +256,10 @@ def _quorum_task(name: str, subject: str, cluster: ClusterSettings, found: JarsF
 
 def _listed(verdicts: Sequence[Verdict]) -> str:
     return "; ".join(f"{v.need.describe()} ({v.why}; for {v.need.reasons[0]})" for v in verdicts)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _ids(ids: Sequence[int]) -> str:

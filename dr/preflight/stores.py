@@ -113,7 +113,9 @@ def probe_store(
         if store.exists(key):
             raise StorageError(f"'{key}' is still there after its deletion")
     except DrError as exc:
-        detail = f"{where}: {step} failed: {_short(exc.message)}; the lock was not checked"
+        message = _short(exc.message)
+        named = message if where in message else f"{where}: {message}"  # the store named once
+        detail = f"{step} failed: {named}; the lock was not checked"
         hint = _HINTS[step] + _who_hint(store)
         return (problem(check, subject, detail, hint, seconds=watch.seconds),)
     finally:
