@@ -21,15 +21,19 @@ from dr.errors import DrError, Interrupted
 from dr.log import redact_text
 
 USAGE_EXIT = 2
-# After Ctrl-C, cleanup (releasing a lease, removing a temporary file) has this long before
-# the process ends anyway: a request blocked in a client library cannot be interrupted.
-INTERRUPT_GRACE_S = 3.0
+# After Ctrl-C, cleanup (releasing a lease, journaling the step, removing a temporary file)
+# has this long before the process ends anyway: a thread blocked in a client library's request
+# cannot be interrupted, and must not hold the exit. A second Ctrl-C ends it at once.
+INTERRUPT_GRACE_S = 10.0
+# Still running this long after Ctrl-C: say that cleanup is under way.
+CLEANUP_NOTICE_S = 1.0
 # Options of the kafka-dr command itself, and what each takes (for the hint when one is given
 # after a subcommand, where click does not know it).
 GLOBAL_OPTIONS = {"--config": "FILE", "--log-level": "LEVEL", "--log-format": "FORMAT"}
 
 _interrupted = threading.Event()
 _handling = threading.Event()  # catch_interrupts installed its handler
+_grace_s = [INTERRUPT_GRACE_S]
 
 
 def usage_line(exc: click.UsageError) -> str:
@@ -95,6 +99,11 @@ def exit_interrupted_now() -> NoReturn:
     os._exit(Interrupted.exit_code)
 
 
+def allow_cleanup(seconds: float) -> None:
+    """Give the cleanup after Ctrl-C this long instead (a command that stops processes)."""
+    _grace_s[0] = max(_grace_s[0], seconds)
+
+
 def catch_interrupts() -> None:
     """Ctrl-C raises KeyboardInterrupt in the main thread (cleanup runs); the process ends
     INTERRUPT_GRACE_S later whatever is still waiting, and at once on a second Ctrl-C. A
@@ -109,18 +118,25 @@ def catch_interrupts() -> None:
             _say_interrupted()
             exit_interrupted_now()
         _interrupted.set()
-        watchdog = threading.Timer(INTERRUPT_GRACE_S, _give_up_waiting)
-        watchdog.daemon = True
-        watchdog.start()
+        for delay, then in ((CLEANUP_NOTICE_S, _say_cleaning_up), (_grace_s[0], _give_up)):
+            timer = threading.Timer(delay, then)
+            timer.daemon = True
+            timer.start()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, on_interrupt)
     _handling.set()
 
 
-def _give_up_waiting() -> None:
+def _give_up() -> None:
     _say_interrupted()
     exit_interrupted_now()
+
+
+def _say_cleaning_up() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write("interrupted: cleaning up (Ctrl-C again to stop at once)\n")
+        sys.stderr.flush()
 
 
 _said = threading.Event()

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from dr.cli.common import echo_json
+from dr.cli.exits import allow_cleanup
 from dr.lab import processes
 from dr.lab.lab import Lab, LabOptions
 from dr.lab.state import LabState
@@ -23,9 +24,14 @@ dir_option = click.option(
 )
 
 
+# Interrupted, the lab stops what it started: JVMs take a while to stop.
+LAB_CLEANUP_S = 120.0
+
+
 @click.group()
 def lab() -> None:
     """A local lab: KRaft clusters 'primary' and 'dr' and MirrorMaker 2, from Kafka jars."""
+    allow_cleanup(LAB_CLEANUP_S)
 
 
 @lab.command()

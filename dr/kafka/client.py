@@ -20,7 +20,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from dr.config.schema import ClusterSettings
-from dr.kafka.reach import ConnectionWatch, await_first_answer
+from dr.kafka.reach import ConnectionWatch, await_first_answer, interruptibly
 
 JAVA_PREFIX = "java."
 _LOGIN_MODULES = {
@@ -97,7 +97,7 @@ class ClusterAdmin(AdminClient):
         metadata = self.reach(kwargs.get("timeout"))
         if metadata is not None and topic is None:
             return metadata
-        return super().list_topics(*args, **kwargs)
+        return interruptibly(lambda: AdminClient.list_topics(self, *args, **kwargs))
 
 
 def _after_first_contact(method: Callable[..., Any]) -> Callable[..., Any]:

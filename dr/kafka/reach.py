@@ -16,11 +16,13 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import KafkaException
 
 from dr.errors import ClusterUnreachableError
+
+T = TypeVar("T")
 
 # Every bootstrap broker failing this long before any answer is not a blip: a dual-stack name
 # is tried address by address within ~100 ms, and librdkafka retries a refused or
@@ -140,6 +142,29 @@ def await_first_answer(
     poll()
     why = watch.verdict() or _reason(outcome.get("error"))
     raise ClusterUnreachable(f"{label} did not answer within {timeout_s:g}s: {why}")
+
+
+def interruptibly(call: Callable[[], T]) -> T:
+    """call's result; from the main thread, call runs in a thread of its own so that Ctrl-C
+    is not held up until a client library's blocking request returns (it never checks)."""
+    if threading.current_thread() is not threading.main_thread():
+        return call()
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["answer"] = call()
+        except BaseException as exc:  # handed to the waiting thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="kafka-dr-request", daemon=True).start()
+    done.wait()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["answer"]  # type: ignore[no-any-return]
 
 
 def _reason(error: BaseException | None) -> str:

@@ -17,6 +17,7 @@ from dr.kafka.reach import (
     ClusterUnreachable,
     ConnectionWatch,
     await_first_answer,
+    interruptibly,
     split_report,
 )
 
@@ -193,3 +194,22 @@ def test_a_request_that_fails_without_a_verdict_says_the_cluster_did_not_answer(
         )
 
     assert str(caught.value) == "cluster 'p' (k:9092) did not answer within 5s: timed out"
+
+
+def test_a_blocking_request_from_the_main_thread_runs_in_a_thread_of_its_own() -> None:
+    ran_in: list[str] = []
+
+    def request() -> str:
+        ran_in.append(threading.current_thread().name)
+        return "answer"
+
+    assert interruptibly(request) == "answer"
+    assert ran_in == ["kafka-dr-request"]
+
+
+def test_a_request_that_fails_in_its_thread_raises_its_own_error() -> None:
+    def request() -> str:
+        raise KafkaError("cluster 'p' (k:9092): cannot list topics: boom")
+
+    with pytest.raises(KafkaError, match="boom"):
+        interruptibly(request)
