@@ -19,10 +19,18 @@ def daemon(app: AppContext) -> None:
     fatal). Logs JSON at level info unless --log-format or --log-level is given.
     """
     # Imported here: the backup runner's Kafka and S3 clients are for this command only.
+    from functools import partial
+
     from dr.daemon import run_daemon
+    from dr.daemon.probes import Probes
+    from dr.preflight import run_preflight
 
     _configure_daemon_logging(click.get_current_context().find_root())
-    run_daemon(app.config().settings)
+    loaded = app.config()
+    # The preflight beside a running daemon: its own listen address is taken (by itself), and
+    # the config file it was loaded from says which secrets come from files.
+    preflight = partial(run_preflight, config_path=loaded.path, check_listen=False)
+    run_daemon(loaded.settings, probes=Probes(preflight=preflight))
 
 
 def _configure_daemon_logging(root: click.Context) -> None:
