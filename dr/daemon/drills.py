@@ -173,8 +173,8 @@ def run_drill_job(
     watch: DrillWatch,
     metrics: Metrics,
 ) -> None:
-    """Run one scheduled drill, log its one outcome event and refresh the drill metrics; never
-    raises (the scheduler goes on).
+    """Run one scheduled drill and refresh the drill metrics; never raises (the scheduler goes
+    on). A drill that ran logs its own outcome; a refused or crashed one is logged here.
 
     A refused drill (a destructive scenario: the daemon never passes --destructive) and one
     that stopped with an error count as failed runs; one skipped because another drill holds
@@ -182,7 +182,7 @@ def run_drill_job(
     started = time.monotonic()
     with structlog.contextvars.bound_contextvars(drill=drill):
         try:
-            result = runner(settings, drill, destructive=False, trigger="daemon", cancel=cancel)
+            runner(settings, drill, destructive=False, trigger="daemon", cancel=cancel)
         except DrillRefused as exc:
             watch.not_started(drill, outcome="refused", error=exc.message)
             log.error("drill_refused", drill=drill, error=exc.message, hint=_hint(settings, drill))
@@ -190,8 +190,8 @@ def run_drill_job(
             if outcome_of(exc) == "failed":
                 watch.not_started(drill, outcome="error", error=describe_error(exc))
             log_outcome("drill", exc, duration_s=round(time.monotonic() - started, 3))
-        else:
-            _log_finished(watch.state, drill, result.report, time.monotonic() - started)
+        # A drill that ran logged its own outcome (drill_finished, dr.drill.run): one event,
+        # whoever started it.
         try:
             watch.publish(metrics)
         except StateError as exc:
@@ -219,27 +219,6 @@ def drill_health(
         "scheduled": scheduled,
         "next_run_at": _iso(next_run_at),
     }
-
-
-def _log_finished(state: StateStore, drill: str, report: DrillReportHead, seconds: float) -> None:
-    """One event for a drill that ran: info when it passed, warning when it failed, error when
-    it errored; with the figures its row holds."""
-    try:
-        run = state.drill_run(report.drill_id)
-    except StateError:
-        run = None  # the drill itself reported it could not write its row
-    last = _last_of(run) if run is not None else None
-    level = {"passed": log.info, "failed": log.warning}.get(report.outcome, log.error)
-    level(
-        "drill_finished",
-        drill=drill,
-        drill_id=report.drill_id,
-        outcome=report.outcome,
-        checks_failed=last.checks_failed if last else None,
-        objectives_missed=last.objectives_missed if last else None,
-        report=last.report if last else None,
-        duration_s=round(seconds, 3),
-    )
 
 
 def _failure_detail(last: LastDrill) -> str:

@@ -216,7 +216,7 @@ def run_drill(
             )
             raise
         state.finish_drill_run(drill_id, report.outcome, summary=summary_of(report, files))
-        log.info("drill_done", drill=drill, drill_id=drill_id, outcome=report.outcome)
+        _log_finished(report, files, trigger=trigger)
         return DrillResult(report, files, interrupted=ctx.cancel.is_set())
 
 
@@ -300,6 +300,24 @@ def _clean(
                 started=started,
                 evidence={"removed": list(removed.names())},
             )
+
+
+def _log_finished(report: DrillReport, files: ReportFiles | None, *, trigger: str) -> None:
+    """The drill's one outcome event, whoever started it: info when it passed, warning when it
+    failed, with the figures `drill list` shows and where the evidence is."""
+    summary = summary_of(report, files)
+    level = log.info if report.outcome == "passed" else log.warning
+    level(
+        "drill_finished",
+        drill=report.drill,
+        drill_id=report.drill_id,
+        outcome=report.outcome,
+        trigger=trigger,
+        checks_failed=summary["checks_failed"],
+        objectives_missed=summary["objectives_missed"],
+        report=summary["json"] or summary["store_json"],
+        error=report.error,
+    )
 
 
 def outcome_of(ctx: DrillContext, error: str | None) -> DrillOutcome:

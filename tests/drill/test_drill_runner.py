@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from dr.config import parse_config
 from dr.config.schema import Settings
@@ -78,6 +79,21 @@ def test_a_drill_whose_checks_pass_and_objectives_are_met_passes_and_leaves_its_
     assert (tmp_path / "store" / "drills" / result.files.json_path.name).is_file()
     row = StateStore(tmp_path / "state.db").drill_run(result.report.drill_id)
     assert row is not None and row.status == "passed"
+
+
+def test_a_drill_logs_one_outcome_event_with_its_figures_and_report(
+    tmp_path: Path, stand_in: list[Any]
+) -> None:
+    stand_in.append(met)
+
+    with capture_logs() as events:
+        result = run_drill(settings(tmp_path), "weekly", trigger="daemon")
+
+    finished = [e for e in events if e["event"] == "drill_finished"]
+    assert len(finished) == 1 and finished[0]["log_level"] == "info"
+    assert finished[0]["drill_id"] == result.report.drill_id
+    assert finished[0]["trigger"] == "daemon" and finished[0]["checks_failed"] == 0
+    assert finished[0]["report"].endswith(f"drill-{result.report.drill_id}.json")
 
 
 def test_an_unmeasured_objective_fails_the_drill(tmp_path: Path, stand_in: list[Any]) -> None:
