@@ -11,9 +11,10 @@ import click
 from dr.cli.backup import confirm
 from dr.cli.common import AppContext, echo_json, pass_app
 from dr.cli.playbook import sigterm_interrupts
+from dr.drill.choice import chosen_scenarios
 from dr.drill.history import drill_entries, load_drill
 from dr.drill.model import DESTRUCTIVE
-from dr.drill.run import DrillResult, chosen_scenarios, run_drill
+from dr.drill.run import DrillResult, run_drill
 from dr.drill.signing import generate_signing_key
 from dr.drill.verify import verify_report
 from dr.errors import UsageError

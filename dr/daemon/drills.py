@@ -23,8 +23,8 @@ from typing import Any, Protocol
 import structlog
 
 from dr.config.schema import Settings
+from dr.drill.choice import DrillRefused
 from dr.drill.model import DESTRUCTIVE
-from dr.drill.run import DrillRefused
 from dr.log import get_logger
 from dr.metrics import Metrics
 from dr.operation import describe_error, log_outcome, outcome_of

@@ -8,10 +8,10 @@ import pytest
 
 from dr.config import parse_config
 from dr.config.schema import Settings
+from dr.drill.choice import DrillRefused, chosen_scenarios, drill_problems
 from dr.drill.context import Recorder, now
 from dr.drill.model import Objective
 from dr.drill.restore_proof import spread
-from dr.drill.run import DrillRefused, chosen_scenarios, drill_problems
 from dr.drill.scratch import is_scratch, scratch_name
 from dr.errors import ConfigError
 from dr.log import register_secrets

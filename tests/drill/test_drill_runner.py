@@ -13,9 +13,10 @@ from structlog.testing import capture_logs
 from dr.config import parse_config
 from dr.config.schema import Settings
 from dr.drill import scenarios as scenario_registry
+from dr.drill.choice import DrillRefused
 from dr.drill.context import DrillContext
 from dr.drill.model import Objective
-from dr.drill.run import DrillRefused, run_drill
+from dr.drill.run import run_drill
 from dr.drill.signing import SigningKeyError
 from dr.errors import DrError
 from dr.state import StateStore
