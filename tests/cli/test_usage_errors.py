@@ -128,3 +128,16 @@ def test_no_color_turns_colour_off_in_the_console_log(monkeypatch: pytest.Monkey
 
     assert ANSI in coloured.getvalue()
     assert "backup_done" in plain.getvalue() and ANSI not in plain.getvalue()
+
+
+def test_ctrl_c_in_a_command_is_one_line_and_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    @click.command("interrupted-probe")
+    def probe() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.commands, "interrupted-probe", probe)
+
+    result = run("interrupted-probe")
+
+    assert result.exit_code == 130
+    assert result.stderr.strip() == "error: interrupted"  # after the newline that ends ^C
