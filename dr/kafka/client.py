@@ -60,7 +60,8 @@ class ClusterAdmin(AdminClient):
     def __init__(self, cluster: ClusterSettings, *, timeout_s: float | None = None) -> None:
         self.label = cluster.describe()
         self.timeout_s = cluster.timeout_s if timeout_s is None else timeout_s
-        self._watch = ConnectionWatch(len(set(cluster.bootstrap_servers.split(","))))
+        servers = {s.strip() for s in cluster.bootstrap_servers.split(",") if s.strip()}
+        self._watch = ConnectionWatch(len(servers))
         self._reached = False
         self._reach_lock = threading.Lock()
         conf = confluent_config(
