@@ -174,7 +174,8 @@ def _run(
     topics = select_topics(listing, spec)
     if not topics:
         raise BackupError(
-            f"job '{job}': no topic of cluster '{spec.cluster}' matches {spec.topics}"
+            f"job '{job}': no topic of cluster '{spec.cluster}' matches {spec.topics} (a "
+            "topic kafka-dr may not Describe is not listed: check its ACLs if the topic exists)"
         )
     states = partition_states(cluster, topics, wait_s=spec.leader_wait_s)
     plan = plan_backup(
