@@ -175,9 +175,18 @@ def _describe(admin: ClusterAdmin, timeout_s: float) -> tuple[str, tuple[int, ..
     except ClusterUnreachableError:
         raise
     except (KafkaException, TimeoutError) as exc:
-        raise ClusterUnreachableError(
-            f"{admin.label} did not answer within {timeout_s:g}s: {kadmin.reason(exc)}"
-        ) from None
+        # DescribeCluster waits for the controller the metadata names; for some seconds after
+        # the active controller dies that is the dead node. Any live broker answers a metadata
+        # request: a cluster electing a new controller is degraded, not unreachable.
+        try:
+            metadata = admin.list_topics(timeout=timeout_s)
+        except KafkaException:
+            metadata = None
+        if metadata is None or not metadata.cluster_id:
+            raise ClusterUnreachableError(
+                f"{admin.label} did not answer within {timeout_s:g}s: {kadmin.reason(exc)}"
+            ) from None
+        return str(metadata.cluster_id), tuple(sorted(metadata.brokers))
     return str(desc.cluster_id), tuple(sorted(n.id for n in desc.nodes))
 
 

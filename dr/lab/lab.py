@@ -49,6 +49,7 @@ from dr.log import get_logger
 log = get_logger(__name__)
 
 PRIMARY, DR = "primary", "dr"
+QUORUM_GONE_S = 30.0  # a cluster silent this long after a node stopped lost its quorum
 READY_TIMEOUT_S = 180.0
 
 
@@ -399,20 +400,27 @@ class Lab:
     def _wait_unregistered(
         self, name: str, record: ClusterRecord, node_id: int, timeout_s: float
     ) -> None:
-        """Until the cluster no longer lists node_id; a cluster that cannot answer at all
-        (its quorum went with the node) has nothing more to say."""
+        """Until the cluster's metadata no longer lists node_id (the node may have been its
+        active controller: any live broker answers a metadata request meanwhile). A cluster
+        silent for QUORUM_GONE_S lost its quorum with the node: there is nothing to wait for."""
         others = [n for n in record.nodes if n.id != node_id]
         if not others:
             return
         servers = ",".join(f"127.0.0.1:{n.port}" for n in others)
         admin = admin_client(ClusterSettings(bootstrap_servers=servers), timeout_s=5)
         deadline = time.monotonic() + timeout_s
+        silent_since: float | None = None
         while time.monotonic() < deadline:
-            try:
-                desc = admin.describe_cluster(request_timeout=5).result(timeout=10)
-            except (KafkaException, TimeoutError):
-                return
-            if node_id not in {n.id for n in desc.nodes}:
+            try:  # metadata: any live broker answers it, whichever node is the controller
+                brokers = set(admin.list_topics(timeout=5).brokers)
+            except KafkaException:
+                silent_since = silent_since or time.monotonic()
+                if time.monotonic() - silent_since > QUORUM_GONE_S:
+                    return
+                time.sleep(0.5)
+                continue
+            silent_since = None
+            if node_id not in brokers:
                 return
             time.sleep(0.25)
         raise LabError(
