@@ -11,12 +11,12 @@ import click
 from dr import __version__
 from dr.cli.common import AppContext, no_color
 from dr.cli.exits import (
-    catch_interrupts,
     fail,
     fail_interrupted,
     fail_unexpectedly,
     fail_with_usage,
     interrupted,
+    interrupts_caught,
 )
 from dr.errors import DrError, Interrupted
 from dr.log import configure, redact_text
@@ -144,8 +144,8 @@ _register()
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the console script; turns every error into one line and an exit code."""
-    catch_interrupts()
-    cli.main(args=argv, prog_name="kafka-dr")
+    with interrupts_caught():
+        cli.main(args=argv, prog_name="kafka-dr")
 
 
 def _debug_flag(argv: list[str]) -> bool:

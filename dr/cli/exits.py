@@ -12,6 +12,8 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import NoReturn
 
@@ -32,7 +34,6 @@ CLEANUP_NOTICE_S = 1.0
 GLOBAL_OPTIONS = {"--config": "FILE", "--log-level": "LEVEL", "--log-format": "FORMAT"}
 
 _interrupted = threading.Event()
-_handling = threading.Event()  # catch_interrupts installed its handler
 _grace_s = [INTERRUPT_GRACE_S]
 
 
@@ -104,14 +105,19 @@ def allow_cleanup(seconds: float) -> None:
     _grace_s[0] = max(_grace_s[0], seconds)
 
 
-def catch_interrupts() -> None:
-    """Ctrl-C raises KeyboardInterrupt in the main thread (cleanup runs); the process ends
-    INTERRUPT_GRACE_S later whatever is still waiting, and at once on a second Ctrl-C. A
-    command with its own handling of signals (the daemon) installs its own handler."""
+@contextmanager
+def interrupts_caught() -> Iterator[None]:
+    """While inside: Ctrl-C raises KeyboardInterrupt in the main thread (cleanup runs); the
+    process ends INTERRUPT_GRACE_S later whatever is still waiting, and at once on a second
+    Ctrl-C. A command with its own handling of signals (the daemon) installs its own handler.
+    The previous handler is back afterwards (main() called in-process, by tests)."""
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        return  # started in the background by a shell: Ctrl-C is not ours to act on
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:  # started in the background by a shell: not ours to act on
+        yield
+        return
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
         if _interrupted.is_set():
@@ -125,7 +131,10 @@ def catch_interrupts() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, on_interrupt)
-    _handling.set()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _give_up() -> None:
@@ -150,9 +159,9 @@ def _say_interrupted() -> None:
 
 
 def fail_interrupted(*, debug: bool) -> NoReturn:
-    """Ctrl-C reached the top: say so once and end with 130, at once in the console script
-    (threads still blocked in a request are not waited for)."""
-    if not _handling.is_set():  # called in-process (tests): a normal exit
+    """Ctrl-C reached the top: say so once and end with 130; at once when it came from a real
+    Ctrl-C (threads still blocked in a request are not waited for)."""
+    if not _interrupted.is_set():  # a KeyboardInterrupt without the signal (tests, Abort)
         fail(Interrupted("interrupted"), debug=debug)
     if debug:
         print_traceback(KeyboardInterrupt())

@@ -5,13 +5,14 @@ wants it (NO_COLOR)."""
 from __future__ import annotations
 
 import io
+import signal
 from collections.abc import Iterator
 
 import click
 import pytest
 from click.testing import CliRunner, Result
 
-from dr.cli import cli
+from dr.cli import cli, main
 from dr.log import configure, get_logger
 
 ANSI = "\x1b["
@@ -141,3 +142,13 @@ def test_ctrl_c_in_a_command_is_one_line_and_exit_130(monkeypatch: pytest.Monkey
 
     assert result.exit_code == 130
     assert result.stderr.strip() == "error: interrupted"  # after the newline that ends ^C
+
+
+def test_the_console_script_leaves_the_ctrl_c_handler_as_it_found_it() -> None:
+    before = signal.getsignal(signal.SIGINT)
+
+    with pytest.raises(SystemExit) as exited:
+        main(["-V"])
+
+    assert exited.value.code == 0
+    assert signal.getsignal(signal.SIGINT) is before
