@@ -4,7 +4,8 @@ gone so that a name can be used again at once."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -21,24 +22,12 @@ def delete_topics(admin: AdminClient, names: Iterable[str], timeout_s: float) ->
     if not wanted:
         return []
     futures = admin.delete_topics(wanted, operation_timeout=timeout_s)
-    deleted: list[str] = []
-    for name, future in futures.items():
-        try:
-            future.result(timeout=timeout_s + 5)
-            deleted.append(name)
-        except KafkaException as exc:
-            if "UNKNOWN_TOPIC" in reason(exc).upper() or "unknown topic" in reason(exc).lower():
-                continue
-            raise KafkaError(f"cannot delete topic '{name}': {reason(exc)}") from None
-        except TimeoutError:
-            raise KafkaError(
-                f"deleting topic '{name}' did not finish in {timeout_s:.0f}s"
-            ) from None
+    deleted = _settled(futures, "topic", ("UNKNOWN_TOPIC", "unknown topic"), timeout_s)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         left = set(wanted) & set(list_topic_partitions(admin, timeout_s))
         if not left:
-            return sorted(deleted)
+            return deleted
         time.sleep(0.2)
     raise KafkaError(f"topic '{sorted(left)[0]}' is still listed {timeout_s:.0f}s after deletion")
 
@@ -50,17 +39,26 @@ def delete_groups(admin: AdminClient, names: Iterable[str], timeout_s: float) ->
     if not wanted:
         return []
     futures = admin.delete_consumer_groups(wanted, request_timeout=timeout_s)
+    return _settled(futures, "consumer group", ("GROUP_ID_NOT_FOUND", "not found"), timeout_s)
+
+
+def _settled(
+    futures: Mapping[str, Any], what: str, already_gone: tuple[str, str], timeout_s: float
+) -> list[str]:
+    """The names whose deletion succeeded, sorted; one already gone (its error names one of
+    ``already_gone``, upper- or lower-case) is skipped. Raises KafkaError on any other failure."""
     deleted: list[str] = []
     for name, future in futures.items():
         try:
             future.result(timeout=timeout_s + 5)
             deleted.append(name)
         except KafkaException as exc:
-            if "GROUP_ID_NOT_FOUND" in reason(exc).upper() or "not found" in reason(exc).lower():
+            why = reason(exc)
+            if already_gone[0] in why.upper() or already_gone[1] in why.lower():
                 continue
-            raise KafkaError(f"cannot delete consumer group '{name}': {reason(exc)}") from None
+            raise KafkaError(f"cannot delete {what} '{name}': {why}") from None
         except TimeoutError:
             raise KafkaError(
-                f"deleting group '{name}' did not finish in {timeout_s:.0f}s"
+                f"deleting {what} '{name}' did not finish in {timeout_s:.0f}s"
             ) from None
     return sorted(deleted)
