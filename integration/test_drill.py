@@ -20,6 +20,7 @@ from dr.kafka import admin as kadmin
 from dr.kafka import groups as kgroups
 from dr.lab.traffic import create_topic, produce_records
 from integration.conftest import RunningLab, run_cli
+from integration.test_backup_faults import job_config
 
 pytestmark = pytest.mark.timeout(600)
 PREFIX = "__kafka-dr-drill-"
@@ -28,16 +29,8 @@ PREFIX = "__kafka-dr-drill-"
 def drill_config(lab: RunningLab, tmp: Path, topic: str, *, key: Path | None = None) -> Path:
     """The lab's config with one job backing up `topic` into a local store, and a drill 'd'
     restoring it onto dr."""
-    config = yaml.safe_load(lab.config.read_text())
-    config["storage"] = {"local": {"url": (tmp / "store").as_uri()}}
-    config["backups"] = {
-        "job": {
-            "cluster": "primary",
-            "topics": [topic],
-            "storage": "local",
-            "segment_max_records": 2000,
-        }
-    }
+    path = job_config(lab, tmp, topic, segment_max_records=2000)
+    config = yaml.safe_load(path.read_text())
     drill: dict[str, Any] = {
         "scenarios": {
             "backup_restore": {"jobs": ["job"], "target_cluster": "dr", "sample_records": 8}
@@ -47,8 +40,6 @@ def drill_config(lab: RunningLab, tmp: Path, topic: str, *, key: Path | None = N
     if key is not None:
         drill["signing_key"] = f"${{file:{key}}}"
     config["drills"] = {"d": drill}
-    config["state"] = str(tmp / "state.db")
-    path = tmp / "kafka-dr.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
