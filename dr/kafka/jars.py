@@ -79,10 +79,10 @@ def kafka_jars(version: str | None = None, *, kafka_home: Path | None = None) ->
         return _cached_or_fetched(version)
     if os.environ.get("KAFKA_HOME"):
         return _from_kafka_home(Path(os.environ["KAFKA_HOME"]))
-    remembered = _default_file()
+    remembered = default_version_file()
     if remembered.exists():
         chosen = remembered.read_text().strip()
-        if _VERSION.match(chosen) and _libs_dir(chosen).is_dir():
+        if _VERSION.match(chosen) and libs_dir(chosen).is_dir():
             return _jars(chosen)
     failures: list[str] = []
     for candidate in CANDIDATE_VERSIONS:
@@ -112,20 +112,22 @@ def _from_kafka_home(home: Path) -> KafkaJars:
     return KafkaJars(version=versions[0], libs=libs, source="kafka_home")
 
 
-def _libs_dir(version: str) -> Path:
+def libs_dir(version: str) -> Path:
+    """Where a fetched version's jars are kept (whether or not they are there yet)."""
     return cache_root() / version / "libs"
 
 
-def _default_file() -> Path:
+def default_version_file() -> Path:
+    """The file that remembers the version kafka_jars last resolved as its default."""
     return cache_root() / "default-version"
 
 
 def _jars(version: str) -> KafkaJars:
-    return KafkaJars(version=version, libs=_libs_dir(version), source="maven")
+    return KafkaJars(version=version, libs=libs_dir(version), source="maven")
 
 
 def _cached_or_fetched(version: str) -> KafkaJars:
-    libs = _libs_dir(version)
+    libs = libs_dir(version)
     if libs.is_dir():
         return _jars(version)
     with _exclusive(cache_root() / f".{version}.lock"):

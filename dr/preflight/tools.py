@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dr.config.schema import ToolSettings
 from dr.errors import DrError, ToolMissingError
-from dr.kafka.jars import KafkaJars, cache_root, kafka_jars
+from dr.kafka.jars import KafkaJars, default_version_file, kafka_jars, libs_dir
 from dr.kafka.java import java_executable
 from dr.preflight.model import PreflightCheck, Stopwatch, passed, problem, warning
 
@@ -59,7 +59,7 @@ def _from_home(home: Path, key: str) -> JarsFound:
 
 
 def _cached(version: str) -> JarsFound:
-    libs = cache_root() / version / "libs"  # where dr.kafka.jars keeps a fetched version
+    libs = libs_dir(version)
     if not libs.is_dir():
         return JarsFound(
             None,
@@ -135,7 +135,7 @@ def java_major(output: str) -> int | None:
 def _default_version() -> str | None:
     """The version kafka_jars remembered as its default when it last resolved one."""
     try:
-        text = (cache_root() / "default-version").read_text().strip()
+        text = default_version_file().read_text().strip()
     except OSError:
         return None
     return text if re.fullmatch(r"\d+\.\d+\.\d+", text) else None
