@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from dr.log import is_secret_key
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
@@ -26,4 +28,15 @@ def stringify_values(value: object) -> object:
         if isinstance(v, int | float)
         else v
         for k, v in value.items()
+    }
+
+
+def hide_secret_values(value: object) -> object:
+    """Client properties as strings (see stringify_values), those whose key names a secret
+    (``sasl.password``, ``sasl.jaas.config``...) wrapped in SecretStr so that they never print."""
+    value = stringify_values(value)
+    if not isinstance(value, dict):
+        return value
+    return {
+        k: SecretStr(v) if isinstance(v, str) and is_secret_key(k) else v for k, v in value.items()
     }

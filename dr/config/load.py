@@ -207,6 +207,10 @@ def _check_references(settings: Settings) -> list[str]:
             if flow.source == flow.target:
                 where = format_path(("mirror", "flows", i))
                 problems.append(f"at '{where}': source and target are the same cluster")
+        for name in settings.mirror.clients:
+            if name not in settings.clusters:
+                where = format_path(("mirror", "clients", name))
+                problems.append(f"at '{where}': no cluster named '{name}' in clusters")
     return problems
 
 
@@ -216,6 +220,9 @@ def _client_secrets(settings: Settings) -> list[str]:
         for value in cluster.client.values():
             if not isinstance(value, str):
                 out.append(value.get_secret_value())
+    if settings.mirror is not None:
+        for client in settings.mirror.clients.values():
+            out += [v.get_secret_value() for v in client.values() if not isinstance(v, str)]
     for store in settings.storage.values():
         for secret in (store.access_key_id, store.secret_access_key):
             if secret is not None:
@@ -236,7 +243,11 @@ def _with_paths(settings: Settings, base_dir: Path) -> Settings:
     update: dict[str, Any] = {"state": state, "tools": tools}
     mirror = settings.mirror
     if mirror is not None:
-        paths = {"properties_file": mirror.properties_file, "pid_file": mirror.pid_file}
+        paths = {
+            "properties_file": mirror.properties_file,
+            "pid_file": mirror.pid_file,
+            "secrets_file": mirror.secrets_file,
+        }
         relative = {k: base_dir / p for k, p in paths.items() if p and not p.is_absolute()}
         if relative:
             update["mirror"] = mirror.model_copy(update=relative)

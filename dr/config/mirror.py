@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from dr.config.base import Model, Name, stringify_values
+from dr.config.base import Model, Name, hide_secret_values, stringify_values
 from dr.config.objectives import ObjectiveOverrides
 
 # Keys that only one way of deploying MirrorMaker reads; the other refuses them at load.
@@ -141,6 +141,35 @@ class MirrorSettings(Model):
         "copied into the new primary once clients write to it (all flows of that process stop).",
         examples=[["systemctl", "stop", "kafka-mirror-maker"]],
     )
+    clients: dict[Name, dict[str, str | SecretStr]] = Field(
+        default_factory=dict,
+        description=(
+            "MirrorMaker's own client settings by cluster name, over that cluster's "
+            "clusters.NAME.client (which are kafka-dr's): give MirrorMaker its own principal, "
+            "for example sasl.username and sasl.password. Secret values may be written "
+            "${env:NAME} or ${file:PATH}."
+        ),
+        examples=[
+            {
+                "primary": {
+                    "sasl.username": "mirrormaker",
+                    "sasl.password": "${env:KAFKA_DR_MM_PASSWORD}",
+                }
+            }
+        ],
+    )
+    secrets_file: Path | None = Field(
+        default=None,
+        description=(
+            "Where 'mirror apply' writes MirrorMaker's secret client settings (passwords, JAAS "
+            "lines), readable by the owner only; the rendered properties and connector configs "
+            "then refer to it through Kafka's FileConfigProvider instead of holding the secrets. "
+            "Default in dedicated mode: properties_file with '.secrets' appended. In connect "
+            "mode the path must be one the Connect workers read, with config.providers=file "
+            "set on them; without it the secrets go to Connect's REST API as they are."
+        ),
+        examples=["/etc/kafka/mm2-secrets.properties"],
+    )
     pid_file: Path | None = Field(
         default=None,
         description="PID file of a dedicated MirrorMaker on the host running kafka-dr: "
@@ -162,6 +191,21 @@ class MirrorSettings(Model):
         assert info.field_name is not None
         _refuse_other_mode(info.field_name, info, wanted="dedicated")
         return value
+
+    @field_validator("clients", mode="before")
+    @classmethod
+    def _hide_client_secrets(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        return {k: hide_secret_values(v) for k, v in value.items()}
+
+    def secrets_path(self) -> Path | None:
+        """Where MirrorMaker's secret client settings are written (see secrets_file)."""
+        if self.secrets_file is not None:
+            return self.secrets_file
+        if self.deploy == "dedicated" and self.properties_file is not None:
+            return self.properties_file.with_name(self.properties_file.name + ".secrets")
+        return None
 
     @field_validator("properties", mode="before")
     @classmethod

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from dr.config.access import AccessSettings, CommandAccess, LabAccess, SshAccess
-from dr.config.base import NAME_PATTERN, Model, Name
+from dr.config.base import NAME_PATTERN, Model, Name, hide_secret_values
 from dr.config.daemon import DaemonSettings
 from dr.config.drills import DrillSettings
 from dr.config.mirror import MirrorFlow, MirrorSettings
@@ -24,7 +24,6 @@ from dr.config.playbooks import HookSettings, PlaybookName, PlaybookSettings, St
 from dr.config.snapshots import SnapshotSettings
 from dr.config.storage import StorageSettings
 from dr.cron import checked_schedule
-from dr.log import is_secret_key
 
 __all__ = [
     "NAME_PATTERN",
@@ -152,18 +151,7 @@ class ClusterSettings(Model):
     @field_validator("client", mode="before")
     @classmethod
     def _hide_secrets(cls, value: object) -> object:
-        if not isinstance(value, dict):
-            return value
-        out: dict[str, object] = {}
-        for key, item in value.items():
-            if isinstance(item, bool):
-                item = "true" if item else "false"
-            elif isinstance(item, int | float):
-                item = str(item)
-            if isinstance(item, str) and is_secret_key(str(key)):
-                item = SecretStr(item)
-            out[str(key)] = item
-        return out
+        return hide_secret_values(value)
 
     @field_validator("brokers")
     @classmethod

@@ -12,11 +12,16 @@ cluster of the Connect workers themselves, so that cluster must be the flow's ta
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from dr.config.schema import ClusterSettings, MirrorFlow
 from dr.errors import ConfigError
-from dr.kafka.client import java_properties
-from dr.mirror.properties import DEFAULT_GROUPS_EXCLUDE, DEFAULT_TOPICS_EXCLUDE, IDENTITY_POLICY
+from dr.mirror.properties import (
+    DEFAULT_GROUPS_EXCLUDE,
+    DEFAULT_TOPICS_EXCLUDE,
+    IDENTITY_POLICY,
+    cluster_pairs,
+)
 
 MIRROR_PACKAGE = "org.apache.kafka.connect.mirror"
 SOURCE_CONNECTOR = "MirrorSourceConnector"
@@ -36,16 +41,19 @@ def render_connectors(
     flow: MirrorFlow,
     *,
     overrides: Mapping[str, str] | None = None,
+    secrets_file: Path | None = None,
 ) -> dict[str, dict[str, str]]:
     """The Connect configs of the flow's connectors, by connector name; every value a string.
 
-    The source and checkpoint connectors are always rendered, the heartbeat connector when the
-    flow asks for heartbeats. The flow's ``properties`` and then ``overrides`` are applied to
-    every connector, last, so that they win. The configs hold the clusters' secrets.
+        The source and checkpoint connectors are always rendered, the heartbeat connector when the
+        flow asks for heartbeats. The flow's ``properties`` and then ``overrides`` are applied to
+        every connector, last, so that they win. The configs hold the clusters' secrets, or with a
+    secrets file (which the Connect workers read through their FileConfigProvider, named
+    ``file``) references to them.
 
-    Raises ConfigError when the flow names a cluster that is not declared.
+        Raises ConfigError when the flow names a cluster that is not declared.
     """
-    common = _common(clusters, flow)
+    common = _common(clusters, flow, secrets_file)
     filters = _topic_filter(flow)
     configs = {
         SOURCE_CONNECTOR: {**common, **filters, **_source(flow)},
@@ -63,7 +71,9 @@ def render_connectors(
     }
 
 
-def _common(clusters: Mapping[str, ClusterSettings], flow: MirrorFlow) -> dict[str, str]:
+def _common(
+    clusters: Mapping[str, ClusterSettings], flow: MirrorFlow, secrets_file: Path | None
+) -> dict[str, str]:
     missing = [alias for alias in (flow.source, flow.target) if alias not in clusters]
     if missing:
         raise ConfigError(f"mirror flow {flow.name}", [f"cluster '{missing[0]}' is not declared"])
@@ -78,8 +88,8 @@ def _common(clusters: Mapping[str, ClusterSettings], flow: MirrorFlow) -> dict[s
         "value.converter": BYTE_ARRAY_CONVERTER,
         "header.converter": BYTE_ARRAY_CONVERTER,
     }
-    config |= {f"source.cluster.{k}": v for k, v in sorted(java_properties(source).items())}
-    config |= {f"target.cluster.{k}": v for k, v in sorted(java_properties(target).items())}
+    config |= dict(cluster_pairs(flow.source, "source.cluster.", source, secrets_file))
+    config |= dict(cluster_pairs(flow.target, "target.cluster.", target, secrets_file))
     if flow.replication_policy == "identity":
         config["replication.policy.class"] = IDENTITY_POLICY
     return config

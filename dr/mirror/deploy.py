@@ -21,7 +21,7 @@ from dr.mirror.connect import ConnectClient, ConnectorStatus
 from dr.mirror.connectors import render_connectors
 from dr.mirror.health import FlowHealth, assess_flow
 from dr.mirror.process import ProcessCheck, check_process
-from dr.mirror.properties import render_dedicated
+from dr.mirror.properties import mirror_clusters, render_dedicated, secrets_text
 from dr.mirror.status import FlowStatus, flow_status
 
 log = get_logger(__name__)
@@ -78,12 +78,38 @@ def render(settings: Settings, flow: str | None = None) -> str | dict[str, dict[
     """mm2.properties (dedicated) or the connector configs by name (connect)."""
     mirror = mirror_settings(settings)
     flows = select_flows(settings, flow)
+    clusters = mirror_clusters(settings.clusters, mirror)
+    secrets = mirror.secrets_path()
     if mirror.deploy == "dedicated":
-        return render_dedicated(settings.clusters, flows, overrides=mirror.properties)
+        return render_dedicated(clusters, flows, overrides=mirror.properties, secrets_file=secrets)
     configs: dict[str, dict[str, str]] = {}
     for f in flows:
-        configs.update(render_connectors(settings.clusters, f))
+        configs.update(render_connectors(clusters, f, secrets_file=secrets))
     return configs
+
+
+def mirror_secrets(settings: Settings) -> tuple[Path, str] | None:
+    """Where MirrorMaker's secrets file goes and what it holds, when its flows' clusters have
+    secret settings and the config says where (mirror.secrets_file); None otherwise."""
+    mirror = mirror_settings(settings)
+    path = mirror.secrets_path()
+    if path is None:
+        return None
+    aliases = [a for f in mirror.flows for a in (f.source, f.target)]
+    text = secrets_text(mirror_clusters(settings.clusters, mirror), aliases)
+    return None if text is None else (path, text)
+
+
+def write_secrets(settings: Settings) -> bool:
+    """Write MirrorMaker's secrets file (owner-only) when it differs; True when it did."""
+    found = mirror_secrets(settings)
+    if found is None:
+        return False
+    path, text = found
+    if path.exists() and path.read_text() == text:
+        return False
+    _write_private(path, text)
+    return True
 
 
 def plan_connect(settings: Settings) -> ApplyPlan:
@@ -98,6 +124,7 @@ def plan_connect(settings: Settings) -> ApplyPlan:
 
 
 def apply_connect(settings: Settings, plan: ApplyPlan) -> ApplyPlan:
+    write_secrets(settings)  # before the connectors that refer to it
     result = apply(_client(settings), plan)
     log.info(
         "mirror_applied",
@@ -118,7 +145,11 @@ def apply_dedicated(settings: Settings, *, dry_run: bool = False) -> DedicatedAp
     path = mirror.properties_file
     current = path.read_text() if path.exists() else None
     pending = restart_marker(path)
-    changed = current != text
+    secrets = mirror_secrets(settings)
+    stale_secrets = secrets is not None and (
+        not secrets[0].exists() or secrets[0].read_text() != secrets[1]
+    )
+    changed = current != text or stale_secrets
     was_pending = pending.exists() and bool(mirror.restart_command)
     if dry_run or not (changed or was_pending):
         return DedicatedApply(str(path), changed, False, was_pending)
@@ -127,6 +158,7 @@ def apply_dedicated(settings: Settings, *, dry_run: bool = False) -> DedicatedAp
         # the file is then already up to date.
         path.parent.mkdir(parents=True, exist_ok=True)
         pending.touch()
+        write_secrets(settings)
         _write_private(path, text)
     try:
         restarted = _restart_dedicated(mirror)

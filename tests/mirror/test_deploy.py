@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from dr.config import Settings, parse_config
 from dr.errors import UsageError
@@ -160,12 +161,38 @@ def test_apply_writes_the_rendered_properties_readable_only_by_their_owner(
 
     result = deploy.apply_dedicated(config)
 
+    secrets = path.with_name("mm2.properties.secrets")
     assert (result.path, result.changed, result.restarted) == (str(path), True, True)
     assert path.read_text() == deploy.render(config)
-    assert PASSWORD in path.read_text()
+    # The password lives in the owner-only secrets file; mm2.properties refers to it.
+    assert PASSWORD not in path.read_text()
+    assert f"${{file:{secrets}:primary.sasl.jaas.config}}" in path.read_text()
+    assert "config.providers = file" in path.read_text()
+    assert PASSWORD in secrets.read_text()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert sorted(p.name for p in path.parent.iterdir()) == ["mm2.properties"]
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "mm2.properties",
+        "mm2.properties.secrets",
+    ]
     assert restarts(tmp_path) == 1
+
+
+def test_a_changed_password_alone_rewrites_the_secrets_and_restarts(tmp_path: Path) -> None:
+    config = dedicated(tmp_path)
+    deploy.apply_dedicated(config)
+    primary = config.clusters["primary"]
+    changed = primary.model_copy(
+        update={"client": {**primary.client, "sasl.password": SecretStr("n3w-s3cret-pw")}}
+    )
+    config = config.model_copy(update={"clusters": {**config.clusters, "primary": changed}})
+
+    again = deploy.apply_dedicated(config)
+
+    secrets = tmp_path / "etc" / "mm2.properties.secrets"
+    assert (again.changed, again.restarted) == (True, True)
+    assert "n3w-s3cret-pw" in secrets.read_text()
+    assert restarts(tmp_path) == 2
 
 
 def test_a_second_apply_changes_nothing_and_restarts_nothing(tmp_path: Path) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from dr.config.schema import ClusterSettings, MirrorFlow
-from dr.mirror.properties import IDENTITY_POLICY, render_dedicated
+from dr.config.schema import ClusterSettings, MirrorFlow, MirrorSettings
+from dr.mirror.properties import IDENTITY_POLICY, mirror_clusters, render_dedicated, secrets_text
 
 MM2_DEFAULT_TOPICS_EXCLUDE = [r".*[\-\.]internal", r".*\.replica", r"__.*"]
 
@@ -184,4 +185,42 @@ def test_mirrormaker_reads_the_topic_regexes_as_written_in_the_config() -> None:
     assert java_load(props["primary->dr.topics"]) == r"logs-\d+, orders\.v1"
     assert java_load(props["primary->dr.topics.exclude"]).split(", ")[:3] == (
         MM2_DEFAULT_TOPICS_EXCLUDE
+    )
+
+
+def test_mirrormaker_connects_with_its_own_principal_from_mirror_clients() -> None:
+    mirror = MirrorSettings.model_validate(
+        {
+            "flows": [{"source": "primary", "target": "dr"}],
+            "clients": {"primary": {"sasl.username": "mm2", "sasl.password": "mm2-pw-xyz"}},
+        }
+    )
+
+    clusters = mirror_clusters(CLUSTERS, mirror)
+    props = dict(entries(render_dedicated(clusters, mirror.flows)))
+
+    jaas = props["primary.sasl.jaas.config"]
+    assert 'username="mm2"' in jaas and 'password="mm2-pw-xyz"' in jaas
+    assert props["primary.security.protocol"] == "SASL_SSL"  # the cluster's own, kept
+    assert CLUSTERS["primary"].client_properties()["sasl.username"] == "mirror"  # unchanged
+
+
+def test_with_a_secrets_file_secrets_are_references_and_the_file_holds_them(
+    tmp_path: Path,
+) -> None:
+    secrets = tmp_path / "mm2.secrets"
+    props = dict(entries(render_dedicated(CLUSTERS, [flow()], secrets_file=secrets)))
+    text = secrets_text(CLUSTERS, ["primary", "dr"])
+
+    assert props["config.providers"] == "file"
+    assert props["primary.sasl.jaas.config"] == f"${{file:{secrets}:primary.sasl.jaas.config}}"
+    assert "m1rr0r-pw" not in render_dedicated(CLUSTERS, [flow()], secrets_file=secrets)
+    assert text is not None and "primary.sasl.jaas.config = " in text and "m1rr0r-pw" in text
+    assert secrets_text(CLUSTERS, ["dr"]) is None  # no secret: no file, no provider
+    assert "config.providers" not in dict(
+        entries(
+            render_dedicated(
+                CLUSTERS, [flow(source="dr", target="analytics")], secrets_file=secrets
+            )
+        )
     )
