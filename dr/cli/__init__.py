@@ -101,6 +101,7 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format:
 
 
 def _register() -> None:
+    from dr.cli import acls as acls_cmd
     from dr.cli import backup as backup_cmd
     from dr.cli import broker as broker_cmd
     from dr.cli import check as check_cmd
@@ -117,6 +118,7 @@ def _register() -> None:
     from dr.cli import snapshot as snapshot_cmd
     from dr.cli import status as status_cmd
 
+    cli.add_command(acls_cmd.acls)
     cli.add_command(backup_cmd.backup)
     broker_cmd.broker.add_command(reassign_cmd.broker_add)
     broker_cmd.broker.add_command(reassign_cmd.broker_remove)
