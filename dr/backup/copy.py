@@ -31,7 +31,7 @@ from dr.config.schema import BackupJob, Settings
 from dr.errors import DrError, KafkaError
 from dr.kafka.client import confluent_config, librdkafka_logger
 from dr.log import get_logger
-from dr.storage import ObjectStore
+from dr.storage import ObjectStore, put_encrypted
 
 log = get_logger(__name__)
 
@@ -123,16 +123,17 @@ class _Uploader:
 
     def _store(self, key: str, header: SegmentHeader, payload: bytes) -> SegmentRef:
         data = encode_segment(header, payload)
-        self.store.put_bytes(key, data)
+        stored = put_encrypted(self.store, key, data)
         return SegmentRef(
             key=key,
             start_offset=header.start_offset,
             end_offset=header.end_offset,
             records=header.records,
-            bytes=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
+            bytes=len(stored),
+            sha256=hashlib.sha256(stored).hexdigest(),
             first_timestamp=header.first_timestamp,
             last_timestamp=header.last_timestamp,
+            plain_sha256=None if stored is data else hashlib.sha256(data).hexdigest(),
         )
 
     def _collect_one(self) -> None:

@@ -40,9 +40,10 @@ class SegmentRef:
     end_offset: int
     records: int
     bytes: int
-    sha256: str
+    sha256: str  # of the object as stored (encrypted or not): checked without the key
     first_timestamp: int | None
     last_timestamp: int | None
+    plain_sha256: str | None = None  # of the segment before encryption; None when stored plain
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class Manifest:
     missing_partitions: tuple[MissingPartition, ...] = ()
     retired_topics: tuple[RetiredTopic, ...] = ()
     sha256: str = ""  # of the manifest itself, computed with this field empty
+    metadata_plain_sha256: str | None = None  # before encryption; None when stored plain
 
     @property
     def topics(self) -> list[str]:
@@ -155,10 +157,22 @@ class Manifest:
 
 def encode_manifest(manifest: Manifest) -> tuple[Manifest, bytes]:
     """The manifest with its own checksum set, and its bytes."""
-    raw = asdict(replace(manifest, sha256=""))
+    raw = _without_plain_digests(asdict(replace(manifest, sha256="")))
     digest = _digest(raw)
     raw["sha256"] = digest
     return replace(manifest, sha256=digest), json.dumps(raw, indent=1, sort_keys=True).encode()
+
+
+def _without_plain_digests(raw: dict[str, Any]) -> dict[str, Any]:
+    """The manifest without the plaintext digests of objects stored unencrypted: a backup
+    without encryption is written exactly as before they existed."""
+    if raw.get("metadata_plain_sha256") is None:
+        raw.pop("metadata_plain_sha256", None)
+    for partition in raw["partitions"]:
+        for segment in partition["segments"]:
+            if segment.get("plain_sha256") is None:
+                segment.pop("plain_sha256", None)
+    return raw
 
 
 def _digest(raw: dict[str, Any]) -> str:

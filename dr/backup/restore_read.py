@@ -1,6 +1,7 @@
 """Reading a backup for a restore: each segment checked whole before any record of it is used.
 
-A segment is used only once its object matches the manifest's SHA-256, its compressed frame
+A segment is used only once its object matches the manifest's SHA-256 (and, encrypted, passes
+AES-GCM authentication and matches its plaintext SHA-256), its compressed frame
 passes its own checksum (zstd and lz4 frames carry one), its payload decodes to exactly the
 records its header and the manifest count, and their offsets rise inside the range it covers.
 So a damaged segment stops a restore before it writes any record of it.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from dr.backup.catalog import PartitionEntry, SegmentRef
 from dr.backup.format import RawRecord, SegmentCorrupt, decompress_segment, iter_raw
 from dr.backup.restore_plan import RestoreError
-from dr.storage import ObjectNotFound, ObjectStore, StorageError
+from dr.storage import ObjectNotFound, ObjectStore, StorageError, get_stored, open_stored
 
 
 class DamagedSegment(RestoreError):
@@ -61,15 +62,20 @@ def checked_segments(
 
 
 def load_checked(store: ObjectStore, entry: PartitionEntry, seg: SegmentRef) -> CheckedSegment:
-    """One segment, read and checked whole (see the module docstring)."""
+    """One segment, read and checked whole (see the module docstring); an encrypted one is
+    opened with the store's keys (raises EncryptionError: unknown key id, wrong key, altered
+    or moved object)."""
     try:
-        data = store.get_bytes(seg.key)
+        stored = get_stored(store, seg.key)
     except ObjectNotFound:
         raise DamagedSegment(seg.key, "is missing from the store") from None
     except StorageError as exc:
         raise RestoreError(f"cannot read segment {seg.key}: {exc}") from None
-    if hashlib.sha256(data).hexdigest() != seg.sha256:
+    if hashlib.sha256(stored).hexdigest() != seg.sha256:
         raise DamagedSegment(seg.key, "fails its checksum (the object was altered)")
+    data = open_stored(store, seg.key, stored)
+    if seg.plain_sha256 is not None and hashlib.sha256(data).hexdigest() != seg.plain_sha256:
+        raise DamagedSegment(seg.key, "decrypts to other bytes than were stored")
     try:
         header, payload = decompress_segment(data, name=seg.key)
         records = list(iter_raw(payload, name=seg.key))

@@ -12,7 +12,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from dr.backup.catalog import (
@@ -49,7 +49,7 @@ from dr.kafka.client import admin_client
 from dr.log import get_logger
 from dr.operation import operation
 from dr.state import StateStore
-from dr.storage import ObjectStore, open_store
+from dr.storage import ObjectStore, open_store, put_encrypted
 
 __all__ = [
     "BackupCancelled",
@@ -189,7 +189,7 @@ def _run(
     admin = admin_client(cluster)
     metadata = encode_metadata(snapshot_metadata(admin, topics, cluster.timeout_s, topic_ids=ids))
     meta_key = metadata_key(job, backup_id)
-    store.put_bytes(meta_key, metadata)
+    stored_metadata = put_encrypted(store, meta_key, metadata)
     if cancel is not None and cancel.is_set():
         raise BackupCancelled(f"backup {backup_id} of job '{job}' cancelled: nothing recorded")
     finished = datetime.now(UTC)
@@ -203,8 +203,10 @@ def _run(
         cluster_id=cid,
         times=(started, finished),
         counts=(records, stored),
-        metadata=(meta_key, hashlib.sha256(metadata).hexdigest()),
+        metadata=(meta_key, hashlib.sha256(stored_metadata).hexdigest()),
     )
+    if stored_metadata is not metadata:  # encrypted: the plaintext's digest, for --deep
+        manifest = replace(manifest, metadata_plain_sha256=hashlib.sha256(metadata).hexdigest())
     log_start = {(s.topic, s.partition): s.earliest for s in states if s.problem is None}
     manifest = apply_data_horizon(manifest, spec.retention.keep_days, finished, log_start)
     fence()  # another host took the job's lease over: this run must not commit

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from dr.backup.catalog import Manifest, PartitionEntry, SegmentRef
 from dr.backup.chain import chain_problems
 from dr.backup.format import SegmentCorrupt, decode_segment
-from dr.storage import ObjectNotFound, ObjectStore, StorageError
+from dr.storage import (
+    EncryptionError,
+    ObjectNotFound,
+    ObjectStore,
+    StorageError,
+    get_stored,
+    open_stored,
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,9 @@ def verify_backup(
     chain: bool = True,
     newer: bool = True,
 ) -> VerifyResult:
-    """Check every object the backup needs; ``deep`` also decodes every record; ``topics``
+    """Check every object the backup needs: present, of its size and stored SHA-256 (no
+    encryption key needed); ``deep`` also opens encrypted objects (authenticating them with
+    their key), checks their plaintext SHA-256 and decodes every record; ``topics``
     limits the data checks to those topics; ``chain`` checks the manifest against its parent
     and the job's catalog (an altered, replaced or deleted manifest; a cut tail; a segment
     removed and disguised as a gap); ``newer`` also reports damaged backups newer than this
@@ -77,12 +86,17 @@ def verify_backup(
             f"{g.reason} (found by {g.backup_id})"
             for g in entry.gaps
         ]
-    problems += _check_object(store, manifest.metadata_key, None, manifest.metadata_sha256)
+    problems += _check_object(
+        store,
+        manifest.metadata_key,
+        None,
+        (manifest.metadata_sha256, manifest.metadata_plain_sha256),
+        deep=deep,
+    )
     records = 0
     for done, (entry, seg) in enumerate(((e, s) for e in entries for s in e.segments), start=1):
-        found = _check_object(
-            store, seg.key, seg.bytes, seg.sha256, deep=deep, entry=entry, seg=seg
-        )
+        digests = (seg.sha256, seg.plain_sha256)
+        found = _check_object(store, seg.key, seg.bytes, digests, deep=deep, entry=entry, seg=seg)
         problems += found
         records += seg.records
         if progress is not None:
@@ -128,24 +142,35 @@ def _check_object(
     store: ObjectStore,
     key: str,
     size: int | None,
-    sha256: str,
+    digests: tuple[str, str | None],
     *,
     deep: bool = False,
     entry: PartitionEntry | None = None,
     seg: SegmentRef | None = None,
 ) -> list[Problem]:
+    """Problems of one object: the stored bytes against size and ``digests[0]`` always;
+    with ``deep``, the plaintext (opened with the store's keys) against ``digests[1]`` and,
+    for a segment, its records against the manifest."""
     name = _name(key)
     try:
-        data = store.get_bytes(key)
+        stored = get_stored(store, key)
     except ObjectNotFound:
         return [Problem(name, "missing")]
     except StorageError as exc:
         return [Problem(name, f"unreadable: {exc}")]
-    if size is not None and len(data) != size:
-        return [Problem(name, f"is {len(data)} bytes, the manifest says {size} (truncated?)")]
-    if hashlib.sha256(data).hexdigest() != sha256:
+    if size is not None and len(stored) != size:
+        return [Problem(name, f"is {len(stored)} bytes, the manifest says {size} (truncated?)")]
+    if hashlib.sha256(stored).hexdigest() != digests[0]:
         return [Problem(name, "checksum mismatch (the object was altered)")]
-    if deep and entry is not None and seg is not None:
+    if not deep:
+        return []
+    try:
+        data = open_stored(store, key, stored)
+    except EncryptionError as exc:
+        return [Problem(name, str(exc).replace(f"object '{key}' ", "", 1))]
+    if digests[1] is not None and hashlib.sha256(data).hexdigest() != digests[1]:
+        return [Problem(name, "plaintext checksum mismatch (decrypted, it is not what was stored)")]
+    if entry is not None and seg is not None:
         return _decode(data, name, entry, seg)
     return []
 

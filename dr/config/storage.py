@@ -2,12 +2,71 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import base64
+import binascii
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from dr.config.base import Model
+
+KEY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+def _check_key(value: SecretStr) -> SecretStr:
+    # The message never quotes the value: it is a secret, even when it is a wrong one.
+    try:
+        key = base64.b64decode(value.get_secret_value().strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            "is not base64: give 32 random bytes in base64 (head -c 32 /dev/urandom | base64)"
+        ) from None
+    if len(key) != 32:
+        raise ValueError(
+            f"is {len(key)} bytes, not a 256-bit key: give 32 random bytes in base64 "
+            "(head -c 32 /dev/urandom | base64)"
+        )
+    return value
+
+
+EncryptionKey = Annotated[SecretStr, AfterValidator(_check_key)]
+
+
+class EncryptionSettings(Model):
+    """Client-side encryption (AES-256-GCM) of the segments and metadata a backup stores."""
+
+    current: str = Field(
+        pattern=KEY_ID_PATTERN,
+        max_length=64,
+        description="Id of the key that encrypts new objects (a key of keys).",
+        examples=["k2"],
+    )
+    keys: dict[Annotated[str, Field(pattern=KEY_ID_PATTERN, max_length=64)], EncryptionKey] = Field(
+        description="Every key that may open this store's objects, by id: 32 random bytes "
+        "in base64, read from a file only its owner can read. Keep retired keys listed "
+        "for as long as backups encrypted with them are kept.",
+        examples=[{"k1": "${file:/etc/kafka-dr/keys/k1}", "k2": "${file:/etc/kafka-dr/keys/k2}"}],
+    )
+    allow_unencrypted_reads: bool = Field(
+        default=True,
+        description="Read segments and metadata stored unencrypted (backups taken before "
+        "encryption was turned on); set false once they are pruned.",
+        examples=[True],
+    )
+
+    @model_validator(mode="after")
+    def _check_current(self) -> EncryptionSettings:
+        if self.current not in self.keys:
+            raise ValueError(f"current key '{self.current}' is not one of keys")
+        return self
+
+    def key_bytes(self) -> dict[str, bytes]:
+        """Each key's 32 bytes, by id."""
+        return {
+            key_id: base64.b64decode(value.get_secret_value().strip())
+            for key_id, value in self.keys.items()
+        }
 
 
 class StorageSettings(Model):
@@ -55,6 +114,11 @@ class StorageSettings(Model):
         ge=5,
         description="Objects larger than this are uploaded in parts.",
         examples=[64],
+    )
+
+    encryption: EncryptionSettings | None = Field(
+        default=None,
+        description="Encrypt backups before they leave kafka-dr (see docs/backup-format.md).",
     )
 
     # Its key under storage, given by Settings: messages name a store as the user does.

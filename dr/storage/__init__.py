@@ -15,12 +15,23 @@ from dr.storage.base import (
     check_key,
     check_prefix,
 )
+from dr.storage.crypt import EncryptionError, Keyring
+from dr.storage.encrypted import (
+    EncryptedStore,
+    get_stored,
+    keyring_of,
+    open_stored,
+    put_encrypted,
+)
 from dr.storage.lease import LEASE_TTL_S, LeaseOwner, LockLost, StoreLease
 from dr.storage.local import LocalStore
 from dr.storage.s3 import S3Store
 
 __all__ = [
     "LEASE_TTL_S",
+    "EncryptedStore",
+    "EncryptionError",
+    "Keyring",
     "LeaseOwner",
     "LocalStore",
     "LockLost",
@@ -32,12 +43,25 @@ __all__ = [
     "StoreLease",
     "check_key",
     "check_prefix",
+    "get_stored",
     "open_store",
+    "open_stored",
+    "put_encrypted",
 ]
 
 
 def open_store(settings: StorageSettings) -> ObjectStore:
-    """The store the settings' URL names (s3:// or file://); raises StorageError."""
+    """The store the settings' URL names (s3:// or file://), wrapped in an EncryptedStore when
+    the settings have encryption keys; raises StorageError."""
+    store = _plain_store(settings)
+    keyring = keyring_of(settings)
+    if keyring is None or settings.encryption is None:
+        return store
+    allow = settings.encryption.allow_unencrypted_reads
+    return EncryptedStore(store, keyring, allow_unencrypted_reads=allow)
+
+
+def _plain_store(settings: StorageSettings) -> ObjectStore:
     parsed = urlparse(settings.url)
     if parsed.scheme == "s3":
         return S3Store(settings, retry_deadline_s=settings.retry_deadline_s)
