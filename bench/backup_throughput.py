@@ -4,9 +4,12 @@ Starts its own lean lab (one broker per cluster, no MirrorMaker), produces a fix
 then measures:
   raw consume   Consumer.consume(num_messages=...) of every record, discarded
   backup        kafka-dr backup run into a local store (default zstd)
+  backup (enc)  the same into a store with client-side encryption (AES-256-GCM); plain and
+                encrypted runs alternate, twice each, and each takes its faster run
   raw produce   an idempotent Producer writing the same records (same producer settings)
   restore       kafka-dr restore of that backup onto the dr cluster
-and prints each rate and the ratios backup/raw-consume and restore/raw-produce (target >= 0.7).
+and prints each rate and the ratios backup/raw-consume and restore/raw-produce (target >= 0.7),
+and encrypted/plain backup (target >= 0.9: encryption costs at most 10 %).
 
     python bench/backup_throughput.py [--records 1000000] [--value-size 1024] [--partitions 4]
 """
@@ -14,12 +17,15 @@ and prints each rate and the ratios backup/raw-consume and restore/raw-produce (
 from __future__ import annotations
 
 import argparse
+import base64
+import os
 import random
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from dr.backup.lookup import find_backup, load_metadata
@@ -27,6 +33,7 @@ from dr.backup.restore import plan_restore, run_restore
 from dr.backup.runner import run_backup
 from dr.config import load_config
 from dr.config.load import parse_config
+from dr.config.schema import Settings
 from dr.lab.lab import Lab, LabOptions
 from dr.lab.traffic import create_topic
 from dr.state import StateStore
@@ -95,6 +102,38 @@ def raw_consume(bootstrap: str, topic: str, partitions: int, expected: int) -> f
     return elapsed
 
 
+def bench_settings(config_path: Path, tmp: Path, compression: str) -> Settings:
+    """The lab's config with four jobs on the topic: two into the lab's plain store, two into
+    an encrypted store (each job's first run copies everything)."""
+    key = tmp / "bench.key"
+    key.write_text(base64.b64encode(os.urandom(32)).decode())
+    key.chmod(0o600)
+    config = yaml.safe_load(config_path.read_text())
+    config["storage"]["encrypted"] = {
+        "url": (tmp / "encrypted-store").as_uri(),
+        "encryption": {"current": "k1", "keys": {"k1": f"${{file:{key}}}"}},
+    }
+    job = {"cluster": "primary", "topics": [TOPIC], "compression": compression}
+    config["backups"] = {
+        name: job | {"storage": store}
+        for name, store in [
+            ("bench", "lab"),
+            ("bench-enc", "encrypted"),
+            ("bench-2", "lab"),
+            ("bench-enc-2", "encrypted"),
+        ]
+    }
+    return parse_config(yaml.safe_dump(config), source="bench", base_dir=config_path.parent)
+
+
+def timed_backup(settings: Settings, job: str, records: int) -> float:
+    started = time.perf_counter()
+    result = run_backup(settings, job)
+    elapsed = time.perf_counter() - started
+    assert result.records == records
+    return elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -117,11 +156,7 @@ def main() -> None:
                 f"{args.partitions} partitions ({mb:.0f} MB), produced in {seconds:.1f}s"
             )
 
-            text = lab.config_path.read_text() + (
-                f"backups:\n  bench:\n    cluster: primary\n    topics: ['{TOPIC}']\n"
-                f"    storage: lab\n    compression: {args.compression}\n"
-            )
-            settings = parse_config(text, source="bench", base_dir=lab.config_path.parent)
+            settings = bench_settings(lab.config_path, Path(tmp), args.compression)
 
             # Baselines are measured before and after, and the faster taken: the first read of
             # a fresh log pays for warming the broker, and that must not count against kafka-dr.
@@ -133,6 +168,9 @@ def main() -> None:
             consume_s = min(
                 consume_first, raw_consume(primary, TOPIC, args.partitions, args.records)
             )
+            encrypted_s = timed_backup(settings, "bench-enc", args.records)
+            backup_s = min(backup_s, timed_backup(settings, "bench-2", args.records))
+            encrypted_s = min(encrypted_s, timed_backup(settings, "bench-enc-2", args.records))
 
             create_topic(dr, "bench.raw", partitions=args.partitions, replication=1)
             raw_produce_s = produce(dr, "bench.raw", args.records, args.value_size, args.partitions)
@@ -156,6 +194,7 @@ def main() -> None:
     rows = [
         ("raw consume", consume_s),
         ("backup", backup_s),
+        ("backup (enc)", encrypted_s),
         ("raw produce", raw_produce_s),
         ("restore", restore_s),
     ]
@@ -164,6 +203,7 @@ def main() -> None:
             f"{name:12} {mb / secs:8.1f} MB/s {args.records / secs:10.0f} records/s ({secs:.1f}s)"
         )
     print(f"ratio backup/raw-consume  = {consume_s / backup_s:.2f} (target >= 0.70)")
+    print(f"ratio encrypted/plain backup = {backup_s / encrypted_s:.2f} (target >= 0.90)")
     print(f"ratio restore/raw-produce = {raw_produce_s / restore_s:.2f} (target >= 0.70)")
     print(f"stored {result.bytes / 1e6:.0f} MB ({args.compression})")
 
