@@ -43,6 +43,21 @@ class KafkaError(DrError):
     """A Kafka cluster could not be reached or refused a request."""
 
 
+class NotAuthorizedError(KafkaError):
+    """Kafka refused kafka-dr for authorization: names the operation, the resource, the
+    cluster and the principal, and what to do (dr.kafka.authz builds it)."""
+
+    def __init__(self, *, operation: str, resource: str, cluster: str, principal: str) -> None:
+        self.operation = operation
+        self.resource = resource
+        self.cluster = cluster
+        self.principal = principal
+        super().__init__(
+            f"not authorized to {operation} {resource} on cluster '{cluster}' as {principal}: "
+            "grant it (see 'kafka-dr acls plan')"
+        )
+
+
 class ClusterUnreachableError(KafkaError):
     """A cluster did not answer within the deadline."""
 

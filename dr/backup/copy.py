@@ -27,8 +27,9 @@ from dr.backup.format import (
     append_record,
     encode_segment,
 )
-from dr.config.schema import BackupJob, Settings
+from dr.config.schema import BackupJob, ClusterSettings, Settings
 from dr.errors import DrError, KafkaError
+from dr.kafka.authz import refusal
 from dr.kafka.client import confluent_config, librdkafka_logger
 from dr.log import get_logger
 from dr.storage import ObjectStore, put_encrypted
@@ -216,6 +217,7 @@ def copy_records(
                 msg = batch[i]
                 err = msg.error()
                 if err is not None:
+                    _refused(cluster, err, msg)
                     _handle_error(err, msg, opened, uploader, consumer)
                     i += 1
                     continue
@@ -341,6 +343,13 @@ def _close(st: _Open, uploader: _Uploader, consumer: Consumer) -> None:
     if st.seg_start < st.plan.end or st.count:
         uploader.submit(st, st.plan.end)
     consumer.incremental_unassign([TopicPartition(st.plan.topic, st.plan.partition)])
+
+
+def _refused(cluster: ClusterSettings, err: RdKafkaError, msg: Any) -> None:
+    """Raise NotAuthorizedError when the cluster refused to let kafka-dr read the topic."""
+    denied = refusal(cluster, err, operation="READ", resource=f"topic '{msg.topic()}'")
+    if denied is not None:
+        raise denied
 
 
 def _handle_error(

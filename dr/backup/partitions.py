@@ -13,7 +13,7 @@ import time
 
 from dr.backup.plan import PartitionState
 from dr.config.schema import ClusterSettings
-from dr.errors import KafkaError
+from dr.errors import KafkaError, NotAuthorizedError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
 from dr.log import get_logger
@@ -36,6 +36,8 @@ def partition_states(
         last = time.monotonic() >= deadline
         try:
             described, offsets = _attempt(cluster, topics, final=last, deadline=deadline)
+        except NotAuthorizedError:
+            raise  # final: waiting for leaders does not grant it
         except KafkaError as exc:
             if last:
                 raise

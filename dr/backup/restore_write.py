@@ -23,6 +23,8 @@ from confluent_kafka import KafkaException, Producer
 
 from dr.backup.restore_plan import RestoreError
 from dr.config.schema import ClusterSettings
+from dr.errors import NotAuthorizedError
+from dr.kafka.authz import refusal, refused_kind
 from dr.kafka.client import confluent_config
 
 TP = tuple[str, int]
@@ -88,6 +90,7 @@ class RecordWriter:
         self._cluster = cluster
         self._failures: list[tuple[TP, str]] = []
         self._fatal: str | None = None
+        self._refused: NotAuthorizedError | None = None  # the cluster refused a write
         self._reports: list[tuple[Any, Any]] = []
         self._delivered: Counter[TP] = Counter()
         self._exact: Any = None  # kafka-python's KafkaProducer, made at the first record stamped 0
@@ -141,12 +144,19 @@ class RecordWriter:
                 self.check()
             except KafkaException as exc:
                 self._fatal = self._fatal or _fatal_reason(exc)
+                self._refused = self._refused or refusal(self._cluster, exc)
                 self.check()
 
     def check(self) -> None:
         """Serve delivery reports; raises WriteFailed naming the first failure."""
         self._poll(0)
         reports, self._reports = self._reports, []
+        for e, m in reports:
+            if self._refused is None and refused_kind(e) is not None:
+                topic = f"topic '{m.topic()}'"
+                self._refused = refusal(self._cluster, e, operation="WRITE", resource=topic)
+        if self._refused is not None:
+            raise self._refused
         self._failures += [((m.topic(), m.partition()), _reason(e)) for e, m in reports]
         # The failed batch's own report, not those of the later records purged after it.
         real = [f for f in self._failures if "_PURGE" not in f[1]] or self._failures
@@ -230,6 +240,7 @@ class RecordWriter:
             self._producer.poll(timeout_s)
         except (KafkaException, SystemError) as exc:
             self._fatal = self._fatal or _fatal_reason(exc)
+            self._refused = self._refused or refusal(self._cluster, exc)
 
     def _flush(self, timeout_s: float) -> int:
         """Records still queued after waiting up to timeout_s; once the producer has stopped
@@ -240,6 +251,7 @@ class RecordWriter:
                 remaining = int(self._producer.flush(min(1.0, deadline - time.monotonic())))
             except (KafkaException, SystemError) as exc:
                 self._fatal = self._fatal or _fatal_reason(exc)
+                self._refused = self._refused or refusal(self._cluster, exc)
                 remaining = len(self._producer)
             if not remaining or self._fatal is not None or time.monotonic() >= deadline:
                 return remaining

@@ -32,6 +32,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from dr.errors import ClusterUnreachableError, DrError, KafkaError
+from dr.kafka.authz import not_authorized, refused_kind
 from dr.log import get_logger
 from dr.retry import call_with_retries
 
@@ -104,12 +105,29 @@ def where(admin: AdminClient) -> str:
     return f"{label}: " if label else ""
 
 
-def failed(admin: AdminClient, what: str, exc: BaseException) -> DrError:
+def failed(
+    admin: AdminClient,
+    what: str,
+    exc: BaseException,
+    *,
+    operation: str | None = None,
+    resource: str | None = None,
+) -> DrError:
     """The error to raise when a request failed: a cluster that cannot be reached at all says
-    so itself (ClusterUnreachable); any other failure becomes a KafkaError naming the cluster,
-    what failed and the cluster's reason."""
+    so itself (ClusterUnreachable); a refusal for authorization becomes NotAuthorizedError
+    naming ``operation`` on ``resource`` (what the request needed, when the caller knows);
+    any other failure becomes a KafkaError naming the cluster, what failed and the reason."""
     if isinstance(exc, ClusterUnreachableError):
         return exc
+    denied = not_authorized(
+        exc,
+        cluster=getattr(admin, "cluster_name", None) or "?",
+        principal=getattr(admin, "principal", None) or "its client's principal",
+        operation=operation,
+        resource=resource,
+    )
+    if denied is not None:
+        return denied
     return KafkaError(f"{where(admin)}{what}: {reason(exc)}")
 
 
@@ -164,7 +182,9 @@ def topic_configs(
         try:
             entries = future.result(timeout=timeout_s + 5)
         except (KafkaException, TimeoutError) as exc:
-            raise failed(admin, f"cannot read configs of topic '{resource.name}'", exc) from None
+            topic = f"topic '{resource.name}'"
+            what = f"cannot read configs of {topic}"
+            raise failed(admin, what, exc, operation="DESCRIBE_CONFIGS", resource=topic) from None
         out[resource.name] = {
             name: entry.value
             for name, entry in entries.items()
@@ -198,10 +218,16 @@ def offsets(
 
     def query() -> dict[TP, int]:
         futures = admin.list_offsets(request, isolation_level=level, request_timeout=timeout_s)
-        return {
-            (tp.topic, tp.partition): int(f.result(timeout=timeout_s + 5).offset)
-            for tp, f in futures.items()
-        }
+        out: dict[TP, int] = {}
+        for tp, f in futures.items():
+            try:
+                out[(tp.topic, tp.partition)] = int(f.result(timeout=timeout_s + 5).offset)
+            except KafkaException as exc:  # a refusal is final: no retry, the topic named
+                if refused_kind(exc) is None:
+                    raise
+                topic = f"topic '{tp.topic}'"
+                raise failed(admin, "", exc, operation="DESCRIBE", resource=topic) from None
+        return out
 
     try:
         return with_retry(query, what=f"{spec} offsets", deadline_s=deadline_s)
@@ -268,14 +294,16 @@ def create_topic(admin: AdminClient, topic: TopicInfo, timeout_s: float) -> None
             timeout=timeout_s + 5
         )
     except (KafkaException, TimeoutError) as exc:
-        raise failed(admin, f"cannot create topic '{topic.name}'", exc) from None
+        what, named = f"cannot create topic '{topic.name}'", f"topic '{topic.name}'"
+        raise failed(admin, what, exc, operation="CREATE", resource=named) from None
 
 
 def add_partitions(admin: AdminClient, topic: str, total: int, timeout_s: float) -> None:
     try:
         admin.create_partitions([NewPartitions(topic, total)])[topic].result(timeout=timeout_s + 5)
     except (KafkaException, TimeoutError) as exc:
-        raise failed(admin, f"cannot grow topic '{topic}' to {total} partitions", exc) from None
+        what = f"cannot grow topic '{topic}' to {total} partitions"
+        raise failed(admin, what, exc, operation="ALTER", resource=f"topic '{topic}'") from None
 
 
 @dataclass(frozen=True)
@@ -308,6 +336,9 @@ def topic_states(
             except KafkaException as exc:
                 if error_name(exc) == "UNKNOWN_TOPIC_OR_PART":
                     continue
+                if refused_kind(exc) is not None:  # final: no retry, the topic named
+                    topic = f"topic '{name}'"
+                    raise failed(admin, "", exc, operation="DESCRIBE", resource=topic) from None
                 raise
             leaders = {
                 p.id: (p.leader.id if p.leader is not None and p.leader.id >= 0 else None)

@@ -20,6 +20,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from dr.config.schema import ClusterSettings
+from dr.kafka.authz import cluster_name, principal_of
 from dr.kafka.reach import ConnectionWatch, await_first_answer, interruptibly
 
 JAVA_PREFIX = "java."
@@ -59,6 +60,8 @@ class ClusterAdmin(AdminClient):
 
     def __init__(self, cluster: ClusterSettings, *, timeout_s: float | None = None) -> None:
         self.label = cluster.describe()
+        self.cluster_name = cluster_name(cluster)  # as authorization errors name them
+        self.principal = principal_of(cluster)
         self.timeout_s = cluster.timeout_s if timeout_s is None else timeout_s
         servers = {s.strip() for s in cluster.bootstrap_servers.split(",") if s.strip()}
         self._watch = ConnectionWatch(len(servers))

@@ -13,7 +13,7 @@ from typing import Any
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from dr.errors import KafkaError
+from dr.errors import KafkaError, NotAuthorizedError
 from dr.kafka.admin import RETRY_DEADLINE_S, error_name, failed, is_transient, reason, where
 from dr.log import get_logger
 
@@ -42,7 +42,8 @@ def group_ids(admin: AdminClient, timeout_s: float) -> list[str]:
             timeout=timeout_s + 5
         )
     except (KafkaException, TimeoutError) as exc:
-        raise failed(admin, "cannot list consumer groups", exc) from None
+        what = "cannot list consumer groups"
+        raise failed(admin, what, exc, operation="DESCRIBE", resource="the cluster") from None
     return sorted(g.group_id for g in listing.valid)
 
 
@@ -66,7 +67,8 @@ def _offsets_result(admin: AdminClient, group: str, future: Any, timeout_s: floa
     except KafkaException as exc:
         if error_name(exc) == "GROUP_ID_NOT_FOUND":
             return {}
-        raise failed(admin, f"cannot read offsets of group '{group}'", exc) from None
+        what, named = f"cannot read offsets of group '{group}'", f"group '{group}'"
+        raise failed(admin, what, exc, operation="DESCRIBE", resource=named) from None
     except TimeoutError as exc:
         raise failed(admin, f"cannot read offsets of group '{group}'", exc) from None
     return {
@@ -98,7 +100,8 @@ def group_members(admin: AdminClient, groups: Iterable[str], timeout_s: float) -
                 elif is_transient(exc) and time.monotonic() < deadline:
                     again.append(group)  # a coordinator loading or moving
                 else:
-                    raise failed(admin, f"cannot describe group '{group}'", exc) from None
+                    what, named = f"cannot describe group '{group}'", f"group '{group}'"
+                    raise failed(admin, what, exc, operation="DESCRIBE", resource=named) from None
             except TimeoutError as exc:
                 raise failed(admin, f"cannot describe group '{group}'", exc) from None
         if again:
@@ -125,11 +128,20 @@ def alter_groups_offsets(
         try:
             result = future.result(timeout=timeout_s + 5)
         except (KafkaException, TimeoutError) as exc:
+            named = f"group '{group}'"
+            denied = failed(admin, "", exc, operation="READ", resource=named)
+            if isinstance(denied, NotAuthorizedError):  # a refusal is final: said at once
+                raise denied from None
             failures[group] = reason(exc)
             continue
         # The request may succeed while partitions fail (a coordinator still loading on a new
         # cluster): those errors come only in the result, and mean "not committed".
         bad = [tp for tp in result.topic_partitions or [] if tp.error is not None]
+        for tp in bad:
+            named = f"topic '{tp.topic}'"
+            denied = failed(admin, "", KafkaException(tp.error), operation="READ", resource=named)
+            if isinstance(denied, NotAuthorizedError):
+                raise denied
         if bad:
             failures[group] = f"{bad[0].topic}-{bad[0].partition}: {bad[0].error.str()}"
     return failures

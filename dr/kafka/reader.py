@@ -17,8 +17,9 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka import KafkaError as RdKafkaError
 
 from dr.config.schema import ClusterSettings
-from dr.errors import KafkaError
+from dr.errors import KafkaError, NotAuthorizedError
 from dr.kafka.admin import reason
+from dr.kafka.authz import refusal
 from dr.kafka.client import confluent_config, librdkafka_logger
 
 TP = tuple[str, int]
@@ -166,6 +167,7 @@ def _scan(
                     if not take(tp, rec):
                         continue
                 elif err.code() != RdKafkaError._PARTITION_EOF:
+                    raise_if_refused(cluster, err, tp[0])
                     continue
                 open_tps.discard(tp)
                 consumer.incremental_unassign([TopicPartition(*tp)])
@@ -188,6 +190,7 @@ def offsets_for_times(
         )
     except KafkaException as exc:
         first = next(iter(times))
+        raise_if_refused(cluster, exc, first[0], operation="DESCRIBE")
         raise KafkaError(
             f"{cluster.describe()}: cannot find offsets by time (first: {first[0]}-{first[1]}) "
             f"within {wait:g}s: {reason(exc)}"
@@ -214,6 +217,8 @@ def read_range(
     out: list[RecordAt] = []
     try:
         out.extend(scan_range(cluster, tp, start, end, timeout_s=timeout_s))
+    except NotAuthorizedError:
+        raise  # not a read cut short: nothing more will come
     except KafkaError:
         if whole:
             raise
@@ -248,6 +253,7 @@ def scan_range(
                 if err is not None:
                     if err.code() == RdKafkaError._PARTITION_EOF:
                         return  # all this isolation level can read
+                    raise_if_refused(cluster, err, tp[0])
                     if err.code() == RdKafkaError.OFFSET_OUT_OF_RANGE:
                         raise KafkaError(
                             f"reading {tp[0]}-{tp[1]}: offset {reached} is no longer on the "
@@ -267,3 +273,12 @@ def scan_range(
         f"{cluster.describe()}: reading {tp[0]}-{tp[1]} ({isolation}) got no record for "
         f"{timeout_s:g}s at offset {reached} of {start}..{end}"
     )
+
+
+def raise_if_refused(
+    cluster: ClusterSettings, error: object, topic: str, *, operation: str = "READ"
+) -> None:
+    """Raise NotAuthorizedError when the cluster refused kafka-dr ``operation`` on the topic."""
+    denied = refusal(cluster, error, operation=operation, resource=f"topic '{topic}'")
+    if denied is not None:
+        raise denied
