@@ -149,7 +149,15 @@ def main() -> None:
             settings = load_config(lab.config_path).settings
             primary = settings.clusters["primary"].bootstrap_servers
             dr = settings.clusters["dr"].bootstrap_servers
-            create_topic(primary, TOPIC, partitions=args.partitions, replication=1)
+            # The records are stamped in 2023: without retention.ms=-1 the broker may delete
+            # them by time while a backup reads them (offset out of range).
+            create_topic(
+                primary,
+                TOPIC,
+                partitions=args.partitions,
+                replication=1,
+                config={"retention.ms": "-1"},
+            )
             seconds = produce(primary, TOPIC, args.records, args.value_size, args.partitions)
             print(
                 f"dataset: {args.records} records of {args.value_size} B over "

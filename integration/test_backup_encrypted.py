@@ -15,10 +15,14 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import SecretStr
 
+from dr.config.storage import EncryptionSettings
+from dr.storage import EncryptionError, open_store, put_encrypted
 from integration.backup_dataset import PARTITIONS, Dataset, make_dataset, produce_plain
 from integration.backup_dataset import read_partition as read
 from integration.conftest import RunningLab, run_cli
+from integration.s3server import S3Server
 
 TOPIC = "enc.orders"
 
@@ -225,3 +229,29 @@ def test_a_restore_missing_the_old_key_names_the_key_and_where_to_list_it(
     assert "Traceback" not in text
     [line] = error_lines(text)
     assert "is encrypted with key 'k1', which storage.local.encryption.keys does not list" in line
+
+
+def test_an_encrypted_s3_store_seals_segments_and_refuses_one_copied_under_another_key(
+    s3_server: S3Server, s3_prefix: str
+) -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    settings = s3_server.settings(
+        s3_prefix, encryption=EncryptionSettings(current="k1", keys={"k1": SecretStr(key)})
+    )
+    store = open_store(settings)
+    a = "s3job/data/s3.orders/vTXbZr5tQdu8x8Lq8VdPbw/0/00000000000000000000.seg"
+    b = "s3job/data/s3.orders/vTXbZr5tQdu8x8Lq8VdPbw/0/00000000000000001000.seg"
+
+    stored = put_encrypted(store, a, b"KDRSEG the records of offsets 0 to 999")
+    raw = s3_server.client.get_object(Bucket=s3_server.bucket, Key=f"{s3_prefix}/{a}")
+    s3_server.client.copy_object(
+        Bucket=s3_server.bucket,
+        CopySource={"Bucket": s3_server.bucket, "Key": f"{s3_prefix}/{a}"},
+        Key=f"{s3_prefix}/{b}",
+    )
+
+    assert raw["Body"].read() == stored
+    assert stored.startswith(b"KDRENC") and b"records of offsets" not in stored
+    assert store.get_bytes(a) == b"KDRSEG the records of offsets 0 to 999"
+    with pytest.raises(EncryptionError, match=f"object '{b}' failed authentication with key 'k1'"):
+        store.get_bytes(b)
