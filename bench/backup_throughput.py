@@ -5,7 +5,7 @@ then measures:
   raw consume   Consumer.consume(num_messages=...) of every record, discarded
   backup        kafka-dr backup run into a local store (default zstd)
   backup (enc)  the same into a store with client-side encryption (AES-256-GCM); plain and
-                encrypted runs alternate, twice each, and each takes its faster run
+                encrypted runs alternate (--rounds, 2 each by default), each kind's fastest taken
   raw produce   an idempotent Producer writing the same records (same producer settings)
   restore       kafka-dr restore of that backup onto the dr cluster
 and prints each rate and the ratios backup/raw-consume and restore/raw-produce (target >= 0.7),
@@ -102,9 +102,10 @@ def raw_consume(bootstrap: str, topic: str, partitions: int, expected: int) -> f
     return elapsed
 
 
-def bench_settings(config_path: Path, tmp: Path, compression: str) -> Settings:
-    """The lab's config with four jobs on the topic: two into the lab's plain store, two into
-    an encrypted store (each job's first run copies everything)."""
+def bench_settings(config_path: Path, tmp: Path, compression: str, rounds: int) -> Settings:
+    """The lab's config with jobs on the topic, ``rounds`` of each kind: ``bench``,
+    ``bench-2``... into the lab's plain store, ``bench-enc``, ``bench-enc-2``... into an
+    encrypted store (each job's first run copies everything)."""
     key = tmp / "bench.key"
     key.write_text(base64.b64encode(os.urandom(32)).decode())
     key.chmod(0o600)
@@ -116,14 +117,14 @@ def bench_settings(config_path: Path, tmp: Path, compression: str) -> Settings:
     job = {"cluster": "primary", "topics": [TOPIC], "compression": compression}
     config["backups"] = {
         name: job | {"storage": store}
-        for name, store in [
-            ("bench", "lab"),
-            ("bench-enc", "encrypted"),
-            ("bench-2", "lab"),
-            ("bench-enc-2", "encrypted"),
-        ]
+        for n in range(1, rounds + 1)
+        for name, store in [(job_name("bench", n), "lab"), (job_name("bench-enc", n), "encrypted")]
     }
     return parse_config(yaml.safe_dump(config), source="bench", base_dir=config_path.parent)
+
+
+def job_name(kind: str, n: int) -> str:
+    return kind if n == 1 else f"{kind}-{n}"
 
 
 def timed_backup(settings: Settings, job: str, records: int) -> float:
@@ -140,6 +141,9 @@ def main() -> None:
     parser.add_argument("--value-size", type=int, default=1024)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--compression", default="zstd", choices=["zstd", "lz4", "none"])
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="plain and encrypted backups, alternating"
+    )
     args = parser.parse_args()
     mb = args.records * args.value_size / 1e6
     with tempfile.TemporaryDirectory(prefix="kafka-dr-bench-") as tmp:
@@ -164,7 +168,7 @@ def main() -> None:
                 f"{args.partitions} partitions ({mb:.0f} MB), produced in {seconds:.1f}s"
             )
 
-            settings = bench_settings(lab.config_path, Path(tmp), args.compression)
+            settings = bench_settings(lab.config_path, Path(tmp), args.compression, args.rounds)
 
             # Baselines are measured before and after, and the faster taken: the first read of
             # a fresh log pays for warming the broker, and that must not count against kafka-dr.
@@ -176,9 +180,12 @@ def main() -> None:
             consume_s = min(
                 consume_first, raw_consume(primary, TOPIC, args.partitions, args.records)
             )
+            # Plain and encrypted runs alternate; each kind takes its fastest run.
             encrypted_s = timed_backup(settings, "bench-enc", args.records)
-            backup_s = min(backup_s, timed_backup(settings, "bench-2", args.records))
-            encrypted_s = min(encrypted_s, timed_backup(settings, "bench-enc-2", args.records))
+            for n in range(2, args.rounds + 1):
+                backup_s = min(backup_s, timed_backup(settings, job_name("bench", n), args.records))
+                encrypted = timed_backup(settings, job_name("bench-enc", n), args.records)
+                encrypted_s = min(encrypted_s, encrypted)
 
             create_topic(dr, "bench.raw", partitions=args.partitions, replication=1)
             raw_produce_s = produce(dr, "bench.raw", args.records, args.value_size, args.partitions)

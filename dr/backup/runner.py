@@ -49,7 +49,7 @@ from dr.kafka.client import admin_client
 from dr.log import get_logger
 from dr.operation import operation
 from dr.state import StateStore
-from dr.storage import ObjectStore, open_store, put_encrypted
+from dr.storage import EncryptedStore, ObjectStore, open_store, put_encrypted
 
 __all__ = [
     "BackupCancelled",
@@ -162,6 +162,7 @@ def _run(
     store.clean_temporaries(older_than_s=LEFTOVER_AGE_S, under=f"{job}/")
     adopt_legacy(store, job)
     previous = latest_manifest(store, job)
+    check_encryption_kept(store, previous, job=job, storage=settings.backups[job].storage)
     sequence = next_sequence(store, job)
     admin = admin_client(cluster)
     cid = kadmin.cluster_id(admin, cluster.timeout_s)
@@ -275,6 +276,23 @@ def _manifest(
         status="PARTIAL" if plan.missing else "DONE",
         missing_partitions=tuple(plan.missing),
         retired_topics=tuple(plan.retired),
+    )
+
+
+def check_encryption_kept(
+    store: ObjectStore, previous: Manifest | None, *, job: str, storage: str
+) -> None:
+    """Raise BackupError when the job's latest backup is encrypted and the store is opened
+    without keys: a configuration that lost its encryption section must not start storing
+    records in the clear beside encrypted backups."""
+    if previous is None or previous.metadata_plain_sha256 is None:
+        return
+    if isinstance(store, EncryptedStore):
+        return
+    raise BackupError(
+        f"job '{job}': its latest backup {previous.backup_id} is encrypted, and "
+        f"storage.{storage} has no encryption keys: this run would store records unencrypted "
+        f"(restore storage.{storage}.encryption, or back up into another store)"
     )
 
 

@@ -21,7 +21,9 @@ from dr.backup.catalog import (
     segment_key,
     write_manifest,
 )
+from dr.backup.copy import BackupError
 from dr.backup.restore_read import DamagedSegment, load_checked
+from dr.backup.runner import check_encryption_kept
 from dr.backup.verify import verify_backup
 from dr.storage import EncryptedStore, EncryptionError, Keyring, LocalStore, put_encrypted
 
@@ -192,3 +194,17 @@ def test_a_restore_refuses_a_segment_whose_plaintext_is_not_the_one_recorded(
 
     with pytest.raises(DamagedSegment, match="decrypts to other bytes than were stored"):
         load_checked(backup.store, part, seg)
+
+
+def test_a_run_without_keys_refuses_to_continue_an_encrypted_job(backup: Encrypted) -> None:
+    with pytest.raises(BackupError) as caught:
+        check_encryption_kept(backup.plain, backup.manifest, job=JOB, storage="lab")
+
+    assert str(caught.value) == (
+        f"job '{JOB}': its latest backup {backup.manifest.backup_id} is encrypted, and "
+        "storage.lab has no encryption keys: this run would store records unencrypted "
+        "(restore storage.lab.encryption, or back up into another store)"
+    )
+    check_encryption_kept(backup.store, backup.manifest, job=JOB, storage="lab")
+    plain = replace(backup.manifest, metadata_plain_sha256=None)
+    check_encryption_kept(backup.plain, plain, job=JOB, storage="lab")
