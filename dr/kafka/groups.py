@@ -115,7 +115,14 @@ def alter_groups_offsets(
     admin: AdminClient, offsets: Mapping[str, Mapping[TP, int]], timeout_s: float
 ) -> dict[str, str]:
     """Set many groups' committed offsets at once (each group must have no active member);
-    returns the groups that failed with the reason, {} when every one succeeded."""
+    returns the groups that failed with the reason, {} when every one succeeded (a refusal for
+    authorization is said as NotAuthorizedError says it)."""
+    return {g: str(why) for g, why in _alter_offsets(admin, offsets, timeout_s).items()}
+
+
+def _alter_offsets(
+    admin: AdminClient, offsets: Mapping[str, Mapping[TP, int]], timeout_s: float
+) -> dict[str, str | NotAuthorizedError]:
     futures = {}
     for group, by_tp in offsets.items():
         tps = [TopicPartition(t, p, o) for (t, p), o in sorted(by_tp.items())]
@@ -123,28 +130,28 @@ def alter_groups_offsets(
         futures[group] = admin.alter_consumer_group_offsets(request, request_timeout=timeout_s)[
             group
         ]
-    failures: dict[str, str] = {}
+    failures: dict[str, str | NotAuthorizedError] = {}
     for group, future in futures.items():
         try:
             result = future.result(timeout=timeout_s + 5)
         except (KafkaException, TimeoutError) as exc:
-            named = f"group '{group}'"
-            denied = failed(admin, "", exc, operation="READ", resource=named)
-            if isinstance(denied, NotAuthorizedError):  # a refusal is final: said at once
-                raise denied from None
-            failures[group] = reason(exc)
+            failures[group] = _refused(admin, exc, f"group '{group}'") or reason(exc)
             continue
         # The request may succeed while partitions fail (a coordinator still loading on a new
         # cluster): those errors come only in the result, and mean "not committed".
         bad = [tp for tp in result.topic_partitions or [] if tp.error is not None]
-        for tp in bad:
-            named = f"topic '{tp.topic}'"
-            denied = failed(admin, "", KafkaException(tp.error), operation="READ", resource=named)
-            if isinstance(denied, NotAuthorizedError):
-                raise denied
         if bad:
-            failures[group] = f"{bad[0].topic}-{bad[0].partition}: {bad[0].error.str()}"
+            first = bad[0]
+            failures[group] = _refused(
+                admin, KafkaException(first.error), f"topic '{first.topic}'"
+            ) or (f"{first.topic}-{first.partition}: {first.error.str()}")
     return failures
+
+
+def _refused(admin: AdminClient, exc: BaseException, resource: str) -> NotAuthorizedError | None:
+    """The refusal an OffsetCommit met (it needs READ on the group and on the topics)."""
+    denied = failed(admin, "", exc, operation="READ", resource=resource)
+    return denied if isinstance(denied, NotAuthorizedError) else None
 
 
 def alter_group_offsets(
@@ -152,15 +159,17 @@ def alter_group_offsets(
 ) -> None:
     """Set a group's committed offsets (the group must have no active members). A group
     coordinator that is moving or still loading (a new or restarted cluster) is waited for,
-    up to RETRY_DEADLINE_S; any other failure raises KafkaError at once."""
+    up to RETRY_DEADLINE_S; a refusal raises NotAuthorizedError and any other failure
+    KafkaError, at once."""
     deadline = time.monotonic() + RETRY_DEADLINE_S
     while True:
-        failures = alter_groups_offsets(admin, {group: offsets_by_tp}, timeout_s)
+        failures = _alter_offsets(admin, {group: offsets_by_tp}, timeout_s)
         if not failures:
             return
-        if "coordinator" not in failures[group].lower() or time.monotonic() > deadline:
-            raise KafkaError(
-                f"{where(admin)}cannot set offsets of group '{group}': {failures[group]}"
-            )
-        log.info("kafka_retry", what=f"offsets of group {group}", error=failures[group])
+        why = failures[group]
+        if isinstance(why, NotAuthorizedError):
+            raise why
+        if "coordinator" not in why.lower() or time.monotonic() > deadline:
+            raise KafkaError(f"{where(admin)}cannot set offsets of group '{group}': {why}")
+        log.info("kafka_retry", what=f"offsets of group {group}", error=why)
         time.sleep(0.5)

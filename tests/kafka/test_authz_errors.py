@@ -192,6 +192,17 @@ def test_each_refused_admin_request_names_what_it_needed(
     assert str(refused.value).startswith(f"not authorized to {said} on cluster 'prod' as ")
 
 
+def test_committing_many_groups_reports_a_refused_one_as_its_failure() -> None:
+    admin = RefusingAdmin(GROUP_REFUSED)
+
+    failures = kgroups.alter_groups_offsets(admin, {"billing": {("t", 0): 5}}, 1.0)  # type: ignore[arg-type]
+
+    assert failures == {
+        "billing": "not authorized to READ group 'billing' on cluster 'prod' as User:kafka-dr: "
+        + GRANT
+    }
+
+
 def test_any_other_failure_stays_a_kafka_error_naming_what_failed() -> None:
     admin = RefusingAdmin(RdKafkaError(RdKafkaError.INVALID_CONFIG))
 
