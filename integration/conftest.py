@@ -51,6 +51,12 @@ class RunningLab:
         settings = load_config(self.config).settings
         return settings.clusters["primary"], settings.clusters["dr"]
 
+    def client(self, user: str = "admin") -> dict[str, str]:
+        """librdkafka settings that connect as ``user`` ({} on a plaintext lab)."""
+        from dr.lab.security import user_client_conf
+
+        return user_client_conf(self.lab.dir, user)
+
     def bootstrap(self, cluster: str) -> str:
         return self.lab.state().cluster(cluster).bootstrap_servers
 
@@ -136,6 +142,31 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
     state = the_lab.up(
         LabOptions(kafka_version=LAB_VERSION, primary_brokers=3, dr_brokers=1, mirror=True)
     )
+    try:
+        yield RunningLab(lab=the_lab, state=state)
+    finally:
+        the_lab.down()
+        left = processes.find_java_by_marker(str(the_lab.dir) + "/")
+        assert not left, f"lab down left JVMs running: {left}"
+
+
+@pytest.fixture(scope="session")
+def secure_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
+    """A second lab, secured (`lab up --security sasl_ssl`: TLS, SCRAM users, ACLs), one
+    broker per cluster. Its tests are marked lab_teardown: it starts once the session lab is
+    down, so that only one lab runs at a time."""
+    shared = os.environ.get("KAFKA_DR_TEST_SECURE_LAB_DIR")
+    if shared:  # development only: reuse `kafka-dr lab up --security sasl_ssl --dir DIR`
+        running = Lab(Path(shared))
+        assert running.is_up(), f"KAFKA_DR_TEST_SECURE_LAB_DIR={shared}: no lab is up there"
+        assert running.state().secure, f"the lab in {shared} is not a secure one"
+        yield RunningLab(lab=running, state=running.state())
+        return
+    the_lab = Lab(tmp_path_factory.mktemp("secure-lab"))
+    options = LabOptions(
+        kafka_version=LAB_VERSION, primary_brokers=1, dr_brokers=1, security="sasl_ssl"
+    )
+    state = the_lab.up(options)
     try:
         yield RunningLab(lab=the_lab, state=state)
     finally:

@@ -44,6 +44,13 @@ def lab() -> None:
 @click.option(
     "--mirror/--no-mirror", default=True, show_default=True, help="Start MirrorMaker 2 primary->dr."
 )
+@click.option(
+    "--security",
+    type=click.Choice(["plaintext", "sasl_ssl"]),
+    default="plaintext",
+    show_default=True,
+    help="sasl_ssl: TLS listeners, SCRAM-SHA-512 users and ACLs (see docs/security.md).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the lab as JSON.")
 def up(
     lab_dir: Path,
@@ -51,6 +58,7 @@ def up(
     primary_brokers: int,
     dr_brokers: int,
     mirror: bool,
+    security: str,
     as_json: bool,
 ) -> None:
     """Start the lab; returns once every broker is registered."""
@@ -61,6 +69,7 @@ def up(
             primary_brokers=primary_brokers,
             dr_brokers=dr_brokers,
             mirror=mirror,
+            security=security,
         )
     )
     if as_json:
@@ -280,6 +289,7 @@ def lab_json(the_lab: Lab, state: LabState) -> dict[str, Any]:
     return {
         "config": str(the_lab.config_path),
         "kafka_version": state.kafka_version,
+        "security": state.security,
         "clusters": clusters,
         "mirror": mirror_info,
     }

@@ -36,6 +36,7 @@ from dr.lab.appfiles import (
     target_stamp,
 )
 from dr.lab.ledger import LedgerWriter
+from dr.lab.security import APPS, user_client_conf
 from dr.log import configure, get_logger
 
 log = get_logger(__name__)
@@ -58,6 +59,7 @@ class App:
         self.spec = spec
         self.stopping = False
         self.ledger = LedgerWriter(paths.ledger)
+        self.client = user_client_conf(paths.directory.parent, APPS)  # DIR/apps -> DIR
         previous = load_status(paths)
         self.next_seq = previous.next_seq if previous else 0
         self.reserved = self.next_seq
@@ -75,7 +77,7 @@ class App:
         target: Target | None = read_settled_target(self.paths)
         session: Session | None = None
         while target is not None:
-            session = Session(self.spec, target, self.ledger)
+            session = Session(self.spec, target, self.ledger, self.client)
             log.info(
                 "app_connecting", app=self.spec.name, bootstrap=target.bootstrap, topic=target.topic
             )

@@ -34,7 +34,13 @@ _UNREACHABLE = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError.
 class Session:
     """A producer and/or consumer connected to one target."""
 
-    def __init__(self, spec: AppSpec, target: Target, ledger: LedgerWriter) -> None:
+    def __init__(
+        self,
+        spec: AppSpec,
+        target: Target,
+        ledger: LedgerWriter,
+        client: dict[str, str] | None = None,
+    ) -> None:
         self.spec = spec
         self.target = target
         self.ledger = ledger
@@ -47,6 +53,7 @@ class Session:
         self._last_commit = time.monotonic()
         self._since_commit = 0
         common: dict[str, Any] = {
+            **(client or {}),  # a secure lab's: TLS and the lab apps' SCRAM user
             "bootstrap.servers": target.bootstrap,
             "error_cb": self._on_error,
             "reconnect.backoff.max.ms": 1000,

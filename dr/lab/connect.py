@@ -4,25 +4,37 @@ connectors can be deployed through the REST API (``mirror.deploy: connect``)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
+from dr.config.schema import ClusterSettings
 from dr.errors import LabError
+from dr.kafka.client import escape_property, java_properties
 from dr.kafka.jars import KafkaJars
 from dr.kafka.java import java_command, logging_options
 from dr.lab import processes
 from dr.lab.nodes import free_ports, log_tail
+from dr.lab.security import MIRRORMAKER, lab_secrets
 from dr.lab.state import ConnectRecord, LabState, save_state
+from dr.mirror.properties import FILE_PROVIDER
 
 CONNECT_MAIN = "org.apache.kafka.connect.cli.ConnectDistributed"
 CONNECT_HEAP_MB = 384
 READY_TIMEOUT_S = 180.0
 
 
-def worker_properties(bootstrap: str, port: int, replication: int, home: Path) -> str:
-    """connect-distributed.properties for a one-worker lab cluster."""
+def worker_properties(
+    bootstrap: str,
+    port: int,
+    replication: int,
+    home: Path,
+    client: dict[str, str] | None = None,
+) -> str:
+    """connect-distributed.properties for a one-worker lab cluster; ``client``: the worker's
+    own Java client settings on a secure lab (for itself, its producers and consumers)."""
     rf = str(replication)
     props = {
         "bootstrap.servers": bootstrap,
@@ -40,8 +52,15 @@ def worker_properties(bootstrap: str, port: int, replication: int, home: Path) -
         "offset.flush.interval.ms": "2000",
         "scheduled.rebalance.max.delay.ms": "1000",
         "plugin.discovery": "only_scan",
+        # Connector configs may refer to secrets in files (mirror.secrets_file).
+        "config.providers": "file",
+        "config.providers.file.class": FILE_PROVIDER,
     }
-    lines = ["# kafka-dr lab: Kafka Connect worker"] + [f"{k}={v}" for k, v in props.items()]
+    for key, value in (client or {}).items():
+        for prefix in ("", "producer.", "consumer.", "admin."):
+            props[prefix + key] = value
+    lines = ["# kafka-dr lab: Kafka Connect worker"]
+    lines += [f"{k}={escape_property(v)}" for k, v in props.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -56,9 +75,19 @@ def start_connect(
     port = state.connect.port if state.connect else free_ports(1)[0]
     cluster = state.cluster(target)
     config = home / "connect-distributed.properties"
-    config.write_text(
-        worker_properties(cluster.bootstrap_servers, port, min(3, len(cluster.nodes)), home)
-    )
+    client = None
+    if state.secure:  # the worker runs as MirrorMaker's user
+        own = lab_secrets(lab_dir).client_properties(MIRRORMAKER)
+        settings = ClusterSettings.model_validate(
+            {"bootstrap_servers": cluster.bootstrap_servers, "client": own}
+        )
+        client = java_properties(settings)
+    rf = min(3, len(cluster.nodes))
+    text = worker_properties(cluster.bootstrap_servers, port, rf, home, client)
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(fd, 0o600)
+        handle.write(text)
     cmd = java_command(
         jars,
         CONNECT_MAIN,

@@ -19,6 +19,7 @@ from dr.kafka.jars import KafkaJars
 from dr.lab import processes
 from dr.lab.labconfig import write_lab_config
 from dr.lab.nodes import NodeSpec, format_storage, free_ports, start_node, write_node_files
+from dr.lab.security import node_security
 from dr.lab.state import ClusterRecord, LabState, NodeRecord, save_state
 from dr.log import get_logger
 
@@ -46,7 +47,8 @@ def add_broker_node(
     home = lab_dir / cluster / f"node-{node_id}"
     shutil.rmtree(home, ignore_errors=True)  # a node of that id removed earlier
     spec = NodeSpec(cluster, node_id, port, 0, home, roles="broker")
-    write_node_files(spec, [*(n.spec(cluster) for n in record.nodes), spec], logging_dir)
+    peers = [*(n.spec(cluster) for n in record.nodes), spec]
+    write_node_files(spec, peers, logging_dir, node_security(lab_dir, state.security))
     format_storage(spec, jars, record.cluster_id)
     node = NodeRecord(id=node_id, port=port, controller_port=0, home=str(home), roles="broker")
     state = _with_cluster(state, cluster, record.plus_node(node))

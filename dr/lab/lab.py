@@ -21,6 +21,7 @@ from dr.kafka.admin import cluster_id
 from dr.kafka.client import admin_client
 from dr.kafka.jars import KafkaJars, kafka_jars
 from dr.lab import processes
+from dr.lab.acls import grant_lab_acls
 from dr.lab.apps import stop_apps
 from dr.lab.connect import start_connect, stop_connect
 from dr.lab.growth import add_broker_node, remove_broker_node
@@ -35,6 +36,14 @@ from dr.lab.nodes import (
     write_node_files,
 )
 from dr.lab.nodes import start_node as launch_node
+from dr.lab.security import (
+    SECURITY_MODES,
+    admin_settings,
+    create_secrets,
+    lab_secrets,
+    node_security,
+    scram_format_args,
+)
 from dr.lab.state import (
     ClusterRecord,
     LabState,
@@ -61,6 +70,7 @@ class LabOptions:
     primary_brokers: int = 3
     dr_brokers: int = 1
     mirror: bool = True
+    security: str = "plaintext"  # or "sasl_ssl": TLS, SCRAM users and ACLs (dr.lab.security)
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,12 @@ class Lab:
     @property
     def config_path(self) -> Path:
         return self.dir / "kafka-dr.yaml"
+
+    def admin_settings(self, bootstrap_servers: str) -> ClusterSettings:
+        """How the lab's own tools reach its clusters (the super user on a secure lab)."""
+        state = load_state(self.dir)
+        security = state.security if state is not None else "plaintext"
+        return admin_settings(self.dir, security, bootstrap_servers)
 
     def state(self) -> LabState:
         """The recorded lab; raises LabError when there is none."""
@@ -112,16 +128,28 @@ class Lab:
                 f"a lab is already running in {self.dir}: "
                 f"run 'kafka-dr lab down --dir {self.dir}' first"
             )
+        if options.security not in SECURITY_MODES:
+            raise LabError(
+                f"unknown lab security '{options.security}' (known: {', '.join(SECURITY_MODES)})"
+            )
         jars = kafka_jars(options.kafka_version)
         self._clean()
         started = time.monotonic()
         try:
+            if options.security == "sasl_ssl":
+                create_secrets(self.dir)
             state = self._start_clusters(
-                jars, {PRIMARY: options.primary_brokers, DR: options.dr_brokers}
+                jars,
+                {PRIMARY: options.primary_brokers, DR: options.dr_brokers},
+                security=options.security,
             )
+            # The config first: a secure lab's ACLs are planned from it (dr.lab.acls).
+            write_lab_config(self.config_path, state, self.dir, mirror=options.mirror)
+            if state.secure:
+                grant_lab_acls(self.dir, state)
             if options.mirror:
                 state = start_mirror(self.dir, self.logging_dir, state, jars)
-            write_lab_config(self.config_path, state, self.dir, mirror=options.mirror)
+                write_lab_config(self.config_path, state, self.dir, mirror=options.mirror)
         except BaseException:
             log.warning("lab_start_failed_cleaning_up", dir=str(self.dir))
             self.down()
@@ -220,7 +248,7 @@ class Lab:
             n.id for n in record.nodes if not processes.is_running(n.pid, n.spec(cluster).marker)
         ]
         self._start_nodes(cluster, stopped, wait_for_all=True)
-        admin = admin_client(ClusterSettings(bootstrap_servers=record.bootstrap_servers))
+        admin = admin_client(self.admin_settings(record.bootstrap_servers))
         answered = cluster_id(admin, timeout_s=30)
         if answered != record.cluster_id:
             raise LabError(
@@ -318,7 +346,9 @@ class Lab:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logging_dir.mkdir(parents=True, exist_ok=True)
 
-    def _start_clusters(self, jars: KafkaJars, sizes: dict[str, int]) -> LabState:
+    def _start_clusters(
+        self, jars: KafkaJars, sizes: dict[str, int], *, security: str = "plaintext"
+    ) -> LabState:
         ports = iter(free_ports(2 * sum(sizes.values())))
         specs: dict[str, list[NodeSpec]] = {
             name: [
@@ -335,10 +365,17 @@ class Lab:
         }
         ids = {name: new_cluster_id() for name in specs}
         everything = [(name, s) for name, nodes in specs.items() for s in nodes]
+        secured = node_security(self.dir, security)
+        users = scram_format_args(lab_secrets(self.dir)) if secured else []
         for name, spec in everything:
-            write_node_files(spec, specs[name], self.logging_dir)
+            write_node_files(spec, specs[name], self.logging_dir, secured)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(lambda ns: format_storage(ns[1], jars, ids[ns[0]]), everything))
+            list(
+                pool.map(
+                    lambda ns: format_storage(ns[1], jars, ids[ns[0]], extra_args=users),
+                    everything,
+                )
+            )
         records = {
             name: ClusterRecord(
                 cluster_id=ids[name],
@@ -354,7 +391,9 @@ class Lab:
             )
             for name, nodes in specs.items()
         }
-        state = LabState(kafka_version=jars.version, libs=str(jars.libs), clusters=records)
+        state = LabState(
+            kafka_version=jars.version, libs=str(jars.libs), clusters=records, security=security
+        )
         save_state(self.dir, state)  # before any JVM starts, so that 'down' can always find them
         for name, spec in everything:
             pid = launch_node(spec, jars, self.logging_dir)
@@ -373,8 +412,7 @@ class Lab:
     def _wait_registered(
         self, name: str, record: ClusterRecord, wanted: set[int], timeout_s: float
     ) -> None:
-        settings = ClusterSettings(bootstrap_servers=record.bootstrap_servers)
-        admin = admin_client(settings, timeout_s=5)
+        admin = admin_client(self.admin_settings(record.bootstrap_servers), timeout_s=5)
         deadline = time.monotonic() + timeout_s
         online: set[int] = set()
         while time.monotonic() < deadline:
@@ -407,7 +445,7 @@ class Lab:
         if not others:
             return
         servers = ",".join(f"127.0.0.1:{n.port}" for n in others)
-        admin = admin_client(ClusterSettings(bootstrap_servers=servers), timeout_s=5)
+        admin = admin_client(self.admin_settings(servers), timeout_s=5)
         deadline = time.monotonic() + timeout_s
         silent_since: float | None = None
         while time.monotonic() < deadline:

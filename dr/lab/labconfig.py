@@ -11,6 +11,7 @@ import yaml
 
 from dr.config.load import parse_config
 from dr.config.schema import MirrorFlow
+from dr.lab.security import KAFKA_DR, MIRRORMAKER, lab_secrets
 from dr.lab.state import LabState
 
 HEADER = """# Written by 'kafka-dr lab up': a kafka-dr config for the local lab in this directory.
@@ -46,6 +47,7 @@ def lab_mirror_overrides(state: LabState) -> dict[str, str]:
 def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any]:
     """The config as a mapping: both clusters with their brokers, objectives, a local store."""
     # access: kafka-dr's broker procedures reach the lab's nodes through the lab itself.
+    secrets = lab_secrets(lab_dir.resolve()) if state.secure else None
     clusters = {
         name: {
             "bootstrap_servers": rec.bootstrap_servers,
@@ -59,6 +61,8 @@ def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any
                 for n in rec.nodes
             ],
             "access": {"kind": "lab", "dir": str(lab_dir.resolve())},
+            # A secure lab: kafka-dr's own SCRAM user over TLS, its password in a 0600 file.
+            **({"client": secrets.config_client(KAFKA_DR)} if secrets else {}),
             # The lab exists to be broken: failover and broker-loss drills may run on it.
             "drillable": True,
         }
@@ -99,6 +103,10 @@ def lab_config(state: LabState, lab_dir: Path, *, mirror: bool) -> dict[str, Any
                 }
             ],
         }
+        if secrets:  # MirrorMaker's own SCRAM user on both clusters
+            mm = secrets.config_client(MIRRORMAKER)
+            own = {k: mm[k] for k in ("sasl.username", "sasl.password")}
+            config["mirror"]["clients"] = {name: dict(own) for name in state.clusters}
     if mirror:
         # The lab's client applications (kafka-dr lab app) follow a failover or a planned move:
         # the switch hook rewrites the files that say where they connect and which topic they

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from confluent_kafka import KafkaException
 
+from dr.config import load_config
 from dr.config.schema import ClusterSettings
 from dr.errors import LabError
 from dr.kafka.client import admin_client
@@ -16,7 +18,9 @@ from dr.kafka.java import java_command, logging_options
 from dr.lab import processes
 from dr.lab.labconfig import lab_flow, lab_mirror_overrides
 from dr.lab.nodes import log_tail
+from dr.lab.security import admin_settings
 from dr.lab.state import LabState, MirrorRecord, save_state
+from dr.mirror import deploy
 from dr.mirror.properties import render_dedicated
 
 MIRROR_HEAP_MB = 256
@@ -33,7 +37,10 @@ def start_mirror(
     (home / "logs").mkdir(parents=True, exist_ok=True)
     config = home / "mm2.properties"
     if not config.exists():  # `kafka-dr mirror apply` may have written it since
-        config.write_text(mirror_properties(state))
+        if state.secure:
+            write_secure_properties(lab_dir, config)
+        else:
+            config.write_text(mirror_properties(state))
     cmd = java_command(
         jars,
         MIRROR_MAIN,
@@ -47,15 +54,16 @@ def start_mirror(
     state = replace(state, mirror=MirrorRecord(config=str(config), home=str(home), pid=pid))
     save_state(lab_dir, state)
     if wait:
-        wait_mirror(state)
+        wait_mirror(state, lab_dir)
     return state
 
 
-def wait_mirror(state: LabState) -> None:
+def wait_mirror(state: LabState, lab_dir: Path) -> None:
     """Wait until MirrorMaker's heartbeat connector writes to the target cluster."""
     assert state.mirror is not None
     target = state.mirror.target
-    admin = admin_client(ClusterSettings(bootstrap_servers=state.cluster(target).bootstrap_servers))
+    bootstrap = state.cluster(target).bootstrap_servers
+    admin = admin_client(admin_settings(lab_dir, state.security, bootstrap))
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if processes.has_exited(state.mirror.pid, state.mirror.config):
@@ -77,3 +85,15 @@ def mirror_properties(state: LabState) -> str:
         for name, rec in state.clusters.items()
     }
     return render_dedicated(clusters, [lab_flow()], overrides=lab_mirror_overrides(state))
+
+
+def write_secure_properties(lab_dir: Path, path: Path) -> None:
+    """A secure lab's mm2.properties, rendered from its config as `kafka-dr mirror apply`
+    writes it: MirrorMaker's own SCRAM user, its password in the owner-only secrets file."""
+    settings = load_config(lab_dir / "kafka-dr.yaml").settings
+    deploy.write_secrets(settings)
+    text = deploy.render(settings)
+    assert isinstance(text, str)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)

@@ -4,9 +4,11 @@ its files and its JVM."""
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import socket
 import uuid
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,16 +103,20 @@ def free_ports(count: int) -> list[int]:
         return ports
 
 
-def server_properties(node: NodeSpec, peers: list[NodeSpec]) -> str:
+def server_properties(
+    node: NodeSpec, peers: list[NodeSpec], security: dict[str, str] | None = None
+) -> str:
     """The node's server.properties: combined mode (or broker only), static quorum of the
-    combined nodes, small and fast."""
+    combined nodes, small and fast. ``security``: the entries of a secure lab (its client
+    listener is then SASL_SSL, see dr.lab.security)."""
     size = len(peers)
     rf = min(3, size)
     min_isr = min(2, size)
     voters = ",".join(
         f"{p.node_id}@127.0.0.1:{p.controller_port}" for p in peers if p.is_controller
     )
-    listeners = f"PLAINTEXT://127.0.0.1:{node.port}"
+    client = "SASL_SSL" if security else "PLAINTEXT"
+    listeners = f"{client}://127.0.0.1:{node.port}"
     if node.is_controller:
         listeners += f",CONTROLLER://127.0.0.1:{node.controller_port}"
     props = {
@@ -118,7 +124,7 @@ def server_properties(node: NodeSpec, peers: list[NodeSpec]) -> str:
         "node.id": str(node.node_id),
         "controller.quorum.voters": voters,
         "listeners": listeners,
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+        "advertised.listeners": f"{client}://127.0.0.1:{node.port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -145,30 +151,56 @@ def server_properties(node: NodeSpec, peers: list[NodeSpec]) -> str:
         "share.coordinator.state.topic.replication.factor": str(rf),
         "share.coordinator.state.topic.min.isr": str(min_isr),
     }
+    props.update(security or {})
     lines = [f"# kafka-dr lab: {node.cluster} node {node.node_id}"]
     lines += [f"{k}={v}" for k, v in props.items()]
     return "\n".join(lines) + "\n"
 
 
-def write_node_files(node: NodeSpec, peers: list[NodeSpec], logging_dir: Path) -> None:
-    """Write the node's config (its log dirs are formatted separately)."""
+def write_node_files(
+    node: NodeSpec,
+    peers: list[NodeSpec],
+    logging_dir: Path,
+    security: dict[str, str] | None = None,
+) -> None:
+    """Write the node's config (its log dirs are formatted separately); owner-only, as a
+    secure lab's holds the inter-broker password."""
     node.home.mkdir(parents=True, exist_ok=True)
     node.logs.mkdir(parents=True, exist_ok=True)
-    node.config_file.write_text(server_properties(node, peers))
+    fd = os.open(node.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(fd, 0o600)
+        handle.write(server_properties(node, peers, security))
     for name, text in (("log4j2.properties", SERVER_LOG4J2), ("log4j.properties", SERVER_LOG4J1)):
         target = logging_dir / name
         if not target.exists():
             target.write_text(text)
 
 
-def format_storage(node: NodeSpec, jars: KafkaJars, cluster_id: str, *, wipe: bool = False) -> None:
-    """Format the node's log dir with the cluster id (``--wipe``: empty it first)."""
+def format_storage(
+    node: NodeSpec,
+    jars: KafkaJars,
+    cluster_id: str,
+    *,
+    wipe: bool = False,
+    extra_args: Sequence[str] = (),
+) -> None:
+    """Format the node's log dir with the cluster id (``--wipe``: empty it first);
+    ``extra_args``: more of the tool's options (a secure lab's --add-scram)."""
     if wipe and node.log_dir.exists():
         shutil.rmtree(node.log_dir)
     run_tool(
         jars,
         STORAGE_TOOL,
-        ["format", "-t", cluster_id, "-c", str(node.config_file), "--ignore-formatted"],
+        [
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(node.config_file),
+            "--ignore-formatted",
+            *extra_args,
+        ],
         timeout_s=120,
     )
 

@@ -94,6 +94,11 @@ class LabState:
     clusters: dict[str, ClusterRecord] = field(default_factory=dict)
     mirror: MirrorRecord | None = None
     connect: ConnectRecord | None = None
+    security: str = "plaintext"  # or "sasl_ssl" (dr.lab.security)
+
+    @property
+    def secure(self) -> bool:
+        return self.security == "sasl_ssl"
 
     def cluster(self, name: str) -> ClusterRecord:
         if name not in self.clusters:
@@ -147,4 +152,5 @@ def _decode(raw: dict[str, Any]) -> LabState:
         clusters=clusters,
         mirror=mirror,
         connect=connect,
+        security=raw.get("security", "plaintext"),
     )

@@ -29,9 +29,12 @@ def create_topic(
     partitions: int = 3,
     replication: int = 1,
     config: dict[str, str] | None = None,
+    client: dict[str, str] | None = None,
 ) -> None:
-    """Create a topic (no error when it exists already)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap}, logger=librdkafka_logger())
+    """Create a topic (no error when it exists already); ``client``: security settings."""
+    admin = AdminClient(
+        {**(client or {}), "bootstrap.servers": bootstrap}, logger=librdkafka_logger()
+    )
     new = NewTopic(
         topic, num_partitions=partitions, replication_factor=replication, config=config or {}
     )
@@ -43,10 +46,23 @@ def create_topic(
                 raise LabError(f"cannot create topic '{topic}': {exc}") from None
 
 
-def produce_records(bootstrap: str, topic: str, count: int, *, value_size: int = 100) -> Delivery:
+def produce_records(
+    bootstrap: str,
+    topic: str,
+    count: int,
+    *,
+    value_size: int = 100,
+    client: dict[str, str] | None = None,
+) -> Delivery:
     """Produce count keyed records (key i, value of value_size bytes) and wait for all acks."""
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "enable.idempotence": True},
+        {
+            **(client or {}),
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "linger.ms": 5,
+            "enable.idempotence": True,
+        },
         logger=librdkafka_logger(),
     )
     failures: list[str] = []
@@ -76,10 +92,13 @@ def produce_records(bootstrap: str, topic: str, count: int, *, value_size: int =
     return Delivery(topic=topic, records=count, seconds=time.monotonic() - started)
 
 
-def count_records(bootstrap: str, topic: str, *, timeout_s: float = 10.0) -> int:
+def count_records(
+    bootstrap: str, topic: str, *, timeout_s: float = 10.0, client: dict[str, str] | None = None
+) -> int:
     """How many records the topic holds (sum of end minus start offsets over partitions)."""
     consumer = Consumer(
         {
+            **(client or {}),
             "bootstrap.servers": bootstrap,
             "group.id": f"kafka-dr-count-{uuid.uuid4()}",
             "enable.auto.commit": False,
@@ -118,13 +137,18 @@ def _watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> tup
 
 
 def wait_for_records(
-    bootstrap: str, topic: str, expected: int, *, timeout_s: float = 120.0
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    *,
+    timeout_s: float = 120.0,
+    client: dict[str, str] | None = None,
 ) -> float:
     """Wait until the topic holds at least expected records; returns the seconds waited."""
     started = time.monotonic()
     seen = 0
     while time.monotonic() - started < timeout_s:
-        seen = count_records(bootstrap, topic)
+        seen = count_records(bootstrap, topic, client=client)
         if seen >= expected:
             return time.monotonic() - started
         time.sleep(1)

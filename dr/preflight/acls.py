@@ -42,6 +42,7 @@ __all__ = [
 
 _KIND_ORDER = {"cluster": 0, "topic": 1, "group": 2}
 ALL_GROUPS = AclResource("group", ".*", "regex")
+ALL_TOPICS = AclResource("topic", ".*", "regex")
 
 
 def needed_acls(settings: Settings) -> tuple[NeededAcl, ...]:
@@ -49,6 +50,8 @@ def needed_acls(settings: Settings) -> tuple[NeededAcl, ...]:
     operation, with every reason) and sorted by cluster (in the config's order), resource and
     operation."""
     needs: list[NeededAcl] = []
+    for name in settings.clusters:
+        _status(_Needs(needs, "status and the daemon's health checks", critical=True), name)
     for name, job in settings.backups.items():
         _backup(_Needs(needs, f"backup job {name}", critical=True), job)
         _restore(_Needs(needs, f"restore of backup job {name}", critical=False), job)
@@ -99,6 +102,12 @@ def _topics(patterns: Iterable[str], exclude: Iterable[str] = ()) -> list[AclRes
 
 def _groups(patterns: Iterable[str], exclude: Iterable[str] = ()) -> list[AclResource]:
     return [AclResource("group", p, "regex", tuple(exclude)) for p in patterns]
+
+
+def _status(needs: _Needs, cluster: str) -> None:
+    needs.on(cluster, CLUSTER, "DESCRIBE", "reads the cluster id, its brokers and its quorum")
+    why = "counts under-replicated, under-min-ISR and offline partitions of every topic"
+    needs.on(cluster, ALL_TOPICS, "DESCRIBE DESCRIBE_CONFIGS", why)
 
 
 def _backup(needs: _Needs, job: BackupJob) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,20 @@ def mirror(**flow: Any) -> dict[str, Any]:
     }
 
 
+STATUS = "status and the daemon's health checks: "
+
+
+def needed(config: Settings) -> tuple[NeededAcl, ...]:
+    """What the config's jobs, flows and drills need, beyond what status needs on any cluster
+    (those needs keep only their other reasons)."""
+    out = []
+    for need in needed_acls(config):
+        reasons = tuple(r for r in need.reasons if not r.startswith(STATUS))
+        if reasons:
+            out.append(replace(need, reasons=reasons))
+    return tuple(out)
+
+
 def find(
     needs: tuple[NeededAcl, ...], cluster: str, kind: str, name: str, operation: str
 ) -> NeededAcl | None:
@@ -59,7 +74,7 @@ def find(
 def test_a_backup_job_reads_its_topics_configs_and_group_offsets_on_its_cluster(
     tmp_path: Path,
 ) -> None:
-    needs = needed_acls(settings(tmp_path, **backups()))
+    needs = needed(settings(tmp_path, **backups()))
 
     for regex in ("orders", r"payments\..*"):
         for op in ("DESCRIBE", "READ", "DESCRIBE_CONFIGS"):
@@ -77,7 +92,7 @@ def test_a_backup_job_reads_its_topics_configs_and_group_offsets_on_its_cluster(
 def test_restoring_a_job_needs_create_and_write_on_its_topics_but_not_critically(
     tmp_path: Path,
 ) -> None:
-    needs = needed_acls(settings(tmp_path, **backups()))
+    needs = needed(settings(tmp_path, **backups()))
 
     for op in ("CREATE", "WRITE"):
         need = find(needs, "prod", "topic", "orders", op)
@@ -90,7 +105,7 @@ def test_restoring_a_job_needs_create_and_write_on_its_topics_but_not_critically
 
 
 def test_the_same_operation_needed_twice_is_one_entry_with_both_reasons(tmp_path: Path) -> None:
-    needs = needed_acls(settings(tmp_path, **backups()))
+    needs = needed(settings(tmp_path, **backups()))
 
     describe = [n for n in needs if n.resource.name == "orders" and n.operation == "DESCRIBE"]
 
@@ -103,7 +118,7 @@ def test_the_same_operation_needed_twice_is_one_entry_with_both_reasons(tmp_path
 
 
 def test_a_mirror_flow_reads_the_internal_topics_on_the_side_each_lives(tmp_path: Path) -> None:
-    needs = needed_acls(settings(tmp_path, **mirror()))
+    needs = needed(settings(tmp_path, **mirror()))
 
     assert find(needs, "dr", "topic", "prod.checkpoints.internal", "READ") is not None
     assert find(needs, "dr", "topic", "heartbeats", "READ") is not None
@@ -116,9 +131,7 @@ def test_a_mirror_flow_reads_the_internal_topics_on_the_side_each_lives(tmp_path
 
 
 def test_an_identity_flow_reads_its_replicas_under_the_source_names(tmp_path: Path) -> None:
-    needs = needed_acls(
-        settings(tmp_path, **mirror(topics=["orders"], replication_policy="identity"))
-    )
+    needs = needed(settings(tmp_path, **mirror(topics=["orders"], replication_policy="identity")))
 
     assert find(needs, "dr", "topic", "prod.", "READ") is None
     replicas = find(needs, "dr", "topic", "orders", "READ")
@@ -128,7 +141,7 @@ def test_an_identity_flow_reads_its_replicas_under_the_source_names(tmp_path: Pa
 def test_failover_and_failback_of_a_flow_need_offset_commits_and_writes_on_demand(
     tmp_path: Path,
 ) -> None:
-    needs = needed_acls(settings(tmp_path, **mirror(groups=["app-.*"])))
+    needs = needed(settings(tmp_path, **mirror(groups=["app-.*"])))
 
     failover = find(needs, "dr", "group", "app-.*", "READ")
     assert failover is not None and not failover.critical
@@ -146,7 +159,7 @@ def test_a_scheduled_drill_needs_scratch_topics_on_its_target_critically(tmp_pat
         "scenarios": {"backup_restore": {"jobs": ["orders"], "target_cluster": "dr"}},
         "schedule": "0 4 * * 1",
     }
-    needs = needed_acls(settings(tmp_path, **backups(), drills={"weekly": drill}))
+    needs = needed(settings(tmp_path, **backups(), drills={"weekly": drill}))
 
     for op in ("CREATE", "WRITE", "READ", "DELETE"):
         scratch = find(needs, "dr", "topic", "__kafka-dr-drill-", op)
@@ -161,7 +174,7 @@ def test_a_scheduled_drill_needs_scratch_topics_on_its_target_critically(tmp_pat
 
 def test_an_unscheduled_drill_needs_the_same_but_not_critically(tmp_path: Path) -> None:
     drill = {"scenarios": {"backup_restore": {"jobs": ["orders"], "target_cluster": "dr"}}}
-    needs = needed_acls(settings(tmp_path, **backups(), drills={"manual": drill}))
+    needs = needed(settings(tmp_path, **backups(), drills={"manual": drill}))
 
     scratch = find(needs, "dr", "topic", "__kafka-dr-drill-", "CREATE")
 
@@ -180,7 +193,7 @@ def test_needs_are_listed_cluster_by_cluster_in_the_configs_order(tmp_path: Path
 
 
 def test_a_config_without_jobs_flows_or_drills_needs_no_acl(tmp_path: Path) -> None:
-    assert needed_acls(settings(tmp_path)) == ()
+    assert needed(settings(tmp_path)) == ()
 
 
 def test_regexes_become_the_kafka_pattern_that_grants_them_in_one_binding() -> None:
@@ -202,3 +215,18 @@ def test_a_regex_resource_matches_in_full_and_honours_its_exclusions() -> None:
     assert not resource.matches("payments.eu-tmp")
     assert not resource.matches("old-payments.eu")
     assert resource.describe() == r"topics matching 'payments\..*' except '.*-tmp'"
+
+
+def test_every_cluster_needs_describe_on_itself_and_its_topics_for_status(tmp_path: Path) -> None:
+    needs = needed_acls(settings(tmp_path))
+
+    for cluster in ("prod", "dr"):
+        for kind, name, op in (
+            ("cluster", "kafka-cluster", "DESCRIBE"),
+            ("topic", ".*", "DESCRIBE"),
+            ("topic", ".*", "DESCRIBE_CONFIGS"),
+        ):
+            need = find(needs, cluster, kind, name, op)
+            assert need is not None and need.critical, (cluster, kind, op)
+            assert need.reasons[0].startswith(STATUS)
+    assert not [n for n in needs if n.operation not in ("DESCRIBE", "DESCRIBE_CONFIGS")]
