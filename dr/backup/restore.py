@@ -7,9 +7,10 @@ before it relies on it. The journal in the state store keeps the base offsets.
 
 The plan (restore_plan), the configs of restored topics (restore_configs), reading checked
 segments (restore_read), the write loop (restore_stream) over the record writer
-(restore_write), the resume check (restore_resume), creating topics (restore_topics) and group
-offsets (restore_groups) live beside this module. The phases (verify, create topics, write
-records, group offsets) are public so that the restore playbook runs them as its steps.
+(restore_write), the resume check (restore_resume), creating topics (restore_topics), group
+offsets (restore_groups) and ACLs (restore_acls) live beside this module. The phases (verify,
+ACLs, create topics, write records, group offsets) are public so that the restore playbook
+runs them as its steps.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dr.backup.catalog import Manifest
+from dr.backup.restore_acls import Acl, apply_acls
 from dr.backup.restore_groups import (
     Mapped,
     commit_group_offsets,
@@ -84,6 +86,8 @@ class RestoreResult:
     seconds: float = 0.0
     group_skips: tuple[GroupSkip, ...] = ()
     complete: tuple[str, ...] = ()  # every target partition, as topic-partition names
+    acls_created: tuple[Acl, ...] = ()
+    acls_existed: tuple[Acl, ...] = ()
 
 
 def verify_for_restore(
@@ -119,6 +123,11 @@ def run_restore(
     started = time.monotonic()
     if verify != "none":
         check_backup(store, manifest, plan, deep=verify == "deep")
+    acls = (
+        apply_acls(settings.clusters[plan.cluster], plan.acls, to=plan.cluster)
+        if plan.acls
+        else None
+    )
     created = create_missing_topics(settings, plan)
     written = write_records(
         settings,
@@ -156,6 +165,8 @@ def run_restore(
         seconds,
         written.group_skips,
         tuple(plan.partitions()),
+        acls.created if acls else (),
+        acls.existed if acls else (),
     )
 
 

@@ -17,6 +17,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from dr.backup.catalog import Manifest
 from dr.backup.metadata import group_offsets_of
+from dr.backup.restore_acls import AclMode, AclPlan, plan_acls
 from dr.backup.restore_configs import ConfigChange, ConfigPolicy, losing_configs, restored_configs
 from dr.config.schema import Settings
 from dr.errors import DrError
@@ -82,6 +83,7 @@ class RestorePlan:
     problems: tuple[str, ...] = ()
     group_skips: tuple[GroupSkip, ...] = ()
     missing: tuple[str, ...] = ()  # partitions a partial backup could not copy
+    acls: AclPlan | None = None  # --acls / --acls-all
 
     @property
     def journal_key(self) -> str:
@@ -105,8 +107,10 @@ def plan_restore(
     groups: bool = False,
     force: bool = False,
     configs: ConfigPolicy | None = None,
+    acls: AclMode | None = None,
 ) -> RestorePlan:
-    """Decide what to restore where, and what blocks it (never writes anything).
+    """Decide what to restore where, and what blocks it (never writes anything). ``acls``:
+    also plan the backed-up ACL bindings to create (dr.backup.restore_acls has the rule).
 
     Raises RestoreError when the selection is empty or invalid."""
     cluster = settings.clusters[to]
@@ -163,6 +167,17 @@ def plan_restore(
     problems += name_clashes(plans)
     problems += _existing_target_problems(admin, [p for p in plans if p.exists])
     group_names, skips = plan_groups(metadata, plans, groups)
+    acl_plan = None
+    if acls is not None:
+        acl_plan = plan_acls(
+            cluster,
+            metadata,
+            to=to,
+            mode=acls,
+            topics={p.source: p.target for p in plans},
+            groups={g: g for g in group_names},  # groups are restored under their own names
+        )
+        problems += [acl_plan.problem] if acl_plan.problem else []
     gaps = tuple(
         f"{p.topic}-{p.partition} offsets {g.start_offset}..{g.end_offset - 1}: {g.reason}"
         for p in manifest.partitions
@@ -186,6 +201,7 @@ def plan_restore(
         problems=tuple(problems),
         group_skips=skips,
         missing=missing,
+        acls=acl_plan,
     )
 
 

@@ -18,6 +18,7 @@ from dr.backup.restore import (
     plan_restore,
     verify_for_restore,
 )
+from dr.backup.restore_acls import AclMode, AclPlan
 from dr.backup.restore_configs import CONFIG_NAME, ConfigPolicy
 from dr.cli.backup import confirm, progress_bar
 from dr.cli.common import AppContext, echo_json, pass_app
@@ -26,6 +27,7 @@ from dr.errors import DrError, UsageError
 from dr.playbooks import run_playbook
 from dr.playbooks.restore import (
     RestoreBook,
+    acls_of,
     group_skips_of,
     groups_of,
     restore_params,
@@ -47,6 +49,16 @@ from dr.steps import RunResult
     help="Keep only records with a timestamp at or before this time.",
 )
 @click.option("--groups", is_flag=True, help="Also restore consumer group offsets, mapped.")
+@click.option(
+    "--acls",
+    is_flag=True,
+    help="Also create the backed-up ACL bindings of the restored topics (and --groups' groups).",
+)
+@click.option(
+    "--acls-all",
+    is_flag=True,
+    help="Also create every backed-up ACL binding (the cluster's, other topics'...).",
+)
 @click.option(
     "--config",
     "config_pairs",
@@ -85,6 +97,8 @@ def restore(
     rename: tuple[str, ...],
     until: str | None,
     groups: bool,
+    acls: bool,
+    acls_all: bool,
     config_pairs: tuple[str, ...],
     drop_config: tuple[str, ...],
     keep_source_configs: bool,
@@ -102,6 +116,7 @@ def restore(
     if deep and no_verify:
         raise UsageError("--deep and --no-verify contradict each other: give one")
     until_dt = _until(until)
+    acl_mode: AclMode | None = "all" if acls_all else "restored" if acls else None
     settings = app.config().settings
     if to not in settings.clusters:
         raise UsageError(
@@ -122,6 +137,7 @@ def restore(
         groups=groups,
         force=force,
         configs=policy,
+        acls=acl_mode,
     )
     verify = "none" if no_verify else "deep" if deep else "checksums"
     params = restore_params(
@@ -135,6 +151,7 @@ def restore(
         force=force,
         configs=policy,
         verify=verify,
+        acls=acl_mode,
     )
     book = RestoreBook(settings, params, plan=plan)
     if as_json and dry_run:
@@ -191,6 +208,7 @@ def _failed(book: RestoreBook, plan: RestorePlan, run: RunResult, as_json: bool)
 def _result(plan: RestorePlan, run: RunResult, seconds: float) -> RestoreResult:
     written = run.outputs("write_records")
     committed = run.outputs("restore_groups")
+    acls = run.outputs("restore_acls")
     return RestoreResult(
         backup_id=plan.backup_id,
         cluster=plan.cluster,
@@ -201,6 +219,8 @@ def _result(plan: RestorePlan, run: RunResult, seconds: float) -> RestoreResult:
         seconds=seconds,
         group_skips=group_skips_of(written),
         complete=tuple(written.get("complete_partitions", plan.partitions())),
+        acls_created=acls_of(acls, "created"),
+        acls_existed=acls_of(acls, "existed"),
     )
 
 
@@ -297,6 +317,20 @@ def plan_json(plan: RestorePlan) -> dict[str, object]:
             }
             for t in plan.topics
         ],
+        "acls": _acl_plan_json(plan.acls) if plan.acls else None,
+    }
+
+
+def _acl_plan_json(acls: AclPlan) -> dict[str, object]:
+    return {
+        "mode": acls.mode,
+        "bindings": [
+            {**b.acl.as_dict(), "reason": b.reason, "exists": b.exists} for b in acls.bindings
+        ],
+        "left_out": acls.left_out,
+        "backup_note": acls.backup_note,
+        "scram_users_to_create": list(acls.scram_users_to_create),
+        "scram_note": acls.scram_note,
     }
 
 
@@ -311,6 +345,8 @@ def result_json(result: RestoreResult) -> dict[str, object]:
         "complete_partitions": list(result.complete),
         "incomplete_partitions": [],
         "seconds": round(result.seconds, 3),
+        "acls_created": [a.as_dict() for a in result.acls_created],
+        "acls_existed": [a.as_dict() for a in result.acls_existed],
     }
 
 
@@ -346,6 +382,8 @@ def _print_plan(plan: RestorePlan, dry_run: bool) -> None:
             f"skipped: {skip.reason}",
             fg="yellow",
         )
+    if plan.acls:
+        _print_acl_plan(plan.acls)
     for gap in plan.gaps:
         click.secho(f"  GAP in the backup: {gap}", fg="red")
     for missing in plan.missing:
@@ -359,6 +397,35 @@ def _print_plan(plan: RestorePlan, dry_run: bool) -> None:
         click.secho(f"  BLOCKED: {problem}", fg="red", bold=True)
 
 
+def _print_acl_plan(acls: AclPlan) -> None:
+    rule = (
+        "every backed-up binding (--acls-all)"
+        if acls.mode == "all"
+        else "the bindings of the restored topics and groups"
+    )
+    click.echo(f"  ACLs to create: {rule}; prefixed and '*' bindings are kept as they are")
+    for b in acls.bindings:
+        state = " (exists)" if b.exists else ""
+        click.echo(f"    {b.acl.describe()}{state}: {b.reason}")
+    if not acls.bindings:
+        click.echo("    none")
+    if acls.left_out:
+        click.echo(
+            f"    {acls.left_out} backed-up bindings concern nothing restored: left out"
+            + ("" if acls.mode == "all" else " (--acls-all creates them too)")
+        )
+    if acls.backup_note:
+        click.secho(f"    {acls.backup_note}", fg="yellow")
+    if acls.scram_users_to_create:
+        click.secho(
+            f"  users to create by hand: {', '.join(acls.scram_users_to_create)} "
+            "(their passwords are never backed up)",
+            fg="yellow",
+        )
+    if acls.scram_note:
+        click.secho(f"  {acls.scram_note}", fg="yellow")
+
+
 def _shown(value: str | None) -> str:
     return "cluster default" if value is None else value
 
@@ -369,6 +436,10 @@ def _print_result(result: RestoreResult) -> None:
         + (f" ({result.already_present} were already there)" if result.already_present else "")
         + f" in {result.seconds:.1f}s"
     )
+    for acl in result.acls_created:
+        click.echo(f"  ACL created: {acl.describe()}")
+    for acl in result.acls_existed:
+        click.echo(f"  ACL exists: {acl.describe()}")
     for group, by_topic in result.groups.items():
         click.echo(
             f"  group {group}: "

@@ -4,12 +4,15 @@ Steps, in order (each safe to run twice; a resumed run skips those journaled don
 
 1. verify           the chosen topics' segments are all there with their checksums (--deep:
                     every record decoded); skipped with --no-verify.
-2. create_topics    the target topics the cluster does not have, with the plan's configs.
-3. write_records    every record not yet on the target. The restore keeps its own journal
+2. restore_acls     (--acls, --acls-all) the backed-up ACL bindings the target lacks
+                    (dr.backup.restore_acls: which, under which names); first, so that a
+                    refusal stops the restore with nothing else written.
+3. create_topics    the target topics the cluster does not have, with the plan's configs.
+4. write_records    every record not yet on the target. The restore keeps its own journal
                     (``backup->cluster id``: where each partition began), so a step killed
                     half-way carries on exactly where the target ends, never writing a record
                     twice (dr.backup.restore.write_records).
-4. restore_groups   (--groups) each group's offsets, mapped onto the restored records.
+5. restore_groups   (--groups) each group's offsets, mapped onto the restored records.
 
 The run's pair is ``backup:<job> -> <target cluster>``: a restore excludes another restore of
 the same job onto the same cluster, never a failover (a cluster name cannot hold ':').
@@ -35,6 +38,7 @@ from dr.backup.restore import (
     plan_restore,
     write_records,
 )
+from dr.backup.restore_acls import Acl, AclMode, apply_acls
 from dr.backup.restore_configs import ConfigPolicy
 from dr.backup.restore_groups import Mapped, commit_group_offsets
 from dr.backup.restore_plan import JOURNAL, RestoreError
@@ -60,6 +64,7 @@ def restore_params(
     force: bool,
     configs: ConfigPolicy,
     verify: str,
+    acls: AclMode | None = None,
 ) -> dict[str, Any]:
     """The run's parameters, as JSON: a resolved backup id (never 'latest')."""
     return {
@@ -77,6 +82,7 @@ def restore_params(
             "drops": sorted(configs.drops),
         },
         "verify": verify,
+        "acls": acls,
     }
 
 
@@ -135,6 +141,7 @@ class RestoreBook:
                     overrides=dict(p["configs"]["overrides"]),
                     drops=frozenset(p["configs"]["drops"]),
                 ),
+                acls=p.get("acls"),
             )
         return self._plan
 
@@ -149,6 +156,16 @@ class RestoreBook:
                     f"check the backup's segments ({how})",
                     self.verify,
                     touches="nothing (reads the backup)",
+                )
+            )
+        if self.params.get("acls"):
+            steps.append(
+                Step(
+                    "restore_acls",
+                    f"create the backed-up ACL bindings {to} does not have",
+                    self.restore_acls,
+                    destructive=True,
+                    touches=f"ACLs on {to}",
                 )
             )
         steps += [
@@ -194,6 +211,16 @@ class RestoreBook:
 
     def create_topics(self, _ctx: StepContext) -> Outputs:
         return {"created": create_missing_topics(self.settings, self.plan)}
+
+    def restore_acls(self, _ctx: StepContext) -> Outputs:
+        plan = self.plan
+        if plan.acls is None:
+            return {"created": [], "existed": []}
+        done = apply_acls(self.settings.clusters[plan.cluster], plan.acls, to=plan.cluster)
+        return {
+            "created": [a.as_dict() for a in done.created],
+            "existed": [a.as_dict() for a in done.existed],
+        }
 
     def write_records(self, ctx: StepContext) -> Outputs:
         store, manifest, metadata = self.backup()
@@ -263,6 +290,11 @@ def groups_of(outputs: Outputs) -> Mapped:
         group: {t: {int(p): int(o) for p, o in parts.items()} for t, parts in by_topic.items()}
         for group, by_topic in dict(outputs.get("groups", {})).items()
     }
+
+
+def acls_of(outputs: Outputs, key: str) -> tuple[Acl, ...]:
+    """The ACL bindings a restore_acls step journaled as ``key`` ('created', 'existed')."""
+    return tuple(Acl.of(b) for b in outputs.get(key, []))
 
 
 def group_skips_of(outputs: Outputs) -> tuple[GroupSkip, ...]:
