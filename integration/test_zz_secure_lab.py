@@ -223,3 +223,23 @@ def _metadata(store: Path, backup_id: str) -> dict[str, Any]:
     found = list(store.rglob(f"metadata/{backup_id}.json"))
     assert found, f"no metadata object for {backup_id} under {store}"
     return dict(json.loads(found[0].read_bytes()))
+
+
+def test_scram_user_names_are_not_asked_of_a_cluster_that_refuses_describe(
+    secure_lab: RunningLab,
+) -> None:
+    # librdkafka's answer to a refused DescribeUserScramCredentials ends the process: kafka-dr
+    # asks only when DESCRIBE on the cluster is granted ('lab-apps' has no such grant).
+    from dr.config.schema import ClusterSettings
+    from dr.kafka.admin import scram_users
+    from dr.kafka.client import admin_client
+
+    apps = ClusterSettings.model_validate(
+        {
+            "bootstrap_servers": secure_lab.bootstrap("primary"),
+            "client": secure_lab.client("lab-apps"),
+        }
+    )
+    assert scram_users(admin_client(apps), 10) == (
+        "unavailable: not authorized to DESCRIBE the cluster"
+    )

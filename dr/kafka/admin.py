@@ -270,7 +270,19 @@ def acls(admin: AdminClient, timeout_s: float) -> list[dict[str, Any]] | str:
 
 
 def scram_users(admin: AdminClient, timeout_s: float) -> list[dict[str, Any]] | str:
-    """SCRAM user names and mechanisms (never credentials), or why they cannot be read."""
+    """SCRAM user names and mechanisms (never credentials), or why they cannot be read.
+
+    Asked only when the principal may DESCRIBE the cluster: librdkafka's answer to a refused
+    DescribeUserScramCredentials brings the whole process down."""
+    try:
+        found = admin.describe_cluster(
+            include_authorized_operations=True, request_timeout=timeout_s
+        ).result(timeout=timeout_s + 5)
+    except (KafkaException, TimeoutError) as exc:
+        return f"unavailable: {reason(exc)}"
+    allowed = {op.name for op in found.authorized_operations or ()}
+    if not allowed & {"DESCRIBE", "ALL"}:
+        return "unavailable: not authorized to DESCRIBE the cluster"
     try:
         future = admin.describe_user_scram_credentials(request_timeout=timeout_s)
         result = future.result(timeout=timeout_s + 5)  # type: ignore[union-attr]
