@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import stat
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AclBindingFilter,
@@ -28,7 +30,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from dr.lab.security import USERS, lab_secrets
 from dr.lab.traffic import count_records, create_topic, produce_records
-from integration.conftest import RunningLab, run_cli, wait_until
+from integration.conftest import RunningLab, delete_connectors, run_cli, wait_until
 
 pytestmark = pytest.mark.lab_teardown
 
@@ -243,3 +245,39 @@ def test_scram_user_names_are_not_asked_of_a_cluster_that_refuses_describe(
     assert scram_users(admin_client(apps), 10) == (
         "unavailable: not authorized to DESCRIBE the cluster"
     )
+
+
+def test_mirrormaker_on_kafka_connect_runs_as_its_own_user_with_secrets_in_a_file(
+    secure_lab: RunningLab, tmp_path: Path
+) -> None:
+    """Connect mode: the worker runs as 'mirrormaker'; the connector configs posted to its
+    REST API hold FileConfigProvider references, the passwords only the 0600 secrets file."""
+    url = secure_lab.lab.connect_start()
+    config = yaml.safe_load(secure_lab.config.read_text())
+    mirror = config["mirror"]
+    for key in ("properties", "properties_file", "restart_command", "status_command",
+                "stop_command"):  # fmt: skip
+        mirror.pop(key, None)
+    secrets_file = secure_lab.lab.dir / "connect" / "mm2.secrets"
+    mirror.update(deploy="connect", connect_url=url, secrets_file=str(secrets_file))
+    path = tmp_path / "connect.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    secure_lab.lab.mirror_stop()  # one MirrorMaker at a time copies into dr
+    try:
+        proc = run_cli("--config", str(path), "mirror", "apply", "--yes")
+        assert proc.returncode == 0, proc.stderr
+        assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+        with urllib.request.urlopen(f"{url}/connectors?expand=info", timeout=30) as response:
+            posted = response.read().decode()
+        assert not any(p in posted for p in passwords(secure_lab))
+        assert f"${{file:{secrets_file}:primary.sasl.jaas.config}}" in posted
+
+        def running() -> bool:
+            proc = run_cli("--config", str(path), "mirror", "status", "--json")
+            return proc.returncode == 0 and '"RUNNING"' in proc.stdout
+
+        wait_until(running, timeout_s=120, what="the connectors running")
+    finally:
+        delete_connectors(url, "primary->dr")
+        secure_lab.lab.connect_stop()
+        secure_lab.lab.mirror_start()
