@@ -16,6 +16,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_valid
 
 from dr.config.access import AccessSettings, CommandAccess, LabAccess, SshAccess
 from dr.config.base import NAME_PATTERN, Model, Name, hide_secret_values
+from dr.config.client_overrides import ClientOverrides
 from dr.config.daemon import DaemonSettings
 from dr.config.drills import DrillSettings
 from dr.config.mirror import MirrorFlow, MirrorSettings
@@ -291,6 +292,25 @@ class BackupJob(Model):
             "Complete a run whose partitions without a leader were left out, as a PARTIAL "
             "backup that says so (list, show, verify); the default fails the run."
         ),
+    )
+    client_overrides: ClientOverrides = Field(
+        default_factory=ClientOverrides,
+        description=(
+            "librdkafka settings replacing kafka-dr's tuned defaults for this job's backup "
+            "consumer and for the producer that restores its backups (docs/backup.md, Tuning); "
+            "settings that would break exactness are refused."
+        ),
+        examples=[{"consumer": {"fetch.wait.max.ms": 50}, "producer": {"linger.ms": 50}}],
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "Worker processes that copy the job's partitions, each a share balanced by records "
+            "to copy, sharing memory_budget_mb; 1 copies in the run's own process."
+        ),
+        examples=[2],
     )
 
     @field_validator("topics", "exclude")
