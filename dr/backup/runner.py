@@ -42,6 +42,7 @@ from dr.backup.plan import (
     partition_entry,
     plan_backup,
 )
+from dr.backup.workers import copy_with_workers
 from dr.config.schema import BackupJob, Settings
 from dr.errors import UsageError
 from dr.kafka import admin as kadmin
@@ -184,7 +185,8 @@ def _run(
     )
     _check_missing(job, plan, allow_partial)
     _log_plan(job, plan)
-    records, stored = copy_records(settings, spec, job, plan.partitions, store, cancel, progress)
+    copy = copy_records if spec.workers == 1 else copy_with_workers
+    records, stored = copy(settings, spec, job, plan.partitions, store, cancel, progress)
     ids = {s.topic: s.topic_id for s in states if s.topic_id}
     # A fresh client: the first one may still wait on a broker that died since (as controller).
     admin = admin_client(cluster)

@@ -1,0 +1,310 @@
+"""Copying a run's partitions with several worker processes (a job's ``workers``).
+
+The runner keeps what makes a backup safe — the job's lock, the manifest and its chain — and
+hands the copying out: the planned partitions are split into balanced shares (by records to
+copy), one per worker process (dr.backup.worker), each with its own consumer, encoder,
+compressor and uploads, within its share of the job's memory budget. A segment counts only
+once its worker reported it stored; a worker that dies or fails ends the run (nothing is
+committed, the next run resumes from the last manifest) with one line naming the worker and
+its partitions. Ctrl-C, cancellation or any error stops every worker before the run ends.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import structlog
+
+from dr.backup.copy import (
+    BackupCancelled,
+    BackupError,
+    PartitionPlan,
+    ProgressEvent,
+    copy_records,
+)
+from dr.backup.worker import STOP, Done, Failed, Progress, Stored, WorkerTask, run_worker
+from dr.config.schema import BackupJob, Settings
+from dr.log import get_logger
+from dr.storage import ObjectStore
+
+log = get_logger(__name__)
+
+# Each worker needs at least the smallest budget a job may have; fewer workers start otherwise.
+MIN_WORKER_BUDGET_MB = 32
+STOP_GRACE_S = 5.0  # a stopped worker finishes its uploads in flight, then it is killed
+TP = tuple[str, int]
+Target = Callable[[Connection, WorkerTask], None]
+
+
+class WorkerFailed(BackupError):
+    """A backup worker failed or died; nothing was committed."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def split_partitions(plans: Iterable[PartitionPlan], workers: int) -> list[list[PartitionPlan]]:
+    """The plans in at most ``workers`` shares balanced by records to copy: largest first,
+    each to the lightest share so far. Every plan is in exactly one share; no share is empty."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    shares: list[list[PartitionPlan]] = [[] for _ in range(workers)]
+    lightest = [(0, i) for i in range(workers)]
+    for plan in sorted(plans, key=lambda p: (-(p.end - p.start), p.topic, p.partition)):
+        load, i = heapq.heappop(lightest)
+        shares[i].append(plan)
+        heapq.heappush(lightest, (load + plan.end - plan.start, i))
+    return [sorted(s, key=lambda p: (p.topic, p.partition)) for s in shares if s]
+
+
+def worker_count(spec: BackupJob, partitions: int) -> int:
+    """How many workers a run starts: the job's ``workers``, but no more than partitions to
+    copy, nor than fit in its memory budget at MIN_WORKER_BUDGET_MB each."""
+    return max(1, min(spec.workers, partitions, spec.memory_budget_mb // MIN_WORKER_BUDGET_MB))
+
+
+def worker_spec(spec: BackupJob, workers: int) -> BackupJob:
+    """The job as one of ``workers`` workers runs it: its share of the memory budget."""
+    return spec.model_copy(
+        update={"memory_budget_mb": spec.memory_budget_mb // workers, "workers": 1}
+    )
+
+
+def check_covered(plan: PartitionPlan) -> None:
+    """Raise BackupError unless the segments reported for the partition cover exactly its
+    planned offsets [start, end), each following the one before."""
+    at = plan.start
+    for ref in plan.segments:
+        if ref.start_offset != at or ref.end_offset < ref.start_offset:
+            break
+        at = ref.end_offset
+    else:
+        if at == plan.end:
+            return
+    held = ", ".join(f"{r.start_offset}..{r.end_offset}" for r in plan.segments[:5])
+    raise BackupError(
+        f"{plan.topic}-{plan.partition}: the segments reported stored ({held or 'none'}) do not "
+        f"cover offsets {plan.start}..{plan.end}: nothing recorded; run the job again"
+    )
+
+
+def copy_with_workers(
+    settings: Settings,
+    spec: BackupJob,
+    job: str,
+    plans: list[PartitionPlan],
+    store: ObjectStore,
+    cancel: threading.Event | None,
+    progress: Callable[[ProgressEvent], None] | None,
+    *,
+    target: Target = run_worker,
+) -> tuple[int, int]:
+    """copy_records with spec.workers processes: the same contract, and each plan's segments
+    are exactly those its worker reported stored. Returns (records, bytes stored); raises
+    WorkerFailed (a worker died or failed), BackupCancelled, BackupError."""
+    todo = [p for p in plans if p.start < p.end]
+    count = worker_count(spec, len(todo))
+    if count < spec.workers and len(todo) > count:
+        log.warning(
+            "backup_workers_limited",
+            job=job,
+            workers=count,
+            asked=spec.workers,
+            reason=f"memory_budget_mb allows {MIN_WORKER_BUDGET_MB} MiB per worker at least",
+        )
+    if count == 1:  # one share: copied in the runner's process, as with workers: 1
+        return copy_records(settings, spec, job, plans, store, cancel, progress)
+    shares = split_partitions(todo, count)
+    tasks = [
+        _task(i, job, settings, worker_spec(spec, len(shares)), s) for i, s in enumerate(shares)
+    ]
+    log.info(
+        "backup_workers_started",
+        job=job,
+        workers=len(tasks),
+        records=[sum(p.end - p.start for p in s) for s in shares],
+    )
+    run = _Run(job, shares, cancel, progress)
+    with _started(tasks, target) as workers:
+        run.collect(workers)
+    for plan in todo:
+        check_covered(plan)
+    return run.records, run.bytes
+
+
+def _task(
+    index: int, job: str, settings: Settings, spec: BackupJob, share: list[PartitionPlan]
+) -> WorkerTask:
+    from dr.log import _known_secrets  # the runner's registered secrets: masked in its logs too
+
+    renderer = structlog.get_config()["processors"][-1]
+    return WorkerTask(
+        index=index,
+        job=job,
+        settings=settings,
+        spec=spec,
+        # Only what the copy needs: a partition's carried history stays with the runner.
+        share=tuple(replace(p, carried=None, segments=[]) for p in share),
+        runner_pid=os.getpid(),
+        log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower(),
+        log_format="console" if isinstance(renderer, structlog.dev.ConsoleRenderer) else "json",
+        log_context=tuple(structlog.contextvars.get_contextvars().items()),
+        secrets=tuple(_known_secrets),
+    )
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: BaseProcess
+    conn: Connection
+    share: list[PartitionPlan]
+    done: Done | None = None
+    progress: Progress | None = None
+
+
+@contextmanager
+def _started(tasks: list[WorkerTask], target: Target) -> Iterator[list[_Worker]]:
+    """The workers, started; on the way out every one still running is stopped, then killed."""
+    context = multiprocessing.get_context("spawn")
+    workers: list[_Worker] = []
+    try:
+        for task in tasks:
+            ours, theirs = context.Pipe(duplex=True)
+            process = context.Process(
+                target=target,
+                args=(theirs, task),
+                name=f"kafka-dr-backup-{task.job}-worker-{task.index}",
+                daemon=True,
+            )
+            process.start()
+            theirs.close()
+            workers.append(_Worker(task.index, process, ours, list(task.share)))
+        yield workers
+    finally:
+        _stop(workers)
+
+
+def _stop(workers: list[_Worker]) -> None:
+    running = [w for w in workers if w.process.is_alive()]
+    for w in running:
+        with suppress(OSError):  # it just ended
+            w.conn.send(STOP)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for w in running:
+        w.process.join(max(0.0, deadline - time.monotonic()))
+    for w in workers:
+        if w.process.is_alive():
+            w.process.kill()
+        w.process.join()
+        w.conn.close()
+    if running:
+        log.info("backup_workers_stopped", workers=len(running))
+
+
+class _Run:
+    """What the workers reported: segments into the runner's own plans, totals, progress."""
+
+    def __init__(
+        self,
+        job: str,
+        shares: list[list[PartitionPlan]],
+        cancel: threading.Event | None,
+        progress: Callable[[ProgressEvent], None] | None,
+    ) -> None:
+        self.job, self.cancel, self.on_progress = job, cancel, progress
+        self.plans = {(p.topic, p.partition): p for s in shares for p in s}
+        self.expected = sum(p.end - p.start for p in self.plans.values())
+        self.records = self.bytes = 0
+
+    def collect(self, workers: list[_Worker]) -> None:
+        """Until every worker is done; raises when one fails or dies, or the run is cancelled."""
+        while any(w.done is None for w in workers):
+            if self.cancel is not None and self.cancel.is_set():
+                raise BackupCancelled(f"backup of job '{self.job}' cancelled: nothing recorded")
+            busy = [w for w in workers if w.done is None]
+            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=0.5)
+            for w in busy:
+                if w.conn in ready or w.process.sentinel in ready:
+                    self._drain(w)
+                if w.done is None and w.process.sentinel in ready:
+                    w.process.join(STOP_GRACE_S)  # reaped: its exit code says how it ended
+                    raise WorkerFailed(died(self.job, w.index, w.process.exitcode, w.share))
+            self._report(workers)
+        self.records = sum(w.done.records for w in workers if w.done)
+        self.bytes = sum(w.done.bytes for w in workers if w.done)
+
+    def _drain(self, w: _Worker) -> None:
+        while w.done is None:
+            try:
+                if not w.conn.poll():
+                    return
+                message: Any = w.conn.recv()
+            except (EOFError, OSError):
+                return  # its sentinel says how it ended
+            if isinstance(message, Stored):
+                self.plans[(message.topic, message.partition)].segments.append(message.ref)
+            elif isinstance(message, Progress):
+                w.progress = message
+            elif isinstance(message, Done):
+                w.done = message
+            elif isinstance(message, Failed):
+                raise _failure(self.job, w, message)
+
+    def _report(self, workers: list[_Worker]) -> None:
+        if self.on_progress is None:
+            return
+        done = [w.done or w.progress for w in workers]
+        self.on_progress(
+            ProgressEvent(
+                records=sum(d.records for d in done if d),
+                bytes=sum(d.bytes for d in done if d),
+                records_expected=self.expected,
+                partitions_done=sum(
+                    len(w.share) if w.done else w.progress.partitions_done if w.progress else 0
+                    for w in workers
+                ),
+                partitions_total=len(self.plans),
+            )
+        )
+
+
+def died(job: str, index: int, exitcode: int | None, share: list[PartitionPlan]) -> str:
+    """One line: which worker of which job ended how, and which partitions it was copying."""
+    if exitcode is not None and exitcode < 0:
+        how = f"was killed by {signal.Signals(-exitcode).name}"
+    else:
+        how = f"exited with code {exitcode} before reporting its copy done"
+    return (
+        f"backup worker {index} of job '{job}' {how} while copying {partition_names(share)}: "
+        "nothing recorded; run the job again to resume from its last backup"
+    )
+
+
+def partition_names(share: list[PartitionPlan], most: int = 5) -> str:
+    names = ", ".join(f"{p.topic}-{p.partition}" for p in share[:most])
+    return names + (f" and {len(share) - most} more" if len(share) > most else "")
+
+
+def _failure(job: str, w: _Worker, failed: Failed) -> WorkerFailed:
+    if failed.expected:
+        return WorkerFailed(failed.message, failed.exit_code)
+    log.debug("backup_worker_traceback", worker=w.index, traceback=failed.details)
+    return WorkerFailed(
+        f"backup worker {w.index} of job '{job}' failed while copying "
+        f"{partition_names(w.share)}: unexpected error: {failed.message} (run with --log-level "
+        "debug for details)"
+    )
