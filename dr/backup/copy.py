@@ -27,6 +27,7 @@ from dr.backup.format import (
     append_record,
     encode_segment,
 )
+from dr.backup.tuning import consumer_settings
 from dr.config.schema import BackupJob, ClusterSettings, Settings
 from dr.errors import DrError, KafkaError
 from dr.kafka.authz import refusal
@@ -174,18 +175,9 @@ def copy_records(
     consumer = Consumer(
         confluent_config(
             cluster,
-            **{
-                "group.id": f"kafka-dr-backup-{job}",
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "isolation.level": "read_committed",
-                "enable.partition.eof": True,
-                "auto.offset.reset": "error",
-                "fetch.max.bytes": min(64 * MIB, budget.fetch_queue),
-                "max.partition.fetch.bytes": 8 * MIB,
-                "queued.max.messages.kbytes": budget.fetch_queue // 1024,
-                "fetch.wait.max.ms": 100,
-            },
+            **consumer_settings(
+                job, spec.client_overrides.consumer, fetch_queue_bytes=budget.fetch_queue
+            ),
         ),
         logger=librdkafka_logger(),
     )
@@ -203,7 +195,10 @@ def copy_records(
             if cancel is not None and cancel.is_set():
                 raise BackupCancelled(f"backup of job '{job}' cancelled: nothing recorded")
             # Any: the hot loop reads each message's fields once, without Optional checks.
-            batch: list[Any] = consumer.consume(num_messages=10000, timeout=0.5)
+            # consume() waits out its timeout until it has num_messages: asking for no more
+            # than can still come (records left in range, one EOF per open partition) lets the
+            # last call return as soon as every partition reached its planned end.
+            batch: list[Any] = consumer.consume(num_messages=_wanted(opened), timeout=0.5)
             if not batch:
                 if time.monotonic() - last_activity > STALL_TIMEOUT_S:
                     stuck = ", ".join(f"{t}-{p}" for t, p in sorted(opened))
@@ -262,6 +257,18 @@ class MemoryBudget:
             uploads=quarter,
             segment=min(spec.segment_max_mb * MIB, quarter),
         )
+
+
+def _wanted(opened: dict[TP, _Open]) -> int:
+    """How many messages one consume() may wait for: at most the records left in the open
+    partitions' ranges plus one end-of-partition event each (records past a range end fill
+    the rest), and never more than 10,000."""
+    left = len(opened)
+    for st in opened.values():
+        left += st.plan.end - st.next_offset
+        if left >= 10000:
+            return 10000
+    return left
 
 
 def _keep_within(opened: dict[TP, _Open], uploader: _Uploader, limit: int) -> None:

@@ -17,11 +17,14 @@ import logging
 import re
 import time
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
 from dr.backup.restore_plan import RestoreError
+from dr.backup.tuning import producer_settings
+from dr.config.client_overrides import ClientValue
 from dr.config.schema import ClusterSettings
 from dr.errors import NotAuthorizedError
 from dr.kafka.authz import refusal, refused_kind
@@ -86,7 +89,9 @@ def kafka_python_config(cluster: ClusterSettings) -> dict[str, Any]:
 class RecordWriter:
     """Writes records partition after partition; counts what each partition had acknowledged."""
 
-    def __init__(self, cluster: ClusterSettings) -> None:
+    def __init__(
+        self, cluster: ClusterSettings, overrides: Mapping[str, ClientValue] | None = None
+    ) -> None:
         self._cluster = cluster
         self._failures: list[tuple[TP, str]] = []
         self._fatal: str | None = None
@@ -95,19 +100,7 @@ class RecordWriter:
         self._delivered: Counter[TP] = Counter()
         self._exact: Any = None  # kafka-python's KafkaProducer, made at the first record stamped 0
         self._producer = Producer(
-            confluent_config(
-                cluster,
-                **{
-                    "enable.idempotence": True,
-                    "enable.gapless.guarantee": True,
-                    "acks": "all",
-                    "linger.ms": 20,
-                    "batch.size": 1_000_000,
-                    "compression.type": "lz4",
-                    "queue.buffering.max.kbytes": 256 * 1024,
-                    "message.max.bytes": 16 * 1024 * 1024,
-                },
-            ),
+            confluent_config(cluster, **producer_settings(overrides)),
             logger=_quiet_logger(),
         )
 
