@@ -40,7 +40,7 @@ jars: install
 # when missing; the package lists are fetched only if an install fails without them.
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 SYSTEM_TOOLS := /usr/sbin/sshd:openssh-server chromium:chromium promtool:prometheus \
-	systemd-analyze:systemd
+	systemd-analyze:systemd kcat:kcat
 tools:
 	@for pair in $(SYSTEM_TOOLS); do \
 		cmd=$${pair%%:*}; pkg=$${pair##*:}; \
