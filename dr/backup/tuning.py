@@ -31,9 +31,11 @@ CONSUMER_DEFAULTS: dict[str, ClientValue] = {
     "fetch.min.bytes": MIB,
     "fetch.wait.max.ms": 100,
     "max.partition.fetch.bytes": 8 * MIB,
-    # librdkafka keeps up to this many messages per partition queued before it stops
-    # fetching; the bytes cap (the budget) is what bounds memory, so this one never binds first.
-    "queued.min.messages": 1_000_000,
+    # librdkafka stops fetching when the consumer's queue holds this many messages (or the
+    # budget's bytes). Its bytes count only payloads, not the few hundred bytes each queued
+    # message costs besides: for small records this count is what bounds that overhead, so it
+    # stays at librdkafka's default, stated here so that an upgrade cannot move it.
+    "queued.min.messages": 100_000,
 }
 
 PRODUCER_DEFAULTS: dict[str, ClientValue] = {
