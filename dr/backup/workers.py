@@ -30,10 +30,12 @@ import structlog
 from dr.backup.copy import (
     BackupCancelled,
     BackupError,
+    MemoryBudget,
     PartitionPlan,
     ProgressEvent,
     copy_records,
 )
+from dr.backup.tuning import consumer_settings
 from dr.backup.worker import STOP, Done, Failed, Progress, Stored, WorkerTask, run_worker
 from dr.config.schema import BackupJob, Settings
 from dr.log import get_logger
@@ -83,6 +85,10 @@ def worker_spec(spec: BackupJob, workers: int) -> BackupJob:
     )
 
 
+def _fetch_queue(spec: BackupJob) -> int:
+    return MemoryBudget.of(spec).fetch_queue
+
+
 def check_covered(plan: PartitionPlan) -> None:
     """Raise BackupError unless the segments reported for the partition cover exactly its
     planned offsets [start, end), each following the one before."""
@@ -128,9 +134,10 @@ def copy_with_workers(
     if count == 1:  # one share: copied in the runner's process, as with workers: 1
         return copy_records(settings, spec, job, plans, store, cancel, progress)
     shares = split_partitions(todo, count)
-    tasks = [
-        _task(i, job, settings, worker_spec(spec, len(shares)), s) for i, s in enumerate(shares)
-    ]
+    each = worker_spec(spec, len(shares))
+    # A client override past one worker's share of the budget: refused before any starts.
+    consumer_settings(job, each.client_overrides.consumer, fetch_queue_bytes=_fetch_queue(each))
+    tasks = [_task(i, job, settings, each, share) for i, share in enumerate(shares)]
     log.info(
         "backup_workers_started",
         job=job,

@@ -15,6 +15,7 @@ import pytest
 
 from dr.backup.catalog import SegmentRef
 from dr.backup.copy import BackupError, PartitionPlan
+from dr.backup.tuning import TuningError
 from dr.backup.worker import Done, Failed, Stored, WorkerTask
 from dr.backup.workers import (
     Target,
@@ -191,6 +192,22 @@ def test_a_worker_that_exits_without_reporting_done_fails_the_run(tmp_path: Path
 def test_a_worker_that_reports_less_than_its_share_fails_the_run(tmp_path: Path) -> None:
     with pytest.raises(BackupError, match=r"do not cover offsets 0\.\.10"):
         copy(tmp_path, [plan("t", p, 10) for p in range(3)], leaves_a_hole)
+
+
+def test_a_client_override_past_one_workers_share_is_refused_before_any_starts(
+    tmp_path: Path,
+) -> None:
+    # 64 MiB of fetch queue fits the job's budget (a quarter of 512), not a third of it.
+    s = settings(
+        tmp_path,
+        workers=3,
+        memory_budget_mb=512,
+        client_overrides={"consumer": {"queued.max.messages.kbytes": 65536}},
+    )
+    store = open_store(s.storage["local"])
+    plans = [plan("t", p, 10) for p in range(3)]
+    with pytest.raises(TuningError, match=r"queued\.max\.messages\.kbytes"):
+        copy_with_workers(s, s.backups["j"], "j", plans, store, None, None, target=exits_quietly)
 
 
 def test_a_workers_error_reaches_the_runner_with_its_message(tmp_path: Path) -> None:
