@@ -26,9 +26,9 @@ CONSUMER_DEFAULTS: dict[str, ClientValue] = {
     # full; at its default (1000 ms) a backup that drains the queue slower than the broker
     # fills it idles a second at a time (8.9 s -> 6.0 s for 1 GB when set to 10 ms).
     "fetch.queue.backoff.ms": 10,
-    # Wait for 1 MiB per fetch (or fetch.wait.max.ms): fewer, fuller responses while reading
-    # a backlog, the same latency at the tail of a log.
-    "fetch.min.bytes": MIB,
+    # librdkafka's default, stated: 1 MiB measured no faster on a backlog (within the noise),
+    # and 1 answers a small incremental run's fetches at once.
+    "fetch.min.bytes": 1,
     "fetch.wait.max.ms": 100,
     "max.partition.fetch.bytes": 8 * MIB,
     # librdkafka stops fetching when the consumer's queue holds this many messages (or the

@@ -71,7 +71,7 @@ def test_consumer_overrides_replace_the_defaults_and_keep_the_rest(tmp_path: Pat
 
     assert conf["fetch.wait.max.ms"] == 50
     assert conf["fetch.queue.backoff.ms"] == 0
-    assert conf["fetch.min.bytes"] == MIB
+    assert conf["fetch.min.bytes"] == 1
     assert conf["isolation.level"] == "read_committed"
 
 
