@@ -44,7 +44,7 @@ import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from dr.backup.tuning import CONSUMER_DEFAULTS, producer_settings
+from dr.backup.tuning import consumer_settings, producer_settings
 
 MIB = 1024 * 1024
 KAFKA_DR = str(Path(sys.executable).parent / "kafka-dr")
@@ -75,17 +75,9 @@ class Sample:
 
 def raw_consume(bootstrap: str, topic: str, partitions: int, expected: int) -> None:
     """Read every record of topic and discard it; exits non-zero on a wrong count."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            **CONSUMER_DEFAULTS,
-            "fetch.max.bytes": 64 * MIB,
-            "queued.max.messages.kbytes": 64 * 1024,
-        }
-    )
+    # The backup consumer's own settings at the default budget (a 64 MiB fetch queue).
+    tuned = consumer_settings(f"bench-{uuid.uuid4()}", {}, fetch_queue_bytes=64 * MIB)
+    consumer = Consumer({"bootstrap.servers": bootstrap, **tuned})
     consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     seen = eofs = 0
     while eofs < partitions:
