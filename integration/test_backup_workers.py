@@ -163,7 +163,7 @@ def test_a_killed_worker_fails_the_run_in_one_line_and_the_next_run_loses_nothin
     assert_next_run_is_exact(config, dr, "workers.kill", "workers.kill.restored")
 
 
-def test_a_run_killed_with_its_workers_loses_and_doubles_nothing(
+def test_a_run_killed_or_interrupted_with_its_workers_loses_and_doubles_nothing(
     lab: RunningLab, tmp_path: Path
 ) -> None:
     primary, dr = lab.bootstrap("primary"), lab.bootstrap("dr")
@@ -182,6 +182,16 @@ def test_a_run_killed_with_its_workers_loses_and_doubles_nothing(
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(alive(pid) for pid in pids), "workers outlived their runner"
+    assert manifests(tmp_path) == []
+
+    # Ctrl-C (to the whole process group, as a terminal sends it): every worker stopped.
+    proc = backup_process(config)
+    pids = wait_until_copying(tmp_path, proc, 3)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert not any(alive(pid) for pid in pids), "a worker outlived an interrupted run"
     assert manifests(tmp_path) == []
 
     # The runner and its workers at once.
