@@ -30,7 +30,6 @@ CONSUMER_DEFAULTS: dict[str, ClientValue] = {
     # and 1 answers a small incremental run's fetches at once.
     "fetch.min.bytes": 1,
     "fetch.wait.max.ms": 100,
-    "max.partition.fetch.bytes": 8 * MIB,
     # librdkafka stops fetching when the consumer's queue holds this many messages (or the
     # budget's bytes). Its bytes count only payloads, not the few hundred bytes each queued
     # message costs besides: for small records this count is what bounds that overhead, so it
@@ -70,8 +69,11 @@ def consumer_settings(
             )
     return {
         **CONSUMER_DEFAULTS,
-        "fetch.max.bytes": min(64 * MIB, fetch_queue_bytes),
-        "max.partition.fetch.bytes": min(8 * MIB, fetch_queue_bytes),
+        # librdkafka turns a whole fetch response into queued messages at once, each costing
+        # a few hundred bytes beyond its payload: 64 MiB responses of 100 B records peaked a
+        # backup at 622 MiB, 8 MiB ones at 332 MiB, at the same throughput.
+        "fetch.max.bytes": min(8 * MIB, fetch_queue_bytes),
+        "max.partition.fetch.bytes": min(2 * MIB, fetch_queue_bytes),
         _BUDGETED_KBYTES: fetch_queue_bytes // 1024,
         **overrides,
         "group.id": f"kafka-dr-backup-{job}",

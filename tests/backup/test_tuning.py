@@ -55,10 +55,12 @@ def test_the_backup_consumer_is_tuned_and_exact_by_default(tmp_path: Path) -> No
 
 def test_the_fetch_queue_follows_a_small_memory_budget(tmp_path: Path) -> None:
     conf = consumer_settings("orders", {}, fetch_queue_bytes=8 * MIB)
+    tiny = consumer_settings("orders", {}, fetch_queue_bytes=MIB)
 
     assert conf["queued.max.messages.kbytes"] == 8 * 1024
     assert conf["fetch.max.bytes"] == 8 * MIB
-    assert conf["max.partition.fetch.bytes"] == 8 * MIB
+    assert conf["max.partition.fetch.bytes"] == 2 * MIB
+    assert tiny["fetch.max.bytes"] == tiny["max.partition.fetch.bytes"] == MIB
 
 
 def test_consumer_overrides_replace_the_defaults_and_keep_the_rest(tmp_path: Path) -> None:
