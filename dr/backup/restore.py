@@ -258,7 +258,9 @@ def write_records(
             resuming=journal is not None,
             topics=[t.target for t in plan.topics],
         )
-        writer = RecordWriter(cluster)
+        # The job's own producer settings, when the job is still configured.
+        job = settings.backups.get(manifest.job)
+        writer = RecordWriter(cluster, job.client_overrides.producer if job else None)
         try:
             stream = write_all(
                 store,
