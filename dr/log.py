@@ -39,6 +39,12 @@ def is_secret_key(name: str) -> bool:
     return bool(_SECRET_KEY.search(name))
 
 
+def known_secrets() -> tuple[str, ...]:
+    """The secret values registered so far (to hand to a child process that logs too)."""
+    with _lock:
+        return tuple(_known_secrets)
+
+
 def redact_text(text: str) -> str:
     """The text with every registered secret value replaced by ``***``."""
     with _lock:

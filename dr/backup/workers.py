@@ -155,7 +155,7 @@ def copy_with_workers(
 def _task(
     index: int, job: str, settings: Settings, spec: BackupJob, share: list[PartitionPlan]
 ) -> WorkerTask:
-    from dr.log import _known_secrets  # the runner's registered secrets: masked in its logs too
+    from dr.log import known_secrets  # the runner's registered secrets: masked in its logs too
 
     renderer = structlog.get_config()["processors"][-1]
     return WorkerTask(
@@ -169,7 +169,7 @@ def _task(
         log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower(),
         log_format="console" if isinstance(renderer, structlog.dev.ConsoleRenderer) else "json",
         log_context=tuple(structlog.contextvars.get_contextvars().items()),
-        secrets=tuple(_known_secrets),
+        secrets=known_secrets(),
     )
 
 
