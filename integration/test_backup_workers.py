@@ -63,12 +63,15 @@ def alive(pid: int) -> bool:
 
 
 def wait_until_copying(tmp: Path, proc: subprocess.Popen[str], workers: int) -> list[int]:
-    """The worker pids, once they all run and the first segment is in the store."""
+    """The worker pids, once they all run and this run stored a segment (a killed run's
+    segments stay in the store: one more than before)."""
+    data = tmp / "store" / "job" / "data"
+    before = len(list(data.rglob("*.seg")))
     deadline = time.monotonic() + 120
     pids: list[int] = []
     while time.monotonic() < deadline and proc.poll() is None:
         pids = worker_pids(proc.pid)
-        stored = any((tmp / "store" / "job" / "data").rglob("*.seg"))
+        stored = len(list(data.rglob("*.seg"))) > before
         if len(pids) == workers and stored:
             return pids
         time.sleep(0.05)

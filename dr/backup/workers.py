@@ -197,7 +197,14 @@ def _started(tasks: list[WorkerTask], target: Target) -> Iterator[list[_Worker]]
                 name=f"kafka-dr-backup-{task.job}-worker-{task.index}",
                 daemon=True,
             )
-            process.start()
+            # SIGINT blocked while the child starts (it inherits the mask): a Ctrl-C before it
+            # ignores SIGINT stays pending, then is discarded, instead of a traceback of its
+            # start-up; the runner gets it once unblocked, and stops the workers.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                process.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             theirs.close()
             workers.append(_Worker(task.index, process, ours, list(task.share)))
         yield workers
