@@ -15,13 +15,11 @@ says it is authorized for.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AclBinding,
-    AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
@@ -85,32 +83,10 @@ def cluster_acls(admin: AdminClient, timeout_s: float) -> list[dict[str, str]]:
     # SECURITY_DISABLED: its config says so first (when kafka-dr may read it).
     if kadmin.has_authorizer(admin, timeout_s) is False:
         raise NoAuthorizerError(getattr(admin, "cluster_name", None) or "?")
-    anything: Any = None  # the filter's "match any" for name, principal and host
-    flt = AclBindingFilter(
-        ResourceType.ANY,
-        anything,
-        ResourcePatternType.ANY,
-        anything,
-        anything,
-        AclOperation.ANY,
-        AclPermissionType.ANY,
-    )
     try:
-        found = admin.describe_acls(flt, request_timeout=timeout_s).result(timeout=timeout_s + 5)
+        return kadmin.describe_all_acls(admin, timeout_s)
     except (KafkaException, TimeoutError) as exc:
         raise _failed(admin, "cannot read its ACLs", exc) from None
-    return [
-        {
-            "resource_type": b.restype.name,
-            "name": b.name,
-            "pattern_type": b.resource_pattern_type.name,
-            "principal": b.principal,
-            "host": b.host,
-            "operation": b.operation.name,
-            "permission": b.permission_type.name,
-        }
-        for b in found
-    ]
 
 
 def create_acls(admin: AdminClient, bindings: Sequence[Binding], timeout_s: float) -> None:

@@ -241,6 +241,15 @@ def acls(admin: AdminClient, timeout_s: float) -> list[dict[str, Any]] | str:
     """Every ACL binding, or the reason they cannot be read (e.g. no authorizer)."""
     if has_authorizer(admin, timeout_s) is False:
         return "unavailable: the cluster has no authorizer (authorizer.class.name is not set)"
+    try:
+        return describe_all_acls(admin, timeout_s)
+    except (KafkaException, TimeoutError) as exc:
+        return f"unavailable: {reason(exc)}"
+
+
+def describe_all_acls(admin: AdminClient, timeout_s: float) -> list[dict[str, Any]]:
+    """Every ACL binding of the cluster as a row (resource_type, name, pattern_type, principal,
+    host, operation, permission); raises KafkaException or TimeoutError."""
     anything: Any = None  # the filter's "match any" for name, principal and host
     flt = AclBindingFilter(
         ResourceType.ANY,
@@ -251,10 +260,7 @@ def acls(admin: AdminClient, timeout_s: float) -> list[dict[str, Any]] | str:
         AclOperation.ANY,
         AclPermissionType.ANY,
     )
-    try:
-        bindings = admin.describe_acls(flt, request_timeout=timeout_s).result(timeout=timeout_s + 5)
-    except (KafkaException, TimeoutError) as exc:
-        return f"unavailable: {reason(exc)}"
+    bindings = admin.describe_acls(flt, request_timeout=timeout_s).result(timeout=timeout_s + 5)
     return [
         {
             "resource_type": b.restype.name,

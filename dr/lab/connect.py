@@ -4,7 +4,6 @@ connectors can be deployed through the REST API (``mirror.deploy: connect``)."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 from dataclasses import replace
@@ -17,7 +16,7 @@ from dr.kafka.jars import KafkaJars
 from dr.kafka.java import java_command, logging_options
 from dr.lab import processes
 from dr.lab.nodes import free_ports, log_tail
-from dr.lab.security import MIRRORMAKER, lab_secrets
+from dr.lab.security import MIRRORMAKER, lab_secrets, write_private
 from dr.lab.state import ConnectRecord, LabState, save_state
 from dr.mirror.properties import FILE_PROVIDER
 
@@ -84,10 +83,7 @@ def start_connect(
         client = java_properties(settings)
     rf = min(3, len(cluster.nodes))
     text = worker_properties(cluster.bootstrap_servers, port, rf, home, client)
-    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        os.fchmod(fd, 0o600)
-        handle.write(text)
+    write_private(config, text)
     cmd = java_command(
         jars,
         CONNECT_MAIN,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +17,7 @@ from dr.kafka.java import java_command, logging_options
 from dr.lab import processes
 from dr.lab.labconfig import lab_flow, lab_mirror_overrides
 from dr.lab.nodes import log_tail
-from dr.lab.security import admin_settings
+from dr.lab.security import admin_settings, write_private
 from dr.lab.state import LabState, MirrorRecord, save_state
 from dr.mirror import deploy
 from dr.mirror.properties import render_dedicated
@@ -94,6 +93,4 @@ def write_secure_properties(lab_dir: Path, path: Path) -> None:
     deploy.write_secrets(settings)
     text = deploy.render(settings)
     assert isinstance(text, str)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+    write_private(path, text)

@@ -4,7 +4,6 @@ its files and its JVM."""
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 import socket
 import uuid
@@ -16,6 +15,7 @@ from pathlib import Path
 from dr.kafka.jars import KafkaJars
 from dr.kafka.java import java_command, logging_options, run_tool
 from dr.lab import processes
+from dr.lab.security import write_private
 
 BROKER_HEAP_MB = 384
 STORAGE_TOOL = "kafka.tools.StorageTool"
@@ -167,10 +167,7 @@ def write_node_files(
     secure lab's holds the inter-broker password."""
     node.home.mkdir(parents=True, exist_ok=True)
     node.logs.mkdir(parents=True, exist_ok=True)
-    fd = os.open(node.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        os.fchmod(fd, 0o600)
-        handle.write(server_properties(node, peers, security))
+    write_private(node.config_file, server_properties(node, peers, security))
     for name, text in (("log4j2.properties", SERVER_LOG4J2), ("log4j.properties", SERVER_LOG4J1)):
         target = logging_dir / name
         if not target.exists():

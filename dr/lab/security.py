@@ -152,13 +152,13 @@ def create_secrets(lab_dir: Path) -> LabSecrets:
         .sign(ca_key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM
-    _write_private(found.ca_file, ca_cert.public_bytes(pem))
+    write_private(found.ca_file, ca_cert.public_bytes(pem))
     key_pem = node_key.private_bytes(
         pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    _write_private(found.node_keystore, key_pem + node_cert.public_bytes(pem))
+    write_private(found.node_keystore, key_pem + node_cert.public_bytes(pem))
     for user in USERS:
-        _write_private(found.password_file(user), secrets.token_urlsafe(24).encode())
+        write_private(found.password_file(user), secrets.token_urlsafe(24).encode())
     return found
 
 
@@ -225,10 +225,9 @@ def user_client_conf(lab_dir: Path, user: str) -> dict[str, str]:
     return lab_secrets(lab_dir).client_properties(user) if security == "sasl_ssl" else {}
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: str | bytes) -> None:
+    """Write the file readable by its owner only from its first byte (it holds a secret)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+    with os.fdopen(fd, "wb") as handle:
+        os.fchmod(fd, 0o600)  # a file that existed keeps its mode through O_CREAT
+        handle.write(data.encode() if isinstance(data, str) else data)
