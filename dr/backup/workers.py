@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -197,19 +198,33 @@ def _started(tasks: list[WorkerTask], target: Target) -> Iterator[list[_Worker]]
                 name=f"kafka-dr-backup-{task.job}-worker-{task.index}",
                 daemon=True,
             )
-            # SIGINT blocked while the child starts (it inherits the mask): a Ctrl-C before it
-            # ignores SIGINT stays pending, then is discarded, instead of a traceback of its
-            # start-up; the runner gets it once unblocked, and stops the workers.
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            try:
-                process.start()
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            _start_ignoring_sigint(process)
             theirs.close()
             workers.append(_Worker(task.index, process, ours, list(task.share)))
         yield workers
     finally:
         _stop(workers)
+
+
+def _start_ignoring_sigint(process: BaseProcess) -> None:
+    """Start a worker whose Python starts with SIGINT ignored, so a Ctrl-C during its start-up
+    (the terminal sends it to the whole group) cannot end it with a traceback of its imports.
+
+    An ignored disposition survives exec and Python keeps it; a blocked mask does not survive
+    spawn's exec. The runner's own Ctrl-C stays pending meanwhile (blocked, so not discarded)
+    and reaches it once its handler is back: it then stops the workers.
+    """
+    # The resource tracker's first start unblocks SIGINT unconditionally: start it before.
+    resource_tracker.ensure_running()
+    in_main = threading.current_thread() is threading.main_thread()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:
+        process.start()
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, signal.SIG_DFL if handler is None else handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _stop(workers: list[_Worker]) -> None:

@@ -6,8 +6,10 @@ for the copy loop (no Kafka) and report what a real worker reports.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from dr.backup.worker import Done, Failed, Stored, WorkerTask
 from dr.backup.workers import (
     Target,
     WorkerFailed,
+    _start_ignoring_sigint,
     check_covered,
     copy_with_workers,
     split_partitions,
@@ -214,3 +217,34 @@ def test_a_workers_error_reaches_the_runner_with_its_message(tmp_path: Path) -> 
     with pytest.raises(WorkerFailed, match="not authorized to READ topic 't'") as failed:
         copy(tmp_path, [plan("t", p, 10) for p in range(3)], fails_refused)
     assert failed.value.exit_code == 2
+
+
+def reports_its_sigint_disposition(conn: Connection) -> None:
+    conn.send(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+
+
+def test_a_worker_starts_with_sigint_ignored_and_a_ctrl_c_meanwhile_reaches_the_runner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A terminal's Ctrl-C reaches every process of the group: a worker still importing must not
+    # die of it with a traceback; the runner must still get it, to stop its workers.
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=reports_its_sigint_disposition, args=(theirs,))
+    start = type(process).start
+
+    def ctrl_c_then_start(self: multiprocessing.process.BaseProcess) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        start(self)
+
+    monkeypatch.setattr(type(process), "start", ctrl_c_then_start)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        _start_ignoring_sigint(process)
+        time.sleep(1)  # the runner's pending Ctrl-C arrives once its handler is back
+    try:
+        assert ours.poll(30) and ours.recv() is True, "the worker did not start with SIGINT ignored"
+    finally:
+        process.join(10)
+    assert signal.getsignal(signal.SIGINT) is handler
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
