@@ -15,8 +15,6 @@ import threading
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
-import structlog
-
 MASK = "***"
 _SECRET_KEY = re.compile(
     r"(password|secret|token|credential|jaas|private[._-]?key|api[._-]?key|key\.pem|keystore\.key)",
@@ -78,6 +76,9 @@ def configure(*, level: str = "info", fmt: str = "auto", stream: TextIO | None =
 
     ``fmt`` is ``console``, ``json`` or ``auto`` (console on a TTY, JSON otherwise).
     """
+    # structlog (and rich, under it) is imported on first use: `kafka-dr --help` needs neither.
+    import structlog
+
     out = stream or sys.stderr
     use_console = fmt == "console" or (fmt == "auto" and out.isatty())
     numeric = logging.getLevelName(level.upper())
@@ -106,4 +107,6 @@ def configure(*, level: str = "info", fmt: str = "auto", stream: TextIO | None =
 
 def get_logger(name: str) -> Any:
     """A structlog logger bound to the module name."""
+    import structlog
+
     return structlog.get_logger(name)

@@ -18,11 +18,95 @@ from dr.cli.exits import (
     interrupted,
     interrupts_caught,
 )
+from dr.cli.lazy import LazyCommand, LazyGroup
 from dr.errors import DrError, Interrupted
 from dr.log import configure, redact_text
 
+# Every subcommand, imported only when it runs or shows its own help (dr.cli.lazy).
+COMMANDS = {
+    "acls": LazyCommand("dr.cli.acls", "acls", "The Kafka ACLs kafka-dr and MirrorMaker 2 need."),
+    "backup": LazyCommand(
+        "dr.cli.backup",
+        "backup",
+        "Back up topics to S3 or a local store; inspect, verify and prune backups.",
+    ),
+    "broker": LazyCommand(
+        "dr.cli.broker",
+        "broker",
+        "Broker procedures: restart (rolling), replace (a lost disk or host), add, remove.",
+    ),
+    "check": LazyCommand(
+        "dr.cli.check",
+        "check",
+        "Check every cluster, store, tool and secret the config names: clusters reachable and "
+        "authenticated with the ACLs kafka-dr needs and a KRaft quorum, stores writable with a "
+        "working lock, Java and the Kafka jars, MirrorMaker, the daemon's listen address, "
+        "secret files.",
+    ),
+    "config": LazyCommand(
+        "dr.cli.config", "config", "Check the configuration, or print a documented example."
+    ),
+    "cutover": LazyCommand(
+        "dr.cli.playbook",
+        "cutover",
+        "Planned move of clients to a replica cluster, nothing lost or repeated; "
+        "'cutover rollback RUN_ID' takes them back.",
+    ),
+    "daemon": LazyCommand(
+        "dr.cli.daemon",
+        "daemon",
+        "Run the backup jobs and drills on their schedules; serve /metrics and /healthz until "
+        "SIGTERM.",
+    ),
+    "drill": LazyCommand(
+        "dr.cli.drill",
+        "drill",
+        "DR drills: prove that recovery works and how fast, and keep signed evidence.",
+    ),
+    "failback": LazyCommand(
+        "dr.cli.playbook",
+        "failback",
+        "Move clients back to the cluster a failover left, once it has returned: what it held "
+        "that never reached the replicas is archived, what was written meanwhile is copied back.",
+    ),
+    "failover": LazyCommand(
+        "dr.cli.playbook", "failover", "Move clients from a lost cluster to its replica."
+    ),
+    "lab": LazyCommand(
+        "dr.cli.lab",
+        "lab",
+        "A local lab: KRaft clusters 'primary' and 'dr' and MirrorMaker 2, from Kafka jars.",
+    ),
+    "mirror": LazyCommand(
+        "dr.cli.mirror",
+        "mirror",
+        "MirrorMaker 2 between clusters: dedicated processes or Kafka Connect.",
+    ),
+    "offsets": LazyCommand("dr.cli.offsets", "offsets", "Consumer group offsets across clusters."),
+    "playbook": LazyCommand(
+        "dr.cli.playbook", "playbook", "Runs of playbooks (failover...): list, show, resume."
+    ),
+    "reassign": LazyCommand(
+        "dr.cli.reassign", "reassign", "Partition reassignments in progress: status, cancel."
+    ),
+    "restore": LazyCommand(
+        "dr.cli.restore", "restore", "Restore backup BACKUP_ID (or 'latest') onto cluster --to."
+    ),
+    "rpo": LazyCommand(
+        "dr.cli.rpo",
+        "rpo",
+        "Recovery point: lag of each mirror flow and backup job against the RPO objective.",
+    ),
+    "snapshot": LazyCommand(
+        "dr.cli.snapshot",
+        "snapshot",
+        "Log-dir snapshots of a cluster's nodes, and their restore after a total loss.",
+    ),
+    "status": LazyCommand("dr.cli.status", "status", "Health of each cluster."),
+}
 
-class KafkaDrGroup(click.Group):
+
+class KafkaDrGroup(LazyGroup):
     """The kafka-dr command: every error, click's usage errors included, ends as one line
     ``error: ...`` and its exit code (dr.cli.exits), also when run through click's CliRunner."""
 
@@ -67,6 +151,7 @@ class KafkaDrGroup(click.Group):
 @click.group(
     "kafka-dr",
     cls=KafkaDrGroup,
+    lazy_commands=COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, "-V", "--version", prog_name="kafka-dr")
@@ -98,50 +183,6 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format:
     if no_color():
         ctx.color = False  # every command's output below this context: no ANSI codes
     ctx.obj = AppContext(config_path=config_path, debug=log_level == "debug")
-
-
-def _register() -> None:
-    from dr.cli import acls as acls_cmd
-    from dr.cli import backup as backup_cmd
-    from dr.cli import broker as broker_cmd
-    from dr.cli import check as check_cmd
-    from dr.cli import config as config_cmd
-    from dr.cli import daemon as daemon_cmd
-    from dr.cli import drill as drill_cmd
-    from dr.cli import lab as lab_cmd
-    from dr.cli import mirror as mirror_cmd
-    from dr.cli import offsets as offsets_cmd
-    from dr.cli import playbook as playbook_cmd
-    from dr.cli import reassign as reassign_cmd
-    from dr.cli import restore as restore_cmd
-    from dr.cli import rpo as rpo_cmd
-    from dr.cli import snapshot as snapshot_cmd
-    from dr.cli import status as status_cmd
-
-    cli.add_command(acls_cmd.acls)
-    cli.add_command(backup_cmd.backup)
-    broker_cmd.broker.add_command(reassign_cmd.broker_add)
-    broker_cmd.broker.add_command(reassign_cmd.broker_remove)
-    cli.add_command(broker_cmd.broker)
-    cli.add_command(check_cmd.check)
-    cli.add_command(config_cmd.config)
-    cli.add_command(daemon_cmd.daemon)
-    cli.add_command(drill_cmd.drill)
-    cli.add_command(lab_cmd.lab)
-    cli.add_command(mirror_cmd.mirror)
-    cli.add_command(offsets_cmd.offsets)
-    cli.add_command(playbook_cmd.failover)
-    cli.add_command(playbook_cmd.failback)
-    cli.add_command(playbook_cmd.cutover)
-    cli.add_command(playbook_cmd.playbook)
-    cli.add_command(reassign_cmd.reassign)
-    cli.add_command(restore_cmd.restore)
-    cli.add_command(rpo_cmd.rpo)
-    cli.add_command(snapshot_cmd.snapshot)
-    cli.add_command(status_cmd.status)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> Any:

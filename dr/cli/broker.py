@@ -198,3 +198,14 @@ def _print(result: RunResult, breached: str | None) -> None:
     click.echo(f"status: {result.status}")
     if result.status != "completed":
         click.echo(f"resume with: kafka-dr playbook resume {result.run_id}")
+
+
+def _register_moves() -> None:
+    # Adding and removing a broker are reassignments at heart; they live with reassign.
+    from dr.cli.reassign import broker_add, broker_remove
+
+    broker.add_command(broker_add)
+    broker.add_command(broker_remove)
+
+
+_register_moves()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from dr.config import LoadedConfig, load_config
+if TYPE_CHECKING:
+    from dr.config import LoadedConfig
 
 
 @dataclass
@@ -22,6 +23,9 @@ class AppContext:
 
     def config(self) -> LoadedConfig:
         if self._loaded is None:
+            # Imported here: the config's models cost ~0.3 s that `kafka-dr --help` never needs.
+            from dr.config import load_config
+
             self._loaded = load_config(self.config_path)
         return self._loaded
 
