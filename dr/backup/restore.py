@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dr.backup.catalog import Manifest
+from dr.backup.metadata import group_offsets_of
 from dr.backup.restore_acls import Acl, apply_acls
 from dr.backup.restore_groups import (
     Mapped,
@@ -40,17 +41,18 @@ from dr.backup.restore_plan import (
     plan_restore,
 )
 from dr.backup.restore_resume import check_resume
-from dr.backup.restore_stream import write_all
+from dr.backup.restore_stream import PartitionWrite, Stream, partition_writes, write_partitions
 from dr.backup.restore_topics import create_missing_topics
+from dr.backup.restore_workers import Destination, check_workers, worker_count, write_with_workers
 from dr.backup.restore_write import RecordWriter
 from dr.backup.verify import VerifyResult, verify_backup
-from dr.config.schema import Settings
+from dr.config.schema import Settings, StorageSettings
 from dr.errors import KafkaError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client
 from dr.log import get_logger
 from dr.state import StateStore
-from dr.storage import ObjectStore
+from dr.storage import ObjectStore, open_store
 
 __all__ = [
     "GroupSkip",
@@ -110,6 +112,7 @@ def run_restore(
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
     verify: Verify = "checksums",
+    workers: int = 1,
 ) -> RestoreResult:
     """Carry out a plan without problems, all phases in one call (the restore playbook runs
     the same phases as steps: dr.playbooks.restore).
@@ -140,6 +143,7 @@ def run_restore(
         final=False,
         progress=progress,
         cancel=cancel,
+        workers=workers,
     )
     admin = admin_client(settings.clusters[plan.cluster])
     group_result = commit_group_offsets(admin, written.groups)
@@ -209,6 +213,7 @@ def write_records(
     final: bool = True,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
+    workers: int = 1,
 ) -> Written:
     """Write every record of the plan not yet on the target; safe to run again: it carries
     on from the restore journal (``backup->cluster id``), never writing a record twice.
@@ -216,8 +221,10 @@ def write_records(
     The journal is resumed when it says "running" (an interrupted restore, of any run) or
     when playbook run ``run_id`` wrote it; otherwise this is a fresh restore and the plan's
     problems refuse it. ``created`` are the topics this restore created (empty: no end
-    offsets to wait for). ``final``: mark the journal done (no group step follows). Raises
-    RestoreError (nothing written), RestoreFailed (stopped part-way)."""
+    offsets to wait for). ``final``: mark the journal done (no group step follows).
+    ``workers``: processes that write the partitions in shares (1: this process writes them).
+    Raises RestoreError (nothing written), RestoreFailed (stopped part-way)."""
+    check_workers(workers)
     cluster = settings.clusters[plan.cluster]
     admin = admin_client(cluster)
     journal = state.load_journal(JOURNAL, plan.journal_key)
@@ -258,28 +265,99 @@ def write_records(
             resuming=journal is not None,
             topics=[t.target for t in plan.topics],
         )
-        # The job's own producer settings, when the job is still configured.
-        job = settings.backups.get(manifest.job)
-        writer = RecordWriter(cluster, job.client_overrides.producer if job else None)
-        try:
-            stream = write_all(
-                store,
-                manifest,
-                plan,
-                writer,
-                ends=ends,
-                bases=bases,
-                prefetch=prefetch,
-                progress=progress,
-                cancel=cancel,
-            )
-        finally:
-            writer.close()
+        stream = _write(
+            settings,
+            store,
+            manifest,
+            plan,
+            partition_writes(manifest, plan, ends=ends, bases=bases),
+            keep=_group_partitions(plan, metadata),
+            workers=workers,
+            prefetch=prefetch,
+            progress=progress,
+            cancel=cancel,
+        )
     groups, skips = map_group_offsets(plan, metadata, bases, stream.originals)
     if final:
         _save(state, plan, "done", bases, run_id)
     return Written(
         stream.sent, stream.already, stream.topic_counts, bases, journal is not None, groups, skips
+    )
+
+
+def _write(
+    settings: Settings,
+    store: ObjectStore,
+    manifest: Manifest,
+    plan: RestorePlan,
+    writes: list[PartitionWrite],
+    *,
+    keep: set[tuple[str, int]],
+    workers: int,
+    prefetch: ThreadPoolExecutor,
+    progress: Callable[[int, int], None] | None,
+    cancel: threading.Event | None,
+) -> Stream:
+    """The write loop over every target partition: in this process, or by worker processes
+    in shares (restore_workers)."""
+    cluster = settings.clusters[plan.cluster]
+    # The job's own producer settings, when the job is still configured.
+    job = settings.backups.get(manifest.job)
+    producer = job.client_overrides.producer if job else None
+    total = sum(t.records for t in plan.topics)
+    count = worker_count(workers, writes) if workers > 1 else 1
+    if count > 1:
+        return write_with_workers(
+            Destination(cluster, _storage_of(settings, manifest, store), producer),
+            writes,
+            count,
+            until=plan.until_ms,
+            total=total,
+            keep=keep,
+            progress=progress,
+            cancel=cancel,
+        )
+    writer = RecordWriter(cluster, producer)
+    try:
+        return write_partitions(
+            store,
+            writes,
+            writer,
+            until=plan.until_ms,
+            total=total,
+            prefetch=prefetch,
+            progress=progress,
+            cancel=cancel,
+            keep=keep,
+        )
+    finally:
+        writer.close()
+
+
+def _group_partitions(plan: RestorePlan, metadata: dict[str, Any]) -> set[tuple[str, int]]:
+    """The backup partitions (source topic, partition) on which a group of the plan has a
+    committed offset: only their original offsets are kept, to map the groups."""
+    sources = {t.source for t in plan.topics}
+    offsets = group_offsets_of(metadata)
+    return {
+        (topic, partition)
+        for group in plan.groups
+        for topic, parts in offsets.get(group, {}).items()
+        if topic in sources
+        for partition in parts
+    }
+
+
+def _storage_of(settings: Settings, manifest: Manifest, store: ObjectStore) -> StorageSettings:
+    """The configured storage the backup was found in (the workers open it again)."""
+    job = settings.backups.get(manifest.job)
+    first = [settings.storage[job.storage]] if job else []
+    for storage in first + list(settings.storage.values()):
+        if open_store(storage).url == store.url:
+            return storage
+    raise RestoreError(
+        f"no configured storage is {store.url}, where backup {manifest.backup_id} was found: "
+        "restore it with one worker"
     )
 
 

@@ -1,12 +1,16 @@
 """The write loop of a restore: every record not yet on the target, partition after partition,
-each segment checked whole before any record of it is written."""
+each segment checked whole before any record of it is written.
+
+The loop runs over a list of target partitions (PartitionWrite): all of a plan's in the
+restore's own process, or one worker's share of them (dr.backup.restore_workers).
+"""
 
 from __future__ import annotations
 
 import threading
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -21,6 +25,26 @@ from dr.storage import ObjectStore
 TP = tuple[str, int]
 CHECK_EVERY = 5_000
 CANCELLED = "restore cancelled"
+RESUME = "fix the cause and run the same command again: it resumes where this stopped"
+
+
+@dataclass(frozen=True)
+class PartitionWrite:
+    """One target partition of a restore: what the backup holds for it (None: nothing) and
+    how many of its records the target already holds."""
+
+    tp: TP  # target topic and partition
+    entry: PartitionEntry | None
+    present: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.tp[0]}-{self.tp[1]}"
+
+    @property
+    def to_write(self) -> int:
+        """Records of the backup not yet on the target (before --until filters any)."""
+        return max(0, (self.entry.records if self.entry else 0) - self.present)
 
 
 @dataclass
@@ -35,6 +59,43 @@ class Stream:
     topic_counts: dict[str, int] = field(default_factory=dict)
 
 
+class StreamStopped(RestoreFailed):
+    """The write loop stopped: its ``reason`` and ``advice``, and which of its partitions are
+    complete (acknowledged whole) and which are not."""
+
+    def __init__(
+        self, reason: str, advice: str, complete: Iterable[str], incomplete: Iterable[str]
+    ) -> None:
+        complete, incomplete = list(complete), list(incomplete)
+        super().__init__(
+            stopped_message(reason, advice, complete, incomplete), complete, incomplete
+        )
+        self.reason, self.advice = reason, advice
+
+
+def stopped_message(reason: str, advice: str, complete: list[str], incomplete: list[str]) -> str:
+    """The one line of a restore that stopped part-way."""
+    return (
+        f"restore stopped: {reason}; complete: {names(complete)}; incomplete: "
+        f"{names(incomplete)}; {advice}"
+    )
+
+
+def partition_writes(
+    manifest: Manifest, plan: RestorePlan, *, ends: dict[TP, int], bases: dict[str, dict[str, int]]
+) -> list[PartitionWrite]:
+    """Every target partition of the plan, in the plan's order, with its part of the backup
+    and the records of it already written (end offset - base offset)."""
+    writes = []
+    for topic in plan.topics:
+        entries = {p.partition: p for p in manifest.partitions if p.topic == topic.source}
+        for partition in range(topic.partitions):
+            tp = (topic.target, partition)
+            present = ends[tp] - bases[topic.target][str(partition)]
+            writes.append(PartitionWrite(tp, entries.get(partition), present))
+    return writes
+
+
 def write_all(
     store: ObjectStore,
     manifest: Manifest,
@@ -46,35 +107,60 @@ def write_all(
     prefetch: ThreadPoolExecutor,
     progress: Callable[[int, int], None] | None,
     cancel: threading.Event | None,
+    keep: Collection[tuple[str, int]] | None = None,
 ) -> Stream:
-    """Every record of the plan not yet on the target, partition after partition; raises
-    RestoreFailed naming the complete partitions when it cannot finish."""
+    """Every record of the plan not yet on the target (write_partitions over all of the
+    plan's partitions)."""
+    return write_partitions(
+        store,
+        partition_writes(manifest, plan, ends=ends, bases=bases),
+        writer,
+        until=plan.until_ms,
+        total=sum(t.records for t in plan.topics),
+        prefetch=prefetch,
+        progress=progress,
+        cancel=cancel,
+        keep=keep,
+    )
+
+
+def write_partitions(
+    store: ObjectStore,
+    writes: list[PartitionWrite],
+    writer: RecordWriter,
+    *,
+    until: int | None,
+    total: int,
+    prefetch: ThreadPoolExecutor,
+    progress: Callable[[int, int], None] | None,
+    cancel: threading.Event | None,
+    keep: Collection[tuple[str, int]] | None = None,
+) -> Stream:
+    """Every record of these partitions not yet on the target, partition after partition,
+    all acknowledged; ``progress(done, total)`` every CHECK_EVERY records written. Keeps the
+    original offsets of the backup partitions in ``keep`` (None: of all) for group offsets.
+    Raises StreamStopped naming the complete partitions when it cannot finish."""
     stream = Stream()
-    total = sum(t.records for t in plan.topics)
     try:
-        for topic in plan.topics:
-            entries = {p.partition: p for p in manifest.partitions if p.topic == topic.source}
-            for partition in range(topic.partitions):
-                tp = (topic.target, partition)
-                present = ends[tp] - bases[topic.target][str(partition)]
-                entry = entries.get(partition)
-                if entry is not None:
-                    _write_partition(
-                        store,
-                        entry,
-                        tp,
-                        present=present,
-                        until=plan.until_ms,
-                        writer=writer,
-                        stream=stream,
-                        prefetch=prefetch,
-                        checkpoint=lambda: _checkpoint(writer, stream, total, progress, cancel),
-                    )
-                stream.finished.add(tp)
+        for w in writes:
+            if w.entry is not None:
+                _write_partition(
+                    store,
+                    w.entry,
+                    w.tp,
+                    present=w.present,
+                    until=until,
+                    writer=writer,
+                    stream=stream,
+                    prefetch=prefetch,
+                    checkpoint=lambda: _checkpoint(writer, stream, total, progress, cancel),
+                    keep=keep is None or (w.entry.topic, w.entry.partition) in keep,
+                )
+            stream.finished.add(w.tp)
         writer.settle()
     except (DrError, KafkaError) as exc:
         writer.drain()
-        raise _failed(plan, writer, stream, exc) from None
+        raise _failed(writes, writer, stream, exc) from None
     return stream
 
 
@@ -89,6 +175,7 @@ def _write_partition(
     stream: Stream,
     prefetch: ThreadPoolExecutor,
     checkpoint: Callable[[], None],
+    keep: bool,
 ) -> None:
     originals: array[int] = array("q")
     index = 0
@@ -96,7 +183,8 @@ def _write_partition(
         for offset, ts, ts_type, key, value, headers in segment.records:
             if until is not None and ts > until:
                 continue
-            originals.append(offset)
+            if keep:
+                originals.append(offset)
             index += 1
             if index <= present:
                 stream.already += 1
@@ -106,8 +194,9 @@ def _write_partition(
             stream.sent += 1
             if stream.sent % CHECK_EVERY == 0:
                 checkpoint()
-    stream.originals[(entry.topic, entry.partition)] = originals
-    stream.topic_counts[tp[0]] = stream.topic_counts.get(tp[0], 0) + len(originals)
+    if keep:
+        stream.originals[(entry.topic, entry.partition)] = originals
+    stream.topic_counts[tp[0]] = stream.topic_counts.get(tp[0], 0) + index
 
 
 def _checkpoint(
@@ -124,14 +213,14 @@ def _checkpoint(
         progress(stream.sent + stream.already, total)
 
 
-def _failed(plan: RestorePlan, writer: RecordWriter, stream: Stream, exc: DrError) -> RestoreFailed:
+def _failed(
+    writes: list[PartitionWrite], writer: RecordWriter, stream: Stream, exc: DrError
+) -> StreamStopped:
     complete: list[str] = []
     incomplete: list[str] = []
-    for t in plan.topics:
-        for p in range(t.partitions):
-            tp = (t.target, p)
-            done = tp in stream.finished and writer.delivered(tp) == stream.to_write[tp]
-            (complete if done else incomplete).append(f"{t.target}-{p}")
+    for w in writes:
+        done = w.tp in stream.finished and writer.delivered(w.tp) == stream.to_write[w.tp]
+        (complete if done else incomplete).append(w.name)
     if isinstance(exc, DamagedSegment):
         advice = (
             "nothing of that segment was written; this backup cannot restore the incomplete "
@@ -140,16 +229,12 @@ def _failed(plan: RestorePlan, writer: RecordWriter, stream: Stream, exc: DrErro
     elif str(exc) == CANCELLED:
         advice = "run the same command again to resume"
     else:
-        advice = "fix the cause and run the same command again: it resumes where this stopped"
-    return RestoreFailed(
-        f"restore stopped: {exc}; complete: {_names(complete)}; incomplete: "
-        f"{_names(incomplete)}; {advice}",
-        complete,
-        incomplete,
-    )
+        advice = RESUME
+    return StreamStopped(str(exc), advice, complete, incomplete)
 
 
-def _names(tps: list[str], most: int = 20) -> str:
+def names(tps: list[str], most: int = 20) -> str:
+    """Partition names for a one-line message: the first ``most``, then how many more."""
     if not tps:
         return "none"
     more = f" (+{len(tps) - most} more)" if len(tps) > most else ""

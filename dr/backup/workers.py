@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -49,6 +49,7 @@ MIN_WORKER_BUDGET_MB = 32
 STOP_GRACE_S = 5.0  # a stopped worker finishes its uploads in flight, then it is killed
 TP = tuple[str, int]
 Target = Callable[[Connection, WorkerTask], None]
+T = TypeVar("T")
 
 
 class WorkerFailed(BackupError):
@@ -59,18 +60,27 @@ class WorkerFailed(BackupError):
         self.exit_code = exit_code
 
 
-def split_partitions(plans: Iterable[PartitionPlan], workers: int) -> list[list[PartitionPlan]]:
-    """The plans in at most ``workers`` shares balanced by records to copy: largest first,
-    each to the lightest share so far. Every plan is in exactly one share; no share is empty."""
+def split_balanced(items: Iterable[T], workers: int, *, load: Callable[[T], int]) -> list[list[T]]:
+    """The items in at most ``workers`` shares balanced by ``load``: largest first, each to the
+    lightest share so far; each share keeps the items' own order. Every item is in exactly one
+    share; no share is empty."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
-    shares: list[list[PartitionPlan]] = [[] for _ in range(workers)]
+    indexed = list(enumerate(items))
+    shares: list[list[tuple[int, T]]] = [[] for _ in range(workers)]
     lightest = [(0, i) for i in range(workers)]
-    for plan in sorted(plans, key=lambda p: (-(p.end - p.start), p.topic, p.partition)):
-        load, i = heapq.heappop(lightest)
-        shares[i].append(plan)
-        heapq.heappush(lightest, (load + plan.end - plan.start, i))
-    return [sorted(s, key=lambda p: (p.topic, p.partition)) for s in shares if s]
+    for at, item in sorted(indexed, key=lambda x: (-load(x[1]), x[0])):
+        weight, i = heapq.heappop(lightest)
+        shares[i].append((at, item))
+        heapq.heappush(lightest, (weight + load(item), i))
+    return [[item for _, item in sorted(s, key=lambda x: x[0])] for s in shares if s]
+
+
+def split_partitions(plans: Iterable[PartitionPlan], workers: int) -> list[list[PartitionPlan]]:
+    """The plans in at most ``workers`` shares balanced by records to copy (split_balanced),
+    each share in topic-partition order."""
+    ordered = sorted(plans, key=lambda p: (p.topic, p.partition))
+    return split_balanced(ordered, workers, load=lambda p: p.end - p.start)
 
 
 def worker_count(spec: BackupJob, partitions: int) -> int:
@@ -198,7 +208,7 @@ def _started(tasks: list[WorkerTask], target: Target) -> Iterator[list[_Worker]]
                 name=f"kafka-dr-backup-{task.job}-worker-{task.index}",
                 daemon=True,
             )
-            _start_ignoring_sigint(process)
+            start_ignoring_sigint(process)
             theirs.close()
             workers.append(_Worker(task.index, process, ours, list(task.share)))
         yield workers
@@ -206,7 +216,7 @@ def _started(tasks: list[WorkerTask], target: Target) -> Iterator[list[_Worker]]
         _stop(workers)
 
 
-def _start_ignoring_sigint(process: BaseProcess) -> None:
+def start_ignoring_sigint(process: BaseProcess) -> None:
     """Start a worker whose Python starts with SIGINT ignored, so a Ctrl-C during its start-up
     (the terminal sends it to the whole group) cannot end it with a traceback of its imports.
 
@@ -227,21 +237,30 @@ def _start_ignoring_sigint(process: BaseProcess) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
+_start_ignoring_sigint = start_ignoring_sigint  # its name in the backup workers' tests
+
+
 def _stop(workers: list[_Worker]) -> None:
-    running = [w for w in workers if w.process.is_alive()]
-    for w in running:
+    stop_processes([(w.process, w.conn) for w in workers], event="backup_workers_stopped")
+
+
+def stop_processes(workers: list[tuple[BaseProcess, Connection]], *, event: str) -> None:
+    """Send STOP to each worker still running, give them STOP_GRACE_S together to end, kill
+    those still running; every pipe closed. Logs ``event`` when any was running."""
+    running = [(p, c) for p, c in workers if p.is_alive()]
+    for _, conn in running:
         with suppress(OSError):  # it just ended
-            w.conn.send(STOP)
+            conn.send(STOP)
     deadline = time.monotonic() + STOP_GRACE_S
-    for w in running:
-        w.process.join(max(0.0, deadline - time.monotonic()))
-    for w in workers:
-        if w.process.is_alive():
-            w.process.kill()
-        w.process.join()
-        w.conn.close()
+    for process, _ in running:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process, conn in workers:
+        if process.is_alive():
+            process.kill()
+        process.join()
+        conn.close()
     if running:
-        log.info("backup_workers_stopped", workers=len(running))
+        log.info(event, workers=len(running))
 
 
 class _Run:

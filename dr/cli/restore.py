@@ -20,6 +20,7 @@ from dr.backup.restore import (
 )
 from dr.backup.restore_acls import AclMode, AclPlan
 from dr.backup.restore_configs import CONFIG_NAME, ConfigPolicy
+from dr.backup.restore_workers import MAX_WORKERS
 from dr.cli.backup import confirm, progress_bar
 from dr.cli.common import AppContext, echo_json, pass_app
 from dr.cli.playbook import plan_lines, planned_json, sigterm_interrupts
@@ -83,6 +84,12 @@ from dr.steps import RunResult
     is_flag=True,
     help="Skip the checksum pass before writing (not the per-segment checks while writing).",
 )
+@click.option(
+    "--workers",
+    default="1",
+    metavar="N",
+    help="Write the target partitions with N processes (1 to 64; default 1: this one).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Restore into target topics that hold records.")
@@ -104,6 +111,7 @@ def restore(
     keep_source_configs: bool,
     deep: bool,
     no_verify: bool,
+    workers: str,
     dry_run: bool,
     yes: bool,
     force: bool,
@@ -112,6 +120,7 @@ def restore(
     """Restore backup BACKUP_ID (or 'latest') onto cluster --to."""
     renames = parse_renames(rename)
     check_topics_regex(topics)
+    worker_processes = parse_workers(workers)
     policy = parse_config_policy(config_pairs, drop_config, keep_source=keep_source_configs)
     if deep and no_verify:
         raise UsageError("--deep and --no-verify contradict each other: give one")
@@ -152,6 +161,7 @@ def restore(
         configs=policy,
         verify=verify,
         acls=acl_mode,
+        workers=worker_processes,
     )
     book = RestoreBook(settings, params, plan=plan)
     if as_json and dry_run:
@@ -245,6 +255,19 @@ def parse_renames(pairs: tuple[str, ...]) -> dict[str, str]:
             )
         out[source] = target
     return out
+
+
+def parse_workers(text: str) -> int:
+    """--workers as a number of processes; raises UsageError unless 1 to MAX_WORKERS."""
+    try:
+        workers = int(text)
+    except ValueError:
+        raise UsageError(f"--workers '{text}' is not a number of processes (1 to 64)") from None
+    if not 1 <= workers <= MAX_WORKERS:
+        raise UsageError(
+            f"--workers {workers}: give 1 to {MAX_WORKERS} processes (1 writes in this one)"
+        )
+    return workers
 
 
 def check_topics_regex(pattern: str | None) -> None:

@@ -8,7 +8,8 @@ Steps, in order (each safe to run twice; a resumed run skips those journaled don
                     (dr.backup.restore_acls: which, under which names); first, so that a
                     refusal stops the restore with nothing else written.
 3. create_topics    the target topics the cluster does not have, with the plan's configs.
-4. write_records    every record not yet on the target. The restore keeps its own journal
+4. write_records    every record not yet on the target (with ``workers`` > 1, by worker
+                    processes in shares). The restore keeps its own journal
                     (``backup->cluster id``: where each partition began), so a step killed
                     half-way carries on exactly where the target ends, never writing a record
                     twice (dr.backup.restore.write_records).
@@ -65,6 +66,7 @@ def restore_params(
     configs: ConfigPolicy,
     verify: str,
     acls: AclMode | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """The run's parameters, as JSON: a resolved backup id (never 'latest')."""
     return {
@@ -83,6 +85,7 @@ def restore_params(
         },
         "verify": verify,
         "acls": acls,
+        "workers": workers,
     }
 
 
@@ -237,6 +240,7 @@ class RestoreBook:
             run_id=ctx.run_id,
             final=not self.params["groups"],
             progress=self.progress,
+            workers=int(self.params.get("workers", 1)),  # runs journaled before --workers: 1
         )
         return {
             "records": written.records,
