@@ -210,55 +210,61 @@ def test_no_command_and_no_daemon_cycle_shows_a_secret_anywhere(
             proc = cli_run("backup", "run", job, "--json")
             assert proc.returncode == 0, proc.stderr.decode()[-500:]
             backups[job] = yaml.safe_load(proc.stdout)["backup_id"]
-        commands = (
-            ("acls", "plan"), ("acls", "plan", "--json"), ("status",), ("status", "--json"),
-            ("check",), ("check", "--json"), ("config", "validate", str(config)),
-            ("config", "example"), ("backup", "list"), ("backup", "show", backups["sealed"]),
-            ("backup", "verify", backups["sealed"]),
-            ("backup", "verify", "--deep", backups["sealed"]),
-            ("backup", "verify", backups["s3"]), ("backup", "prune", "sealed", "--dry-run"),
-            ("restore", backups["sealed"], "--to", "primary", "--rename",
-             f"demo.leaks=demo.leak-{secrets.token_hex(3)}", "--topics", "demo.leaks", "--yes"),
-            ("mirror", "render"), ("mirror", "status"), ("mirror", "apply", "--dry-run"),
-            ("mirror", "pause"), ("mirror", "resume"),
-            ("offsets", "translate", "--group", group, "--from", "primary", "--to", "dr"),
-            ("rpo", "status"), ("rpo", "history"), ("playbook", "list"),
-            ("playbook", "show", "no-such-run"), ("playbook", "resume", "no-such-run", "--yes"),
-            ("failover", "--from", "primary", "--to", "dr", "--dry-run"),
-            ("failback", "--from", "dr", "--to", "primary", "--dry-run"),
-            ("cutover", "--from", "primary", "--to", "dr", "--dry-run"),
-            ("cutover", "rollback", "no-such-run", "--dry-run"),
-            ("broker", "restart", "--cluster", "primary", "--dry-run"),
-            ("broker", "replace", "--cluster", "primary", "--broker", "1", "--dry-run"),
-            ("broker", "add", "--cluster", "primary", "--broker", "7", "--dry-run"),
-            ("broker", "remove", "--cluster", "primary", "--broker", "1", "--dry-run"),
-            ("reassign", "status", "--cluster", "primary"),
-            ("reassign", "cancel", "--cluster", "primary", "--dry-run"),
-            ("snapshot", "run", "--cluster", "primary", "--dry-run"),
-            ("snapshot", "list", "--cluster", "primary"),
-            ("snapshot", "show", "no-such-snapshot", "--cluster", "primary"),
-            ("snapshot", "verify", "no-such-snapshot", "--cluster", "primary"),
-            ("snapshot", "restore", "no-such-snapshot", "--cluster", "primary", "--dry-run"),
-            ("snapshot", "prune", "--cluster", "primary", "--dry-run"),
-            ("drill", "run", "lab", "--json"), ("drill", "list"),
-            ("drill", "keygen", "--out", str(home / "another.pem")),
-            ("lab", "status", "--dir", lab_dir), ("lab", "app", "list", "--dir", lab_dir),
-            ("lab", "mirror", "status", "--dir", lab_dir),
-            ("mirror", "restart", "--yes"),
-        )  # fmt: skip
-        # Side by side (what the commands wait on is Kafka, MirrorMaker and the JVM tools);
-        # `mirror restart` last, as it makes MirrorMaker's readers wait.
-        *together, restart = commands
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            for future in [pool.submit(cli_run, *args) for args in together]:
-                future.result()
-        cli_run(*restart)
-        drills = sorted((home / "drills").glob("drill-*.json"))
-        assert drills, "the drill wrote no report"
-        drill_id = drills[-1].stem.removeprefix("drill-")
-        cli_run("drill", "show", drill_id)
-        cli_run("drill", "verify-report", str(drills[-1]))
-        daemon_cycle(config, found, home)
+        # The daemon runs its cycles while the other commands run.
+        daemon = daemon_cycle(config, found, home)
+        next(daemon)
+        try:
+            commands = (
+                ("acls", "plan"), ("acls", "plan", "--json"), ("status",), ("status", "--json"),
+                ("check",), ("check", "--json"), ("config", "validate", str(config)),
+                ("config", "example"), ("backup", "list"), ("backup", "show", backups["sealed"]),
+                ("backup", "verify", backups["sealed"]),
+                ("backup", "verify", "--deep", backups["sealed"]),
+                ("backup", "verify", backups["s3"]), ("backup", "prune", "sealed", "--dry-run"),
+                ("restore", backups["sealed"], "--to", "primary", "--rename",
+                 f"demo.leaks=demo.leak-{secrets.token_hex(3)}", "--topics", "demo.leaks", "--yes"),
+                ("mirror", "render"), ("mirror", "status"), ("mirror", "apply", "--dry-run"),
+                ("mirror", "pause"), ("mirror", "resume"),
+                ("offsets", "translate", "--group", group, "--from", "primary", "--to", "dr"),
+                ("rpo", "status"), ("rpo", "history"), ("playbook", "list"),
+                ("playbook", "show", "no-such-run"), ("playbook", "resume", "no-such-run", "--yes"),
+                ("failover", "--from", "primary", "--to", "dr", "--dry-run"),
+                ("failback", "--from", "dr", "--to", "primary", "--dry-run"),
+                ("cutover", "--from", "primary", "--to", "dr", "--dry-run"),
+                ("cutover", "rollback", "no-such-run", "--dry-run"),
+                ("broker", "restart", "--cluster", "primary", "--dry-run"),
+                ("broker", "replace", "--cluster", "primary", "--broker", "1", "--dry-run"),
+                ("broker", "add", "--cluster", "primary", "--broker", "7", "--dry-run"),
+                ("broker", "remove", "--cluster", "primary", "--broker", "1", "--dry-run"),
+                ("reassign", "status", "--cluster", "primary"),
+                ("reassign", "cancel", "--cluster", "primary", "--dry-run"),
+                ("snapshot", "run", "--cluster", "primary", "--dry-run"),
+                ("snapshot", "list", "--cluster", "primary"),
+                ("snapshot", "show", "no-such-snapshot", "--cluster", "primary"),
+                ("snapshot", "verify", "no-such-snapshot", "--cluster", "primary"),
+                ("snapshot", "restore", "no-such-snapshot", "--cluster", "primary", "--dry-run"),
+                ("snapshot", "prune", "--cluster", "primary", "--dry-run"),
+                ("drill", "run", "lab", "--json"), ("drill", "list"),
+                ("drill", "keygen", "--out", str(home / "another.pem")),
+                ("lab", "status", "--dir", lab_dir), ("lab", "app", "list", "--dir", lab_dir),
+                ("lab", "mirror", "status", "--dir", lab_dir),
+                ("mirror", "restart", "--yes"),
+            )  # fmt: skip
+            # Side by side (what the commands wait on is Kafka, MirrorMaker and the JVM tools);
+            # `mirror restart` last, as it makes MirrorMaker's readers wait.
+            *together, restart = commands
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                for future in [pool.submit(cli_run, *args) for args in together]:
+                    future.result()
+            cli_run(*restart)
+            drills = sorted((home / "drills").glob("drill-*.json"))
+            assert drills, "the drill wrote no report"
+            drill_id = drills[-1].stem.removeprefix("drill-")
+            cli_run("drill", "show", drill_id)
+            cli_run("drill", "verify-report", str(drills[-1]))
+            next(daemon, None)
+        finally:
+            daemon.close()  # stopped when a step failed
 
     assert not watch.leaks, watch.leaks[:3]
     assert not watch.loose, watch.loose[:3]
@@ -291,9 +297,10 @@ def test_no_command_and_no_daemon_cycle_shows_a_secret_anywhere(
         assert not found.found_in(log.read_bytes()), f"{log} holds a secret"
 
 
-def daemon_cycle(config: Path, found: Secrets, home: Path) -> None:
+def daemon_cycle(config: Path, found: Secrets, home: Path) -> Iterator[None]:
     """The daemon for a few cycles: the 'sealed' job every 2 s, and a job on an S3 store that
-    cannot be reached, which fails with a traceback at debug level."""
+    cannot be reached, which fails with a traceback at debug level. Started at the first
+    next(), checked and stopped at the second."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -314,6 +321,7 @@ def daemon_cycle(config: Path, found: Secrets, home: Path) -> None:
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         try:
+            yield
 
             def failed_with_a_traceback() -> bool:
                 text = log_path.read_bytes()
