@@ -17,8 +17,6 @@ from dr.backup.runner import ProgressEvent, run_backup
 from dr.backup.verify import Problem, VerifyResult, verify_backup
 from dr.cli.common import AppContext, echo_json, pass_app
 from dr.errors import DrError, UsageError
-from dr.playbooks import run_playbook
-from dr.playbooks.prune import PruneBook, prune_params
 
 job_option = click.option(
     "--job",
@@ -205,6 +203,8 @@ def prune(app: AppContext, job: str, dry_run: bool, yes: bool, as_json: bool) ->
     # A playbook (journaled, resumable): its delete step takes the job's lock again and
     # deletes no backup but those confirmed here.
     from dr.cli.playbook import sigterm_interrupts  # here: cli.playbook imports this module
+    from dr.playbooks import run_playbook  # here: every playbook's import, for prune alone
+    from dr.playbooks.prune import PruneBook, prune_params
 
     book = PruneBook(settings, prune_params(job, plan.prune))
     with sigterm_interrupts():

@@ -19,12 +19,13 @@ from dr.kafka import admin as kadmin
 from dr.kafka import groups as kgroups
 from dr.kafka.client import admin_client
 from dr.kafka.deletes import delete_groups, delete_topics
+from dr.kafka.names import DRILL_PREFIX
 from dr.log import get_logger
 from dr.state import StateStore
 
 log = get_logger(__name__)
 
-PREFIX = "__kafka-dr-drill-"
+PREFIX = DRILL_PREFIX
 MAX_TOPIC_NAME = 249
 
 

@@ -11,9 +11,8 @@ from dr.config.schema import ClusterSettings
 from dr.errors import DrError, KafkaError
 from dr.kafka import admin as kadmin
 from dr.kafka.client import admin_client, confluent_config, librdkafka_logger
+from dr.kafka.names import CANARY_TOPIC
 from dr.kafka.reader import read_range
-
-CANARY_TOPIC = "kafka-dr.canary"
 
 
 def canary_round_trip(cluster: ClusterSettings, run_id: str) -> dict[str, Any]:

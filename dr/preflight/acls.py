@@ -18,10 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from dr.config.schema import BackupJob, MirrorFlow, Settings
-from dr.drill.scratch import PREFIX as DRILL_PREFIX
+from dr.kafka.names import CANARY_TOPIC, DRILL_PREFIX
 from dr.mirror.properties import flow_property
 from dr.mirror.records import HEARTBEATS_TOPIC, checkpoints_topic, offset_syncs_topic
-from dr.playbooks.canary import CANARY_TOPIC
 from dr.preflight.acl_resources import (
     CLUSTER,
     CLUSTER_RESOURCE,

@@ -21,7 +21,7 @@ from dr.config.schema import StorageSettings
 from dr.errors import DrError
 from dr.preflight.model import PreflightCheck, Stopwatch, passed, problem
 from dr.preflight.runner import CheckTask, Outcome
-from dr.storage import ObjectStore, S3Store, StorageError, StoreLease, open_store
+from dr.storage import ObjectStore, StorageError, StoreLease, open_store
 
 PROBE_PREFIX = ".kafka-dr-check/"
 S3_CONNECT_TIMEOUT_S = 3.0
@@ -76,6 +76,8 @@ def describe_store(settings: StorageSettings) -> str:
 def open_probe_store(settings: StorageSettings) -> ObjectStore:
     """The store, opened to answer quickly: an S3 store with short timeouts and retries."""
     if urlparse(settings.url).scheme == "s3":
+        from dr.storage.s3 import S3Store  # here: boto3 only for an s3:// store
+
         return S3Store(
             settings,
             retry_deadline_s=min(settings.retry_deadline_s, S3_RETRY_DEADLINE_S),
