@@ -6,6 +6,7 @@ import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -69,6 +70,21 @@ def test_the_top_level_help_imports_no_command_and_no_heavy_library() -> None:
     modules = modules_after("--help")
     assert "dr.cli" in modules
     assert [p for p in HEAVY if loaded(modules, p)] == []
+
+
+def test_listing_backups_in_a_local_store_imports_neither_boto3_nor_the_playbooks(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "kafka-dr.yaml"
+    config.write_text(
+        "clusters: {primary: {bootstrap_servers: '127.0.0.1:1'}}\n"
+        f"storage: {{local: {{url: 'file://{tmp_path}/store'}}}}\n"
+        "backups: {nightly: {cluster: primary, topics: [orders], storage: local}}\n"
+    )
+    modules = modules_after("--config", str(config), "backup", "list", "nightly")
+    assert "dr.cli.backup" in modules and "dr.storage.local" in modules
+    assert not loaded(modules, "boto3")
+    assert not loaded(modules, "dr.playbooks")
 
 
 def test_a_command_s_help_imports_that_command_only() -> None:

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from dr.config.schema import Settings, StorageSettings
-from dr.storage import StorageError
+from dr.storage import StorageError, open_store
 from dr.storage.s3 import S3Store
 from dr.storage.s3_errors import final_failure, store_label
 
@@ -129,3 +129,10 @@ def test_a_store_is_named_by_its_key_url_and_endpoint_or_aws_region() -> None:
     )
     unnamed = StorageSettings(url="s3://bucket/p", region="eu-west-1")
     assert store_label(unnamed, "s3://bucket/p") == "store s3://bucket/p (at AWS S3 eu-west-1)"
+
+
+def test_an_s3_url_opens_an_s3_store_though_dr_storage_imports_boto3_only_on_demand() -> None:
+    import dr.storage
+
+    assert dr.storage.S3Store is S3Store
+    assert isinstance(open_store(named_store_settings()), S3Store)
