@@ -9,15 +9,29 @@ librdkafka reads a timestamp of 0 as "now", so a record stamped 0 (the Unix epoc
 a second, pure-Python producer (kafka-python), which keeps 0: once every earlier record is
 acknowledged, and acknowledged itself before the next one is written, so the partition's order
 holds.
+
+A Python delivery callback per record would cost as much as the rest of the write loop, so only
+markers carry one: the first record written to each partition, every MARK_EVERY-th, and the
+last one queued before each check(), settle() or drain() and before the writes move on to
+another partition (write() holds the latest record back until it knows whether it is a marker).
+Reports come in order per partition, and a marker's report carries the offset the cluster gave
+it: a marker n records after the previous acknowledged one must land exactly n offsets after
+it, which proves every record in between is there (the idempotent producer never writes one
+twice). Only then does ``delivered`` move to the marker; a report that does not line up is a
+failure of that partition. So ``delivered`` never counts a record the cluster does not hold, and
+after a failure it may stop at the last marker before it (the partition is then reported
+incomplete, as it is anyway).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
 from collections import Counter
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
@@ -32,7 +46,11 @@ from dr.kafka.client import confluent_config
 
 TP = tuple[str, int]
 FLUSH_S = 120.0
+MARK_EVERY = 8192
 Headers = list[tuple[str, bytes | None]] | None
+# A record queued but not yet handed to librdkafka: tp, key, value, headers, timestamp, and its
+# number among the records this writer wrote to tp (1 for the first).
+_Held = tuple[TP, bytes | None, bytes | None, Headers, int, int]
 
 # librdkafka's names of the client settings, and kafka-python's.
 _KAFKA_PYTHON = {
@@ -98,14 +116,21 @@ class RecordWriter:
         self._refused: NotAuthorizedError | None = None  # the cluster refused a write
         self._reports: list[tuple[Any, Any]] = []
         self._delivered: Counter[TP] = Counter()
+        self._queued: Counter[TP] = Counter()  # records handed to a client, up to the held one
+        self._acked: dict[TP, tuple[int, int]] = {}  # (number, offset) of the last good marker
+        self._held: _Held | None = None
         self._exact: Any = None  # kafka-python's KafkaProducer, made at the first record stamped 0
         self._producer = Producer(
             confluent_config(cluster, **producer_settings(overrides)),
             logger=_quiet_logger(),
         )
+        # Positional: topic, value, key, partition, on_delivery, callback, timestamp, headers
+        # (its C signature; keywords cost a third of the call). A test pins the order.
+        self._produce = self._producer.produce
 
     def delivered(self, tp: TP) -> int:
-        """Records of tp the cluster acknowledged."""
+        """Records of tp the cluster acknowledged, counted up to the last acknowledged marker
+        (see the module docstring): never more than the cluster holds."""
         return self._delivered[tp]
 
     def write(
@@ -120,17 +145,39 @@ class RecordWriter:
         if timestamp == 0:
             self._write_exact(tp, key, value, headers)
             return
+        held = self._held
+        if held is not None and (held[0] is tp or held[0] == tp):
+            number = held[5] + 1
+            if held[5] % MARK_EVERY and held[5] != 1:  # the common case: no marker, inline
+                try:
+                    self._produce(tp[0], held[2], held[1], tp[1], None, None, held[4], held[3])  # type: ignore[arg-type]
+                except (BufferError, KafkaException):
+                    self._held = None
+                    self._send(held, mark=False)
+            else:
+                self._held = None
+                self._send(held, mark=True)
+        else:
+            if held is not None:
+                self._held = None
+                self._send(held, mark=True)
+            number = self._queued[tp] + 1
+        self._held = (tp, key, value, headers, timestamp, number)
+
+    def _release(self) -> None:
+        """Hand the held record to librdkafka, as a marker."""
+        held, self._held = self._held, None
+        if held is not None:
+            self._send(held, mark=True)
+
+    def _send(self, held: _Held, *, mark: bool) -> None:
+        tp, key, value, headers, timestamp, number = held
+        if mark:
+            self._queued[tp] = number
+        on_delivery = partial(self._on_marker, number) if mark else None
         while True:
             try:
-                self._producer.produce(
-                    tp[0],
-                    value,
-                    key,
-                    partition=tp[1],
-                    on_delivery=self._on_delivery,
-                    timestamp=timestamp,
-                    headers=headers,  # type: ignore[arg-type]
-                )
+                self._produce(tp[0], value, key, tp[1], on_delivery, None, timestamp, headers)  # type: ignore[arg-type]
                 return
             except BufferError:
                 self._poll(0.05)
@@ -142,6 +189,7 @@ class RecordWriter:
 
     def check(self) -> None:
         """Serve delivery reports; raises WriteFailed naming the first failure."""
+        self._release()
         self._poll(0)
         reports, self._reports = self._reports, []
         for e, m in reports:
@@ -151,22 +199,31 @@ class RecordWriter:
         if self._refused is not None:
             raise self._refused
         self._failures += [((m.topic(), m.partition()), _reason(e)) for e, m in reports]
-        # The failed batch's own report, not those of the later records purged after it.
-        real = [f for f in self._failures if "_PURGE" not in f[1]] or self._failures
+        # The failed batch's own report, not those of the later records purged after it (the
+        # failed record is seldom a marker: then the fatal error's text names its partition).
+        real = [f for f in self._failures if "_PURGE" not in f[1]]
         if self._fatal is not None and not (real and self._fatal.startswith("SystemError")):
-            raise WriteFailed(real[0][0] if real else _named_partition(self._fatal), self._fatal)
+            named = _named_partition(self._fatal)
+            purged = self._failures[0][0] if self._failures else None
+            raise WriteFailed(real[0][0] if real else named or purged, self._fatal)
+        real = real or self._failures
         if real:
             raise WriteFailed(*real[0])
 
     def settle(self, timeout_s: float = FLUSH_S) -> None:
         """Wait until every queued record is acknowledged; raises WriteFailed otherwise."""
+        self._release()
         remaining = self._flush(timeout_s)
         self.check()
         if remaining:
             raise WriteFailed(None, f"{remaining} records not acknowledged within {timeout_s:.0f}s")
 
     def drain(self, timeout_s: float = FLUSH_S) -> None:
-        """After a failure: wait for what is in flight, so the counts are final; never raises."""
+        """After a failure: hand over the held record (the last one written: a prefix stays a
+        prefix) and wait for what is in flight, so the counts are final; never raises."""
+        # When the producer has stopped, the held record is not written, nor counted.
+        with contextlib.suppress(RestoreError, NotAuthorizedError):
+            self._release()
         self._flush(timeout_s)
 
     def close(self) -> None:
@@ -186,6 +243,7 @@ class RecordWriter:
                 "that writes timestamp 0) cannot send; leave the topic out with --topics",
             )
         self.settle()
+        number = self._queued[tp] + 1
         try:
             future = self._exact_producer().send(
                 tp[0],
@@ -195,12 +253,14 @@ class RecordWriter:
                 timestamp_ms=0,
                 headers=list(headers or []),
             )
-            future.get(timeout=FLUSH_S)
+            written = future.get(timeout=FLUSH_S)
         except RestoreError:
             raise
         except Exception as exc:  # kafka-python raises its own error tree
             raise WriteFailed(tp, f"{type(exc).__name__}: {exc}") from None
-        self._delivered[tp] += 1
+        self._queued[tp] = number
+        self._acknowledged(tp, number, written.offset)
+        self.check()
 
     def _exact_producer(self) -> Any:
         if self._exact is None:
@@ -216,13 +276,29 @@ class RecordWriter:
             )
         return self._exact
 
-    def _on_delivery(self, err: Any, msg: Any) -> None:
+    def _on_marker(self, number: int, err: Any, msg: Any) -> None:
         if err is None:
-            self._delivered[(msg.topic(), msg.partition())] += 1
+            self._acknowledged((msg.topic(), msg.partition()), number, msg.offset())
         else:
             # Read later: after a fatal error confluent-kafka runs this callback with the
             # error already raised, when no method of err or msg may be called.
             self._reports.append((err, msg))
+
+    def _acknowledged(self, tp: TP, number: int, offset: int) -> None:
+        """The number-th record of tp is at offset: every record up to it is, if it lies as
+        many offsets after the last acknowledged marker as it was written after it."""
+        last = self._acked.get(tp)
+        lined_up = (
+            offset - last[1] == number - last[0] if last is not None else number == 1
+        ) and offset >= 0
+        if lined_up:
+            self._acked[tp] = (number, offset)
+            self._delivered[tp] = number
+        elif not self._failures or self._failures[-1][0] != tp:
+            missing = number - last[0] - (offset - last[1]) if last is not None else number - 1
+            self._failures.append(
+                (tp, f"{missing} records before offset {offset} were not acknowledged (a gap)")
+            )
 
     # A fatal error (the gapless guarantee) is raised from poll() and flush() as a
     # KafkaException; confluent-kafka then still runs the delivery callbacks of the purged

@@ -229,7 +229,7 @@ class Delivered:
 
 def test_a_refused_write_of_a_restore_names_the_topic(tmp_path: Path) -> None:
     writer = RecordWriter(sasl(tmp_path))
-    writer._on_delivery(TOPIC_REFUSED, Delivered())
+    writer._on_marker(1, TOPIC_REFUSED, Delivered())  # the first record's report
 
     with pytest.raises(NotAuthorizedError) as refused:
         writer.check()
