@@ -8,6 +8,7 @@ worker threads while the next one fills.
 from __future__ import annotations
 
 import hashlib
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -21,8 +22,6 @@ from confluent_kafka import KafkaError as RdKafkaError
 from dr.backup.catalog import Gap, PartitionEntry, SegmentRef, segment_key
 from dr.backup.format import (
     NO_HEADERS,
-    RECORD_HEAD,
-    VALUE_LEN,
     SegmentHeader,
     append_record,
     encode_segment,
@@ -101,7 +100,9 @@ class _Uploader:
         self.max_in_flight = max_in_flight
 
     def submit(self, st: _Open, end: int) -> None:
-        plan = st.plan
+        """Hand st's segment, up to end, to the threads that store it, and start st's next
+        segment at end: the buffer itself changes hands (no copy), st gets a new one."""
+        plan, payload = st.plan, st.buf
         header = SegmentHeader(
             topic=plan.topic,
             partition=plan.partition,
@@ -111,10 +112,11 @@ class _Uploader:
             compression=self.compression,  # type: ignore[arg-type]
             first_timestamp=st.first_ts,
             last_timestamp=st.last_ts,
-            payload_bytes=len(st.buf),
+            payload_bytes=len(payload),
         )
         key = segment_key(self.job, plan.topic, plan.partition, st.seg_start, plan.topic_id)
-        payload = bytes(st.buf)
+        # Nothing appends to a buffer once it is submitted: st forgets it here.
+        st.seg_start, st.buf, st.count, st.first_ts, st.last_ts = end, bytearray(), 0, None, None
         self.in_flight += len(payload)
         future = self.pool.submit(self._store, key, header, payload)
         self.pending.append((plan, len(payload), future))
@@ -123,7 +125,7 @@ class _Uploader:
         ):
             self._collect_one()
 
-    def _store(self, key: str, header: SegmentHeader, payload: bytes) -> SegmentRef:
+    def _store(self, key: str, header: SegmentHeader, payload: bytearray) -> SegmentRef:
         data = encode_segment(header, payload)
         stored = put_encrypted(self.store, key, data)
         return SegmentRef(
@@ -279,16 +281,8 @@ def _keep_within(opened: dict[TP, _Open], uploader: _Uploader, limit: int) -> No
     for st in sorted(opened.values(), key=lambda o: len(o.buf), reverse=True):
         if buffered <= limit // 2 or not st.count:
             break
-        size = len(st.buf)
+        buffered -= len(st.buf)
         uploader.submit(st, st.next_offset)
-        st.seg_start, st.buf, st.count, st.first_ts, st.last_ts = (
-            st.next_offset,
-            bytearray(),
-            0,
-            None,
-            None,
-        )
-        buffered -= size
 
 
 def _fill(
@@ -297,51 +291,63 @@ def _fill(
     """Append the run of messages of st's partition that starts at batch[i] to its segment.
 
     The hot path of a backup: locals only, and the common record (key, value, no headers) in
-    three appends. Returns (next index, records added, partition reached its planned end).
+    one pack (fixed fields, key and value length: a struct per key length) and two appends.
+    Returns (next index, records added, partition reached its planned end).
     """
     topic, partition, end = st.plan.topic, st.plan.partition, st.plan.end
+    last = end - 1  # the last offset of the planned range
     buf, count, last_ts = st.buf, st.count, st.last_ts
-    pack_head, pack_len, no_headers = RECORD_HEAD.pack, VALUE_LEN.pack, NO_HEADERS
-    added, n = 0, len(batch)
-    closed = False
-    nxt = st.next_offset
+    heads, no_headers = _COMMON_HEADS, NO_HEADERS
+    n, first = len(batch), i
+    closed = past = False
+    offset = st.next_offset - 1
     while i < n:
         msg = batch[i]
-        if msg.error() is not None or msg.partition() != partition or msg.topic() != topic:
+        if msg.partition() != partition or msg.error() is not None or msg.topic() != topic:
             break
         offset = msg.offset()
-        if offset >= end:
-            closed = True
-            i += 1
+        if offset > last:
+            closed = past = True
             break
         ts_type, ts = msg.timestamp()
-        key, value, headers = msg.key(), msg.value(), msg.headers()
-        if headers is None and key is not None and value is not None:
-            buf += pack_head(offset, ts, ts_type, len(key))
-            buf += key
-            buf += pack_len(len(value))
+        key, value = msg.key(), msg.value()
+        if key is not None and value is not None and msg.headers() is None:
+            key_len = len(key)
+            head = heads.get(key_len) or _common_head(key_len)
+            buf += head(offset, ts, ts_type, key_len, key, len(value))
             buf += value
             buf += no_headers
         else:
-            append_record(buf, offset, ts, ts_type, key, value, headers)
+            append_record(buf, offset, ts, ts_type, key, value, msg.headers())
         if count == 0:
             st.first_ts = ts
         count += 1
-        added += 1
         if last_ts is None or ts > last_ts:
             last_ts = ts
         i += 1
-        nxt = offset + 1
-        if nxt >= end:
+        if offset == last:
             closed = True
             break
         if count >= max_records or len(buf) >= max_bytes:
             st.count, st.last_ts = count, last_ts
             uploader.submit(st, offset + 1)
-            st.seg_start, st.buf, st.first_ts = offset + 1, bytearray(), None
             buf, count, last_ts = st.buf, 0, None
-    st.count, st.last_ts, st.next_offset = count, last_ts, nxt
-    return i, added, closed
+    # A record past the range ends it: everything below end was read.
+    st.count, st.last_ts, st.next_offset = count, last_ts, end if past else offset + 1
+    # Each record appended moved i by one; a record past the range is passed over.
+    return i + past, i - first, closed
+
+
+# Packers of the common record's head by key length: offset, timestamp, timestamp type, key
+# length, key, value length (RECORD_HEAD, the key, VALUE_LEN in one call).
+_COMMON_HEADS: dict[int, Callable[..., bytes]] = {}
+
+
+def _common_head(key_len: int) -> Callable[..., bytes]:
+    pack = struct.Struct(f">qqbi{key_len}si").pack
+    if len(_COMMON_HEADS) < 256:  # keys of many lengths: the rest are packed on the fly
+        _COMMON_HEADS[key_len] = pack
+    return pack
 
 
 def _close(st: _Open, uploader: _Uploader, consumer: Consumer) -> None:

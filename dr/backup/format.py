@@ -119,15 +119,17 @@ def append_record(
 
 
 def encode_segment(header: SegmentHeader, payload: bytes | bytearray) -> bytes:
-    """The object bytes for a segment: magic, header, compressed payload."""
+    """The object bytes for a segment: magic, header, compressed payload (the compressors read
+    payload in place: a segment's buffer is never copied whole)."""
     head = json.dumps(_header_dict(header), separators=(",", ":")).encode()
+    body: bytes | bytearray
     if header.compression == "zstd":
-        body = zstandard.ZstdCompressor(level=3, write_checksum=True).compress(bytes(payload))
+        body = zstandard.ZstdCompressor(level=3, write_checksum=True).compress(payload)
     elif header.compression == "lz4":
-        body = lz4.frame.compress(bytes(payload), content_checksum=True)
+        body = lz4.frame.compress(payload, content_checksum=True)
     else:
-        body = bytes(payload)
-    return _PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)) + head + body
+        body = payload
+    return b"".join((_PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)), head, body))
 
 
 def read_header(data: bytes, *, name: str = "segment") -> tuple[SegmentHeader, int]:
@@ -174,43 +176,52 @@ def iter_records(payload: bytes, *, name: str = "segment") -> Iterator[Record]:
 
 
 def iter_raw(payload: bytes, *, name: str = "segment") -> Iterator[RawRecord]:
-    """Records as plain tuples (offset, timestamp, type, key, value, headers or None): the
-    restore's hot path. Raises SegmentCorrupt on a short read."""
-    view = memoryview(payload)
+    """Records as plain tuples (offset, timestamp, type, key, value, headers or None), in
+    order. Raises SegmentCorrupt on a short read."""
+    yield from raw_records(payload, name=name)
+
+
+def raw_records(payload: bytes, *, name: str = "segment") -> list[RawRecord]:
+    """All records of a decompressed payload as plain tuples, in order: the restore's hot path
+    (one unpack for the fixed fields and the key's length, bytes sliced straight from the
+    payload). Raises SegmentCorrupt on a short read."""
+    records: list[RawRecord] = []
+    append = records.append
     pos, size = 0, len(payload)
-    unpack_record, unpack_i32 = _RECORD.unpack_from, _I32.unpack_from
+    unpack_head, unpack_i32 = RECORD_HEAD.unpack_from, _I32.unpack_from
     try:
         while pos < size:
-            offset, timestamp, ts_type = unpack_record(view, pos)
-            pos += 17  # _RECORD.size
-            (length,) = unpack_i32(view, pos)
-            pos += 4
+            offset, timestamp, ts_type, length = unpack_head(payload, pos)
+            pos += 21  # RECORD_HEAD.size
             if length < 0:
                 key = None
             else:
-                key = bytes(view[pos : pos + length])
+                key = payload[pos : pos + length]
                 pos += length
-            (length,) = unpack_i32(view, pos)
+            (length,) = unpack_i32(payload, pos)
             pos += 4
             if length < 0:
                 value = None
             else:
-                value = bytes(view[pos : pos + length])
+                value = payload[pos : pos + length]
                 pos += length
-            (count,) = unpack_i32(view, pos)
+            (count,) = unpack_i32(payload, pos)
             pos += 4
-            headers: list[tuple[str, bytes | None]] | None = None
             if count:
-                headers = []
+                view = memoryview(payload)
+                headers: list[tuple[str, bytes | None]] = []
                 for _ in range(count):
                     raw_name, pos = _read_bytes(view, pos)
                     hval, pos = _read_bytes(view, pos)
                     headers.append(((raw_name or b"").decode(), hval))
-            if pos > size:
-                raise struct.error("record runs past the payload")
-            yield offset, timestamp, ts_type, key, value, headers
+                append((offset, timestamp, ts_type, key, value, headers))
+            else:
+                append((offset, timestamp, ts_type, key, value, None))
+        if pos > size:  # a slice past the end is only shorter: the lengths tell
+            raise struct.error("record runs past the payload")
     except (struct.error, UnicodeDecodeError) as exc:
         raise SegmentCorrupt(f"{name}: corrupt record data at byte {pos} ({exc})") from None
+    return records
 
 
 def decompress_segment(data: bytes, *, name: str = "segment") -> tuple[SegmentHeader, bytes]:

@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from dr.backup.catalog import PartitionEntry, SegmentRef
-from dr.backup.format import RawRecord, SegmentCorrupt, decompress_segment, iter_raw
+from dr.backup.format import RawRecord, SegmentCorrupt, decompress_segment, raw_records
 from dr.backup.restore_plan import RestoreError
 from dr.storage import ObjectNotFound, ObjectStore, StorageError, get_stored, open_stored
 
@@ -78,7 +78,7 @@ def load_checked(store: ObjectStore, entry: PartitionEntry, seg: SegmentRef) -> 
         raise DamagedSegment(seg.key, "decrypts to other bytes than were stored")
     try:
         header, payload = decompress_segment(data, name=seg.key)
-        records = list(iter_raw(payload, name=seg.key))
+        records = raw_records(payload, name=seg.key)
     except SegmentCorrupt as exc:
         raise DamagedSegment(
             seg.key, f"is damaged: {str(exc).removeprefix(seg.key + ': ')}"
