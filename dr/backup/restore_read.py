@@ -10,6 +10,8 @@ So a damaged segment stops a restore before it writes any record of it.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import operator
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -87,9 +89,15 @@ def load_checked(store: ObjectStore, entry: PartitionEntry, seg: SegmentRef) -> 
     actual = (header.topic, header.partition, header.start_offset, header.end_offset, len(records))
     if actual != expected or header.records != len(records):
         raise DamagedSegment(seg.key, f"holds {actual}, the manifest says {expected}")
-    previous = seg.start_offset - 1
-    for record in records:
-        if not previous < record[0] < seg.end_offset:
-            raise DamagedSegment(seg.key, f"has record offset {record[0]} out of order or range")
-        previous = record[0]
+    offsets = [record[0] for record in records]
+    if offsets and not (
+        seg.start_offset <= offsets[0]
+        and offsets[-1] < seg.end_offset
+        and all(map(operator.lt, offsets, itertools.islice(offsets, 1, None)))
+    ):
+        previous = seg.start_offset - 1
+        for offset in offsets:
+            if not previous < offset < seg.end_offset:
+                raise DamagedSegment(seg.key, f"has record offset {offset} out of order or range")
+            previous = offset
     return CheckedSegment(seg, records)

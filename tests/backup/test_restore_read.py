@@ -112,3 +112,22 @@ def test_segments_before_the_first_wanted_one_are_not_read(
     got = [s.ref for s in checked_segments(store, partition(first, second), prefetch, first=1)]
 
     assert got == [second]
+
+
+@pytest.mark.parametrize(
+    ("offsets", "bad"), [([0, 3, 2], 2), ([0, 1, 1], 1), ([0, 1, 5], 5), ([0, 1, 9], 9)]
+)
+def test_a_segment_whose_offsets_fall_back_repeat_or_leave_its_range_is_refused(
+    store: LocalStore, offsets: list[int], bad: int
+) -> None:
+    seg = segment(store, offsets, 0, 5)
+
+    with pytest.raises(DamagedSegment, match=f"has record offset {bad} out of order or range"):
+        load_checked(store, partition(seg), seg)
+
+
+def test_a_segment_whose_first_offset_is_before_its_range_is_refused(store: LocalStore) -> None:
+    seg = segment(store, [3, 4], 4, 6)
+
+    with pytest.raises(DamagedSegment, match="has record offset 3 out of order or range"):
+        load_checked(store, partition(seg), seg)
