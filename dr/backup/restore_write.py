@@ -295,10 +295,7 @@ class RecordWriter:
             self._acked[tp] = (number, offset)
             self._delivered[tp] = number
         elif not self._failures or self._failures[-1][0] != tp:
-            missing = number - last[0] - (offset - last[1]) if last is not None else number - 1
-            self._failures.append(
-                (tp, f"{missing} records before offset {offset} were not acknowledged (a gap)")
-            )
+            self._failures.append((tp, _misplaced(number, offset, last)))
 
     # A fatal error (the gapless guarantee) is raised from poll() and flush() as a
     # KafkaException; confluent-kafka then still runs the delivery callbacks of the purged
@@ -324,6 +321,21 @@ class RecordWriter:
                 remaining = len(self._producer)
             if not remaining or self._fatal is not None or time.monotonic() >= deadline:
                 return remaining
+
+
+def _misplaced(number: int, offset: int, last: tuple[int, int] | None) -> str:
+    """Why a marker's offset does not prove the records before it are there."""
+    if offset < 0:
+        return f"record {number} was acknowledged without an offset"
+    if last is None:
+        return f"records before offset {offset} were not acknowledged"
+    missing = number - last[0] - (offset - last[1])
+    if missing > 0:
+        return f"{missing} records before offset {offset} were not acknowledged (a gap)"
+    return (
+        f"{-missing} records more than were written lie before offset {offset}: something "
+        "else writes to this partition"
+    )
 
 
 def _quiet_logger() -> logging.Logger:

@@ -224,3 +224,19 @@ def test_confluent_kafka_takes_produces_arguments_in_the_order_record_writer_pas
     producer.poll(1)
 
     assert reports == [(3, b"k", b"v")]
+
+
+def test_records_another_producer_slips_in_are_a_failure_not_counted(
+    fake: FakeProducer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = writer_on(fake, monkeypatch)
+    for v in values(5):
+        writer.write(("t", 0), None, v, None, 1_700_000_000_000)
+    writer.check()
+    fake.log[("t", 0)] += [b"intruder", b"intruder"]
+    for v in values(5, "b"):
+        writer.write(("t", 0), None, v, None, 1_700_000_000_000)
+
+    with pytest.raises(WriteFailed, match="2 records more than were written lie before offset 11"):
+        writer.settle()
+    assert writer.delivered(("t", 0)) == 5
