@@ -26,7 +26,7 @@ import structlog
 
 from dr.backup.restore_stream import RESUME, PartitionWrite, StreamStopped, write_partitions
 from dr.backup.restore_write import RecordWriter
-from dr.backup.worker import _die_with_runner, _listen
+from dr.backup.worker import die_with_runner, listen_for_stop
 from dr.config.client_overrides import ClientValue
 from dr.config.schema import ClusterSettings, StorageSettings
 from dr.errors import DrError
@@ -91,14 +91,14 @@ class Stopped:
 
 def run_restore_worker(conn: Connection, task: RestoreTask) -> None:
     """The worker process's entry point: write the share, report, exit."""
-    _die_with_runner(task.runner_pid)
+    die_with_runner(task.runner_pid)
     # Ctrl-C reaches the whole process group: the restore's process decides, and sends STOP.
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # already ignored since its start-up
     configure(level=task.log_level, fmt=task.log_format)
     register_secrets(task.secrets)
     structlog.contextvars.bind_contextvars(**dict(task.log_context), worker=task.index)
     cancel = threading.Event()
-    threading.Thread(target=_listen, args=(conn, cancel), daemon=True).start()
+    threading.Thread(target=listen_for_stop, args=(conn, cancel), daemon=True).start()
     try:
         conn.send(_write_share(conn, task, cancel))
     except StreamStopped as exc:

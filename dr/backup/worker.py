@@ -91,14 +91,14 @@ class Failed:
 
 def run_worker(conn: Connection, task: WorkerTask) -> None:
     """The worker process's entry point: copy the share, report, exit."""
-    _die_with_runner(task.runner_pid)
+    die_with_runner(task.runner_pid)
     # Ctrl-C reaches the whole process group: the runner decides, and sends STOP.
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # already ignored since its start-up
     configure(level=task.log_level, fmt=task.log_format)
     register_secrets(task.secrets)
     structlog.contextvars.bind_contextvars(**dict(task.log_context), worker=task.index)
     cancel = threading.Event()
-    threading.Thread(target=_listen, args=(conn, cancel), daemon=True).start()
+    threading.Thread(target=listen_for_stop, args=(conn, cancel), daemon=True).start()
     reporter = _Reporter(conn, task.share)
     try:
         store = open_store(task.settings.storage[task.spec.storage])
@@ -137,7 +137,7 @@ class _Reporter:
         self.conn.send(Progress(event.records, event.bytes, event.partitions_done))
 
 
-def _listen(conn: Connection, cancel: threading.Event) -> None:
+def listen_for_stop(conn: Connection, cancel: threading.Event) -> None:
     """STOP from the runner cancels the copy; a closed pipe means the runner is gone."""
     try:
         while conn.recv() != STOP:
@@ -147,7 +147,7 @@ def _listen(conn: Connection, cancel: threading.Event) -> None:
         _exit_orphaned()
 
 
-def _die_with_runner(runner_pid: int) -> None:
+def die_with_runner(runner_pid: int) -> None:
     """Ask the kernel to kill this process when the runner dies (Linux), then make sure the
     runner did not die before that was asked."""
     if sys.platform.startswith("linux"):
