@@ -28,6 +28,8 @@ PRODUCER_OWNED: dict[str, tuple[str, ...] | None] = {
     "enable.gapless.guarantee": ("true",),  # each partition holds a prefix: restores resume
     "acks": ("all", "-1"),  # a record counted restored is on every in-sync replica
     "transactional.id": None,
+    # The restore counts a partition complete from the reports of its records that succeeded.
+    "delivery.report.only.error": ("false",),
     "bootstrap.servers": None,
 }
 

@@ -123,6 +123,7 @@ def test_restore_producer_overrides_merge_over_the_defaults(tmp_path: Path) -> N
         ("producer", "enable.idempotence: false", "enable.idempotence"),
         ("producer", "acks: 1", "acks"),
         ("producer", "enable.gapless.guarantee: false", "enable.gapless.guarantee"),
+        ("producer", "delivery.report.only.error: true", "delivery.report.only.error"),
         ("producer", "sasl.password: x", "clusters.<name>.client"),
     ],
 )
