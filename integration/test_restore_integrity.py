@@ -92,9 +92,14 @@ class Bench:
 
 
 def bench(lab: RunningLab, tmp: Path, name: str, **topic: Any) -> Bench:
-    """A new source topic on primary (3 partitions) and a backup job for it alone."""
+    """A new source topic on primary (3 partitions) and a backup job for it alone.
+
+    Its retention is unlimited unless asked: the tests write records stamped in 1970 or 2023,
+    which a retention check of the broker (30 s after it starts, then every 5 min) would
+    delete between the produce and the backup."""
     full = f"r7-{RUN}-{name}"
-    create_topic(lab.bootstrap("primary"), full, partitions=3, replication=3, config=topic)
+    topic_config = {"retention.ms": "-1", **topic}
+    create_topic(lab.bootstrap("primary"), full, partitions=3, replication=3, config=topic_config)
     config = yaml.safe_load(lab.config.read_text())
     config["storage"] = {"r7": {"url": (tmp / "store").as_uri()}}
     config["backups"] = {

@@ -61,7 +61,11 @@ def backed_up(lab: RunningLab, tmp: Path, topic: str, **producer: object) -> Pat
     """A config whose job backed up ``topic`` (RECORDS records) once; ``producer``: the job's
     producer overrides, which its restores use."""
     primary = lab.bootstrap("primary")
-    create_topic(primary, topic, partitions=PARTITIONS, replication=3)
+    # Unlimited retention: the records are stamped in 2023, which the broker's retention
+    # check would delete between the produce and the backup.
+    create_topic(
+        primary, topic, partitions=PARTITIONS, replication=3, config={"retention.ms": "-1"}
+    )
     produce_varied(primary, topic, RECORDS)
     config = job_config(lab, tmp, topic.replace(".", "\\."), segment_max_records=5000)
     if producer:
