@@ -179,21 +179,33 @@ def _write_partition(
 ) -> None:
     originals: array[int] = array("q")
     index = 0
-    for segment in checked_segments(store, entry, prefetch):
-        for offset, ts, ts_type, key, value, headers in segment.records:
-            if until is not None and ts > until:
-                continue
-            if keep:
-                originals.append(offset)
-            index += 1
-            if index <= present:
-                stream.already += 1
-                continue
-            writer.write(tp, key, value, headers, written_timestamp(ts, ts_type))
-            stream.to_write[tp] += 1
-            stream.sent += 1
-            if stream.sent % CHECK_EVERY == 0:
-                checkpoint()
+    # The per-record loop keeps its counts in locals (copied to stream at each checkpoint and
+    # on the way out, where a failure report reads them) and calls the writer through one.
+    write = writer.write
+    sent, already = stream.sent, stream.already
+    queued = 0  # records of tp handed to the writer by this call
+    try:
+        for segment in checked_segments(store, entry, prefetch):
+            for offset, ts, ts_type, key, value, headers in segment.records:
+                if until is not None and ts > until:
+                    continue
+                if keep:
+                    originals.append(offset)
+                index += 1
+                if index <= present:
+                    continue
+                write(tp, key, value, headers, written_timestamp(ts, ts_type))
+                queued += 1
+                sent += 1
+                if sent % CHECK_EVERY == 0:
+                    stream.sent, stream.already = sent, already + present
+                    stream.to_write[tp] += queued
+                    queued = 0
+                    checkpoint()
+    finally:
+        stream.sent = sent
+        stream.to_write[tp] += queued
+        stream.already = already + min(index, present)
     if keep:
         stream.originals[(entry.topic, entry.partition)] = originals
     stream.topic_counts[tp[0]] = stream.topic_counts.get(tp[0], 0) + index
