@@ -210,7 +210,9 @@ def delete_topic(bootstrap: str, topic: str) -> None:
         future.result(timeout=60)
 
 
-def command(tool: str, data: Dataset, n: int, *, primary: str, dr: str, config: Path) -> list[str]:
+def command(
+    tool: str, data: Dataset, n: int, *, primary: str, dr: str, config: Path, workers: int = 1
+) -> list[str]:
     me = [sys.executable, __file__]
     parts = "4"
     if tool == "raw consume":
@@ -235,11 +237,20 @@ def command(tool: str, data: Dataset, n: int, *, primary: str, dr: str, config: 
     return [
         KAFKA_DR, "--config", str(config), "restore", "latest", "--job", job_name(data, 1, False),
         "--to", "dr", "--rename", f"{data.topic}={target}", "--no-verify", "--yes", "--json",
+        "--workers", str(workers),
     ]  # fmt: skip
 
 
 def run_dataset(
-    data: Dataset, rounds: int, tools: list[str], *, primary: str, dr: str, config: Path, tmp: Path
+    data: Dataset,
+    rounds: int,
+    tools: list[str],
+    *,
+    primary: str,
+    dr: str,
+    config: Path,
+    tmp: Path,
+    workers: int = 1,
 ) -> dict[str, list[Sample]]:
     """Every tool rounds times, interleaved; the order rotates by one each round."""
     from dr.lab.traffic import create_topic
@@ -256,7 +267,7 @@ def run_dataset(
             if tool == "raw produce":
                 create_topic(dr, target, partitions=4, replication=1)
             log = tmp / f"{data.name}-{tool.replace(' ', '-')}-{n}.log"
-            cmd = command(tool, data, n, primary=primary, dr=dr, config=config)
+            cmd = command(tool, data, n, primary=primary, dr=dr, config=config, workers=workers)
             samples[tool].append(measure(cmd, log))
             if tool in ("backup", "backup (enc)", "restore"):
                 records = json.loads(log.read_text())["records"]
@@ -299,7 +310,9 @@ def main() -> None:
     parser.add_argument("--records-100b", type=int, default=2_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--compression", default="zstd", choices=["zstd", "lz4", "none"])
-    parser.add_argument("--workers", type=int, default=1, help="the backup jobs' workers")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="the backup jobs' and the restore's workers"
+    )
     parser.add_argument(
         "--tools", default=",".join(TOOLS), help="comma-separated subset of: " + ", ".join(TOOLS)
     )
@@ -363,7 +376,14 @@ def main() -> None:
                              config={"retention.ms": "-1"})  # fmt: skip
                 raw_produce(primary, data.topic, 4, data.records, data.value_size)
                 samples = run_dataset(
-                    data, args.rounds, tools, primary=primary, dr=dr, config=config, tmp=tmp
+                    data,
+                    args.rounds,
+                    tools,
+                    primary=primary,
+                    dr=dr,
+                    config=config,
+                    tmp=tmp,
+                    workers=args.workers,
                 )
                 results[data.name] = report(data, samples)
         finally:
