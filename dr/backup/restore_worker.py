@@ -93,7 +93,8 @@ def run_restore_worker(conn: Connection, task: RestoreTask) -> None:
     """The worker process's entry point: write the share, report, exit."""
     die_with_runner(task.runner_pid)
     # Ctrl-C reaches the whole process group: the restore's process decides, and sends STOP.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # already ignored since its start-up
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # discards a Ctrl-C pending since start-up
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the runner
     configure(level=task.log_level, fmt=task.log_format)
     register_secrets(task.secrets)
     structlog.contextvars.bind_contextvars(**dict(task.log_context), worker=task.index)

@@ -46,7 +46,7 @@ from dr.backup.restore_worker import (
     run_restore_worker,
 )
 from dr.backup.worker import STOP
-from dr.backup.workers import split_balanced, start_ignoring_sigint, stop_processes
+from dr.backup.workers import split_balanced, start_sigint_blocked, stop_processes
 from dr.config.client_overrides import ClientValue
 from dr.config.schema import ClusterSettings, StorageSettings
 from dr.log import get_logger, known_secrets
@@ -188,7 +188,7 @@ def _started(tasks: list[RestoreTask], target: Target) -> Iterator[list[_Worker]
                 name=f"kafka-dr-restore-worker-{task.index}",
                 daemon=True,
             )
-            start_ignoring_sigint(process)
+            start_sigint_blocked(process)
             theirs.close()
             workers.append(_Worker(task.index, process, ours, task.share))
         yield workers

@@ -208,7 +208,7 @@ def _started(tasks: list[WorkerTask], target: Target) -> Iterator[list[_Worker]]
                 name=f"kafka-dr-backup-{task.job}-worker-{task.index}",
                 daemon=True,
             )
-            start_ignoring_sigint(process)
+            start_sigint_blocked(process)
             theirs.close()
             workers.append(_Worker(task.index, process, ours, list(task.share)))
         yield workers
@@ -216,28 +216,30 @@ def _started(tasks: list[WorkerTask], target: Target) -> Iterator[list[_Worker]]
         _stop(workers)
 
 
-def start_ignoring_sigint(process: BaseProcess) -> None:
-    """Start a worker whose Python starts with SIGINT ignored, so a Ctrl-C during its start-up
-    (the terminal sends it to the whole group) cannot end it with a traceback of its imports.
+def start_sigint_blocked(process: BaseProcess) -> None:
+    """Start a worker with SIGINT blocked, so that a Ctrl-C during its start-up (a terminal
+    sends it to the whole group) stays pending in it, instead of ending it with a traceback of
+    its imports; the worker then ignores SIGINT (which discards it) and unblocks it.
 
-    An ignored disposition survives exec and Python keeps it; a blocked mask does not survive
-    spawn's exec. The runner's own Ctrl-C stays pending meanwhile (blocked, so not discarded)
-    and reaches it once its handler is back: it then stops the workers.
+    The mask survives spawn's exec once the resource tracker runs (its first start unblocks
+    SIGINT: it is started before). The runner's own Ctrl-C meanwhile is never lost: a handler
+    of this function's notes it, whichever thread the kernel delivers it to, and it is raised
+    again once the runner's handler is back, which then stops the workers. (Ignoring SIGINT
+    here instead would discard it when delivered to another of the runner's threads.)
     """
-    # The resource tracker's first start unblocks SIGINT unconditionally: start it before.
     resource_tracker.ensure_running()
     in_main = threading.current_thread() is threading.main_thread()
+    noted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda s, _: noted.append(s)) if in_main else None
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
     try:
         process.start()
     finally:
-        if in_main:
-            signal.signal(signal.SIGINT, signal.SIG_DFL if handler is None else handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-
-
-_start_ignoring_sigint = start_ignoring_sigint  # its name in the backup workers' tests
+        if in_main:
+            signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+    if noted:
+        signal.raise_signal(signal.SIGINT)  # to the runner's own handler
 
 
 def _stop(workers: list[_Worker]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -22,10 +23,10 @@ from dr.backup.worker import Done, Failed, Stored, WorkerTask
 from dr.backup.workers import (
     Target,
     WorkerFailed,
-    _start_ignoring_sigint,
     check_covered,
     copy_with_workers,
     split_partitions,
+    start_sigint_blocked,
     worker_count,
     worker_spec,
 )
@@ -219,31 +220,39 @@ def test_a_workers_error_reaches_the_runner_with_its_message(tmp_path: Path) -> 
     assert failed.value.exit_code == 2
 
 
-def reports_its_sigint_disposition(conn: Connection) -> None:
-    conn.send(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+def reports_its_sigint_mask(conn: Connection) -> None:
+    conn.send(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set()))
 
 
-def test_a_worker_starts_with_sigint_ignored_and_a_ctrl_c_meanwhile_reaches_the_runner(
+def test_a_worker_starts_with_sigint_blocked_and_a_ctrl_c_meanwhile_reaches_the_runner(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A terminal's Ctrl-C reaches every process of the group: a worker still importing must not
-    # die of it with a traceback; the runner must still get it, to stop its workers.
+    # die of it with a traceback; the runner must still get it, to stop its workers, even when
+    # the kernel hands it to another of the runner's threads (a run has several).
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    process = context.Process(target=reports_its_sigint_disposition, args=(theirs,))
+    process = context.Process(target=reports_its_sigint_mask, args=(theirs,))
     start = type(process).start
 
     def ctrl_c_then_start(self: multiprocessing.process.BaseProcess) -> None:
         os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # delivered meanwhile, to a thread that does not block it
         start(self)
 
     monkeypatch.setattr(type(process), "start", ctrl_c_then_start)
     handler = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
-        _start_ignoring_sigint(process)
-        time.sleep(1)  # the runner's pending Ctrl-C arrives once its handler is back
+    other = threading.Event()
+    thread = threading.Thread(target=other.wait, daemon=True)
+    thread.start()
     try:
-        assert ours.poll(30) and ours.recv() is True, "the worker did not start with SIGINT ignored"
+        with pytest.raises(KeyboardInterrupt):
+            start_sigint_blocked(process)
+            time.sleep(1)  # the runner's Ctrl-C arrives once its handler is back
+    finally:
+        other.set()
+    try:
+        assert ours.poll(30) and ours.recv() is True, "the worker did not start with SIGINT blocked"
     finally:
         process.join(10)
     assert signal.getsignal(signal.SIGINT) is handler
