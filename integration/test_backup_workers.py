@@ -35,6 +35,9 @@ def backup_process(config: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group: the whole run can be killed at once
+        # Started as from a terminal, whatever started the tests: a shell's background job
+        # ignores SIGINT, and kafka-dr leaves a SIGINT it was started ignoring alone.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

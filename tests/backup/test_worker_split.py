@@ -241,19 +241,20 @@ def test_a_worker_starts_with_sigint_blocked_and_a_ctrl_c_meanwhile_reaches_the_
         start(self)
 
     monkeypatch.setattr(type(process), "start", ctrl_c_then_start)
-    handler = signal.getsignal(signal.SIGINT)
+    # Python's own Ctrl-C handler, even when the tests were started ignoring SIGINT (as a
+    # shell's background job is).
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
     other = threading.Event()
-    thread = threading.Thread(target=other.wait, daemon=True)
-    thread.start()
+    threading.Thread(target=other.wait, daemon=True).start()
     try:
         with pytest.raises(KeyboardInterrupt):
             start_sigint_blocked(process)
             time.sleep(1)  # the runner's Ctrl-C arrives once its handler is back
-    finally:
-        other.set()
-    try:
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
         assert ours.poll(30) and ours.recv() is True, "the worker did not start with SIGINT blocked"
     finally:
-        process.join(10)
-    assert signal.getsignal(signal.SIGINT) is handler
-    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+        other.set()
+        signal.signal(signal.SIGINT, before)
+        if process.pid is not None:
+            process.join(10)
