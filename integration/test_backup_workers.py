@@ -65,6 +65,14 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def any_alive_after(pids: list[int], seconds: float) -> bool:
+    """Whether any of pids still runs once they had ``seconds`` to end."""
+    deadline = time.monotonic() + seconds
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return any(alive(pid) for pid in pids)
+
+
 def wait_until_copying(tmp: Path, proc: subprocess.Popen[str], workers: int) -> list[int]:
     """The worker pids, once they all run and this run stored a segment (a killed run's
     segments stay in the store: one more than before)."""
@@ -184,10 +192,7 @@ def test_a_run_killed_or_interrupted_with_its_workers_loses_and_doubles_nothing(
     pids = wait_until_copying(tmp_path, proc, 3)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(alive(pid) for pid in pids), "workers outlived their runner"
+    assert not any_alive_after(pids, 10), "workers outlived their runner"
     assert manifests(tmp_path) == []
 
     # Ctrl-C (to the whole process group, as a terminal sends it): every worker stopped.

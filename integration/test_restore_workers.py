@@ -24,7 +24,13 @@ from confluent_kafka import Producer
 from dr.lab.traffic import count_records, create_topic
 from integration.conftest import RunningLab, run_cli
 from integration.test_backup_faults import job_config, run
-from integration.test_backup_workers import PARTITIONS, alive, records_of, worker_pids
+from integration.test_backup_workers import (
+    PARTITIONS,
+    alive,
+    any_alive_after,
+    records_of,
+    worker_pids,
+)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -191,10 +197,7 @@ def test_a_restore_killed_with_its_workers_leaves_none_running_and_resumes_exact
     pids = wait_until_writing(dr, "rw.runkill.restored", proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(alive(pid) for pid in pids), "workers outlived their restore"
+    assert not any_alive_after(pids, 10), "workers outlived their restore"
     first = count_records(dr, "rw.runkill.restored")
     assert 0 < first < RECORDS, "the restore was not caught half-way"
 

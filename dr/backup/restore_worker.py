@@ -11,7 +11,6 @@ when that process dies (Linux), and it exits as soon as its pipe closes.
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 import traceback
@@ -22,15 +21,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-import structlog
-
 from dr.backup.restore_stream import RESUME, PartitionWrite, StreamStopped, write_partitions
 from dr.backup.restore_write import RecordWriter
-from dr.backup.worker import die_with_runner, listen_for_stop
+from dr.backup.worker import begin_worker
 from dr.config.client_overrides import ClientValue
 from dr.config.schema import ClusterSettings, StorageSettings
 from dr.errors import DrError
-from dr.log import configure, register_secrets
 from dr.storage import open_store
 
 PROGRESS_EVERY_S = 0.5
@@ -91,15 +87,7 @@ class Stopped:
 
 def run_restore_worker(conn: Connection, task: RestoreTask) -> None:
     """The worker process's entry point: write the share, report, exit."""
-    die_with_runner(task.runner_pid)
-    # Ctrl-C reaches the whole process group: the restore's process decides, and sends STOP.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # discards a Ctrl-C pending since start-up
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the runner
-    configure(level=task.log_level, fmt=task.log_format)
-    register_secrets(task.secrets)
-    structlog.contextvars.bind_contextvars(**dict(task.log_context), worker=task.index)
-    cancel = threading.Event()
-    threading.Thread(target=listen_for_stop, args=(conn, cancel), daemon=True).start()
+    cancel = begin_worker(conn, task)
     try:
         conn.send(_write_share(conn, task, cancel))
     except StreamStopped as exc:

@@ -15,7 +15,6 @@ every worker.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import threading
@@ -46,7 +45,7 @@ from dr.backup.restore_worker import (
     run_restore_worker,
 )
 from dr.backup.worker import STOP
-from dr.backup.workers import split_balanced, start_sigint_blocked, stop_processes
+from dr.backup.workers import split_balanced, started_processes
 from dr.config.client_overrides import ClientValue
 from dr.config.schema import ClusterSettings, StorageSettings
 from dr.log import get_logger, known_secrets
@@ -177,23 +176,12 @@ class _Worker:
 @contextmanager
 def _started(tasks: list[RestoreTask], target: Target) -> Iterator[list[_Worker]]:
     """The workers, started; on the way out every one still running is stopped, then killed."""
-    context = multiprocessing.get_context("spawn")
-    workers: list[_Worker] = []
-    try:
-        for task in tasks:
-            ours, theirs = context.Pipe(duplex=True)
-            process = context.Process(
-                target=target,
-                args=(theirs, task),
-                name=f"kafka-dr-restore-worker-{task.index}",
-                daemon=True,
-            )
-            start_sigint_blocked(process)
-            theirs.close()
-            workers.append(_Worker(task.index, process, ours, task.share))
-        yield workers
-    finally:
-        stop_processes([(w.process, w.conn) for w in workers], event="restore_workers_stopped")
+    name = "kafka-dr-restore-worker-{0.index}"
+    with started_processes(target, tasks, name, event="restore_workers_stopped") as started:
+        yield [
+            _Worker(task.index, process, conn, task.share)
+            for task, (process, conn) in zip(tasks, started, strict=True)
+        ]
 
 
 class _Run:

@@ -22,7 +22,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -91,15 +91,7 @@ class Failed:
 
 def run_worker(conn: Connection, task: WorkerTask) -> None:
     """The worker process's entry point: copy the share, report, exit."""
-    die_with_runner(task.runner_pid)
-    # Ctrl-C reaches the whole process group: the runner decides, and sends STOP.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # discards a Ctrl-C pending since start-up
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the runner
-    configure(level=task.log_level, fmt=task.log_format)
-    register_secrets(task.secrets)
-    structlog.contextvars.bind_contextvars(**dict(task.log_context), worker=task.index)
-    cancel = threading.Event()
-    threading.Thread(target=listen_for_stop, args=(conn, cancel), daemon=True).start()
+    cancel = begin_worker(conn, task)
     reporter = _Reporter(conn, task.share)
     try:
         store = open_store(task.settings.storage[task.spec.storage])
@@ -136,6 +128,39 @@ class _Reporter:
         self.last = now
         self.report_stored()
         self.conn.send(Progress(event.records, event.bytes, event.partitions_done))
+
+
+class WorkerStart(Protocol):
+    """What every worker task carries to start like its runner."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def runner_pid(self) -> int: ...
+    @property
+    def log_level(self) -> str: ...
+    @property
+    def log_format(self) -> str: ...
+    @property
+    def log_context(self) -> tuple[tuple[str, Any], ...]: ...
+    @property
+    def secrets(self) -> tuple[str, ...]: ...
+
+
+def begin_worker(conn: Connection, task: WorkerStart) -> threading.Event:
+    """The first steps of a worker process (backup or restore): it dies with its runner, leaves
+    Ctrl-C to the runner, logs like it (level, format, context, secrets masked), and listens
+    for STOP; returns the event STOP sets."""
+    die_with_runner(task.runner_pid)
+    # Ctrl-C reaches the whole process group: the runner decides, and sends STOP.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # discards a Ctrl-C pending since start-up
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the runner
+    configure(level=task.log_level, fmt=task.log_format)
+    register_secrets(task.secrets)
+    structlog.contextvars.bind_contextvars(**dict(task.log_context), worker=task.index)
+    cancel = threading.Event()
+    threading.Thread(target=listen_for_stop, args=(conn, cancel), daemon=True).start()
+    return cancel
 
 
 def listen_for_stop(conn: Connection, cancel: threading.Event) -> None:

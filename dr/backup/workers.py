@@ -197,23 +197,36 @@ class _Worker:
 @contextmanager
 def _started(tasks: list[WorkerTask], target: Target) -> Iterator[list[_Worker]]:
     """The workers, started; on the way out every one still running is stopped, then killed."""
+    name = "kafka-dr-backup-{0.job}-worker-{0.index}"
+    with started_processes(target, tasks, name, event="backup_workers_stopped") as started:
+        yield [
+            _Worker(task.index, process, conn, list(task.share))
+            for task, (process, conn) in zip(tasks, started, strict=True)
+        ]
+
+
+@contextmanager
+def started_processes(
+    target: Callable[[Connection, Any], None], tasks: Iterable[Any], name: str, *, event: str
+) -> Iterator[list[tuple[BaseProcess, Connection]]]:
+    """One worker process per task ('spawn', SIGINT blocked while it starts: see
+    start_sigint_blocked) running ``target(its end of a pipe, task)``, named ``name`` formatted
+    with the task, with the runner's end of its pipe; on the way out every one still running
+    is stopped, then killed (stop_processes, logging ``event``)."""
     context = multiprocessing.get_context("spawn")
-    workers: list[_Worker] = []
+    started: list[tuple[BaseProcess, Connection]] = []
     try:
         for task in tasks:
             ours, theirs = context.Pipe(duplex=True)
             process = context.Process(
-                target=target,
-                args=(theirs, task),
-                name=f"kafka-dr-backup-{task.job}-worker-{task.index}",
-                daemon=True,
+                target=target, args=(theirs, task), name=name.format(task), daemon=True
             )
             start_sigint_blocked(process)
             theirs.close()
-            workers.append(_Worker(task.index, process, ours, list(task.share)))
-        yield workers
+            started.append((process, ours))
+        yield started
     finally:
-        _stop(workers)
+        stop_processes(started, event=event)
 
 
 def start_sigint_blocked(process: BaseProcess) -> None:
@@ -240,10 +253,6 @@ def start_sigint_blocked(process: BaseProcess) -> None:
             signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
     if noted:
         signal.raise_signal(signal.SIGINT)  # to the runner's own handler
-
-
-def _stop(workers: list[_Worker]) -> None:
-    stop_processes([(w.process, w.conn) for w in workers], event="backup_workers_stopped")
 
 
 def stop_processes(workers: list[tuple[BaseProcess, Connection]], *, event: str) -> None:
