@@ -23,7 +23,7 @@ from dr.backup.catalog import (
 )
 from dr.config.schema import Settings
 from dr.errors import UsageError
-from dr.storage import ObjectNotFound, ObjectStore, open_store
+from dr.storage import ObjectNotFound, ObjectStore, get_stored, open_store, open_stored
 
 # The time suffix of a backup id (catalog.new_backup_id): -YYYYMMDDTHHMMSSffffffZ.
 _ID_TIME = re.compile(r"-\d{8}T\d{12}Z$")
@@ -111,10 +111,28 @@ def _archive_of(
 
 
 def load_metadata(store: ObjectStore, manifest: Manifest) -> dict[str, Any]:
+    """The backup's metadata snapshot, opened with the store's keys when it is encrypted.
+
+    Raises CatalogError (missing, or not a JSON object), EncryptionError (encrypted with a
+    key the settings do not list, or read without keys), StorageError.
+    """
+    key = manifest.metadata_key
     try:
-        raw: dict[str, Any] = json.loads(store.get_bytes(manifest.metadata_key))
+        stored = get_stored(store, key)
     except ObjectNotFound:
         raise CatalogError(
-            f"metadata object '{manifest.metadata_key}' of backup {manifest.backup_id} is missing"
+            f"metadata object '{key}' of backup {manifest.backup_id} is missing"
         ) from None
+    # Through open_stored, not get_bytes: a store opened without keys would hand the
+    # encrypted bytes to the JSON parser (an unexpected UnicodeDecodeError, not the key id).
+    data = open_stored(store, key, stored)
+    try:
+        raw = json.loads(data)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        raw = None
+    if not isinstance(raw, dict):
+        raise CatalogError(
+            f"metadata object '{key}' of backup {manifest.backup_id} is not a JSON object: "
+            f"run 'kafka-dr backup verify {manifest.backup_id}'"
+        )
     return raw
