@@ -45,7 +45,7 @@ from dr.kafka.client import ClusterAdmin, admin_client
 from dr.log import get_logger
 from dr.playbooks.divergence import DivergedPartition
 from dr.playbooks.divergence_match import DivergenceError
-from dr.storage import ObjectStore, StoreLease, open_store
+from dr.storage import ObjectStore, StoreLease, open_store, put_encrypted
 from dr.storage.lease import LEASE_TTL_S
 
 __all__ = ["ArchivedPartition", "DivergenceArchive", "archive_divergence", "archive_job"]
@@ -206,7 +206,9 @@ def _copy(
             )
     metadata = encode_metadata(snapshot_metadata(admin, topics, admin.timeout_s, topic_ids=ids))
     meta_key = metadata_key(job, backup_id)
-    store.put_bytes(meta_key, metadata)
+    # Sealed like a backup's (topic configs, group offsets, ACLs) when the store has keys.
+    stored_metadata = put_encrypted(store, meta_key, metadata)
+    encrypted = stored_metadata is not metadata
     entries = sorted((partition_entry(p) for p in plans), key=lambda e: (e.topic, e.partition))
     return Manifest(
         backup_id=backup_id,
@@ -221,7 +223,8 @@ def _copy(
         records=records,
         bytes=stored,
         metadata_key=meta_key,
-        metadata_sha256=hashlib.sha256(metadata).hexdigest(),
+        metadata_sha256=hashlib.sha256(stored_metadata).hexdigest(),
+        metadata_plain_sha256=hashlib.sha256(metadata).hexdigest() if encrypted else None,
         partitions=tuple(entries),
         extra={
             "divergence": {
