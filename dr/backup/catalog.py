@@ -204,7 +204,9 @@ def _sequence_of(key: str) -> int | None:
     return int(digits) if name.endswith(".json") and digits.isdigit() else None
 
 
-def _object_of(job: str, entry: CatalogEntry) -> str:
+def entry_object(job: str, entry: CatalogEntry) -> str:
+    """The object at fault when an entry's backup cannot be read: its manifest, or its
+    sequence entry when that is unreadable."""
     if entry.backup_id.startswith("<unreadable"):
         return sequence_key(job, entry.sequence)
     return manifest_key(job, entry.backup_id)
@@ -233,17 +235,40 @@ def load_entry(store: ObjectStore, job: str, entry: CatalogEntry) -> Manifest:
 
 
 def scan_catalog(store: ObjectStore, job: str) -> tuple[list[Manifest], list[CatalogProblem]]:
-    """Every readable committed backup (oldest first) and a problem for each one that is not."""
+    """Every readable committed backup (oldest first) and a problem for each one that is not,
+    and for a newest backup gone with its sequence entry."""
     good: list[Manifest] = []
     problems: list[CatalogProblem] = []
-    for entry in catalog_entries(store, job):
+    entries = catalog_entries(store, job)
+    for entry in entries:
         try:
             good.append(load_entry(store, job, entry))
         except (CatalogError, StorageError) as exc:
-            problems.append(
-                CatalogProblem(entry.sequence, entry.backup_id, _object_of(job, entry), str(exc))
-            )
-    return good, problems
+            problems.append(problem_of(job, entry, exc))
+    gone = gone_newest(store, job, entries)
+    return good, problems + ([gone] if gone else [])
+
+
+def problem_of(job: str, entry: CatalogEntry, exc: Exception) -> CatalogProblem:
+    return CatalogProblem(entry.sequence, entry.backup_id, entry_object(job, entry), str(exc))
+
+
+def gone_newest(store: ObjectStore, job: str, entries: list[CatalogEntry]) -> CatalogProblem | None:
+    """The backup the catalog head names when its sequence entry is gone (a prune never
+    deletes the newest backup: it was deleted out of band); None when the head is not past the
+    newest entry."""
+    head = head_number(store, job)
+    newest = max((e.sequence for e in entries), default=0)
+    if head is None or head <= newest:
+        return None
+    key = sequence_key(job, head)
+    return CatalogProblem(
+        head,
+        f"<backup number {head}>",
+        key,
+        f"backup number {head} is gone with its sequence entry (the catalog head names it; "
+        f"the newest entry is {newest}): deleted out of band",
+    )
 
 
 def list_manifests(store: ObjectStore, job: str) -> list[Manifest]:
@@ -295,7 +320,7 @@ def newest_first(store: ObjectStore, job: str) -> Iterator[Manifest | CatalogPro
         try:
             yield load_entry(store, job, entry)
         except (CatalogError, StorageError) as exc:
-            yield CatalogProblem(entry.sequence, entry.backup_id, _object_of(job, entry), str(exc))
+            yield problem_of(job, entry, exc)
     every = sequence_numbers(store, job)
     numbers = [n for n in every if newest is None or n < newest]
     entries: Iterator[CatalogEntry] = (
@@ -307,7 +332,7 @@ def newest_first(store: ObjectStore, job: str) -> Iterator[Manifest | CatalogPro
         try:
             yield load_entry(store, job, entry)
         except (CatalogError, StorageError) as exc:
-            yield CatalogProblem(entry.sequence, entry.backup_id, _object_of(job, entry), str(exc))
+            yield problem_of(job, entry, exc)
 
 
 def latest_manifest(store: ObjectStore, job: str) -> Manifest | None:

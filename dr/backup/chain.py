@@ -18,11 +18,11 @@ from dr.backup.catalog import (
     Manifest,
     PartitionEntry,
     catalog_entries,
-    head_number,
+    entry_object,
+    gone_newest,
     load_entry,
     load_manifest,
     manifest_key,
-    sequence_key,
 )
 from dr.storage import ObjectStore, StorageError
 
@@ -131,22 +131,13 @@ def _newer_broken(
     newest backup may be what was deleted."""
     if manifest.sequence <= 0:
         return []
-    found: list[Found] = []
-    head = head_number(store, manifest.job)
-    newest = max((e.sequence for e in entries), default=0)
-    if head is not None and head > newest:
-        found.append(
-            (
-                sequence_key(manifest.job, head),
-                f"backup number {head} is gone with its sequence entry (the catalog head names "
-                f"it; the newest entry is {newest}): deleted out of band",
-            )
-        )
+    gone = gone_newest(store, manifest.job, entries)
+    found: list[Found] = [(gone.object, gone.message)] if gone else []
     for entry in entries:
         if entry.sequence <= manifest.sequence:
             continue
         try:
             load_entry(store, manifest.job, entry)
         except (CatalogError, StorageError) as exc:
-            found.append((manifest_key(manifest.job, entry.backup_id), str(exc)))
+            found.append((entry_object(manifest.job, entry), str(exc)))
     return found

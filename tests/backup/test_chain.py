@@ -345,3 +345,28 @@ def test_a_parent_pruned_by_retention_is_not_a_problem(c: Chain) -> None:
 
     assert list_manifests(c.store, JOB) == [c.b3]
     assert verify_backup(c.store, c.b3, deep=True).status == "OK"
+
+
+def test_a_newest_sequence_entry_deleted_alone_is_listed_as_a_problem_and_prune_keeps_its_data(
+    c: Chain,
+) -> None:
+    c.store.delete(sequence_key(JOB, 3))  # its manifest and segment s3 remain, uncommitted
+
+    manifests, problems = scan_catalog(c.store, JOB)
+    plan = plan_prune(c.store, JOB, Retention(keep_last=1), T0 + 3 * HOUR)
+    execute_prune(c.store, plan)
+
+    assert manifests == [c.b1, c.b2]
+    assert [(p.object, p.message.split(" (")[0]) for p in problems] == [
+        (sequence_key(JOB, 3), "backup number 3 is gone with its sequence entry")
+    ]
+    assert plan.problems and plan.prune == (c.b1.backup_id,)
+    assert c.store.exists(c.key(c.b3)) and c.store.exists(c.s3.key)
+
+
+def test_an_unreadable_newer_sequence_entry_is_named_by_its_own_key(c: Chain) -> None:
+    c.store.put_bytes(sequence_key(JOB, 3), b"garbage")
+
+    [problem] = verify_backup(c.store, c.b2).problems
+
+    assert problem.object == sequence_key(JOB, 3)
