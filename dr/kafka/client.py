@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +19,7 @@ from confluent_kafka.admin import AdminClient
 
 from dr.config.schema import ClusterSettings
 from dr.kafka.authz import cluster_name, principal_of
+from dr.kafka.private_files import private_file
 from dr.kafka.reach import ConnectionWatch, await_first_answer, interruptibly
 
 JAVA_PREFIX = "java."
@@ -177,7 +176,8 @@ def java_properties(cluster: ClusterSettings) -> dict[str, str]:
 
 @contextmanager
 def java_properties_file(cluster: ClusterSettings) -> Iterator[Path | None]:
-    """A private temporary properties file for --command-config, removed afterwards.
+    """A private properties file for a tool's --command-config, gone afterwards even when
+    kafka-dr is killed (dr.kafka.private_files); run_tool passes it to the tool.
 
     Yields None when the cluster needs no client properties.
     """
@@ -185,15 +185,9 @@ def java_properties_file(cluster: ClusterSettings) -> Iterator[Path | None]:
     if not props:
         yield None
         return
-    fd, name = tempfile.mkstemp(prefix="kafka-dr-client-", suffix=".properties")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for key, value in props.items():
-                handle.write(f"{key}={escape_property(value)}\n")
-        yield Path(name)
-    finally:
-        Path(name).unlink(missing_ok=True)
+    text = "".join(f"{key}={escape_property(value)}\n" for key, value in props.items())
+    with private_file(text, name="kafka-dr-client.properties") as path:
+        yield path
 
 
 def _quote(value: str) -> str:

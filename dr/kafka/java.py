@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dr.errors import KafkaError, ToolMissingError
 from dr.kafka.jars import KafkaJars, cache_root
+from dr.kafka.private_files import inherited_fds
 from dr.log import redact_text
 
 LEAN_JVM = ("-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true")
@@ -93,7 +94,14 @@ def run_tool(
     )
     tool = main_class.rsplit(".", 1)[-1]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+            pass_fds=inherited_fds(args),  # a private file given as /dev/fd/N
+        )
     except subprocess.TimeoutExpired:
         raise KafkaError(f"{tool} did not finish within {timeout_s:.0f}s") from None
     if proc.returncode != 0:

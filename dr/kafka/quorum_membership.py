@@ -21,6 +21,7 @@ from dr.errors import KafkaError
 from dr.kafka.client import escape_property, java_properties, java_properties_file
 from dr.kafka.jars import KafkaJars
 from dr.kafka.java import run_tool
+from dr.kafka.private_files import private_file
 from dr.kafka.quorum import QUORUM_TOOL
 
 # A directory id of all zeros: a voter of a static quorum (no directory id recorded).
@@ -114,17 +115,17 @@ def add_controller(
 
     The tool reads the new voter from its config (node.id, controller listeners) and its
     directory id from the meta.properties of its metadata log dir: both are copied here
-    (read from the node's host) into a private directory, beside the client settings.
+    (read from the node's host), the config into a private file with the client settings.
     """
     with tempfile.TemporaryDirectory(prefix="kafka-dr-controller-") as tmp:
         folder = Path(tmp)
         (folder / "meta.properties").write_bytes(meta_properties)
         props = {**node_config, **java_properties(cluster)}
         props["metadata.log.dir"] = props["log.dirs"] = str(folder)
-        config = folder / "controller.properties"
-        config.write_text("".join(f"{k}={escape_property(v)}\n" for k, v in props.items()))
-        config.chmod(0o600)
-        _quorum_tool(cluster, jars, ["add-controller"], command_config=config)
+        text = "".join(f"{k}={escape_property(v)}\n" for k, v in props.items())
+        # Not in the folder: it holds the client's password, which a kill would leave there.
+        with private_file(text, name="kafka-dr-controller.properties") as config:
+            _quorum_tool(cluster, jars, ["add-controller"], command_config=config)
 
 
 def _quorum_tool(
