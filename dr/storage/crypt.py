@@ -65,7 +65,15 @@ def header_key_id(data: bytes) -> str | None:
     raw = data[_PREFIX.size : _PREFIX.size + id_len]
     if len(raw) != id_len:
         return None
-    return raw.decode("ascii", errors="replace")
+    return shown_key_id(raw)
+
+
+def shown_key_id(raw: bytes) -> str:
+    """The key id of a header as a message may show it: anything but printable ASCII escaped
+    (a header is written by whoever can write to the store: a newline or a terminal escape in
+    it must not reach an error line). A listed id is printable ASCII, so it reads unchanged."""
+    text = raw.decode("ascii", errors="backslashreplace")
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 def seal(keyring: Keyring, object_key: str, plaintext: bytes) -> bytes:
@@ -93,7 +101,7 @@ def unseal(keyring: Keyring, object_key: str, data: bytes) -> bytes:
         raise EncryptionError(
             f"object '{object_key}' is cut short: the encrypted object ends early"
         )
-    key_id = data[_PREFIX.size : header_len].decode("ascii", errors="replace")
+    key_id = shown_key_id(data[_PREFIX.size : header_len])
     key = keyring.keys.get(key_id)
     if key is None:
         raise EncryptionError(

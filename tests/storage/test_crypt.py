@@ -197,6 +197,31 @@ def test_a_store_without_keys_names_the_key_an_encrypted_object_needs(tmp_path: 
         open_stored(plain, SEG, get_stored(plain, SEG))
 
 
+def with_key_id(sealed: bytes, key_id: bytes) -> bytes:
+    """The sealed object with its header's key id replaced (as anyone who may write to the
+    store can do)."""
+    old_len = sealed[8]
+    return sealed[:8] + bytes([len(key_id)]) + key_id + sealed[9 + old_len :]
+
+
+def test_a_forged_key_id_with_control_characters_stays_on_one_printable_line(
+    tmp_path: Path,
+) -> None:
+    forged = with_key_id(seal(ring(), SEG, PLAINTEXT), b"k1\n\x1b[2J\xff")
+    plain = LocalStore(tmp_path)
+
+    with pytest.raises(EncryptionError) as unlisted:
+        unseal(ring(), SEG, forged)
+    with pytest.raises(EncryptionError) as keyless:
+        open_stored(plain, SEG, forged)
+
+    shown = "'k1\\x0a\\x1b[2J\\xff'"
+    for caught in (unlisted, keyless):
+        assert shown in caught.value.message
+        assert caught.value.message.isprintable()
+    assert header_key_id(forged) == "k1\\x0a\\x1b[2J\\xff"
+
+
 @pytest.mark.parametrize(
     ("key", "sealed"),
     [
