@@ -11,6 +11,7 @@ import hashlib
 import struct
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from dr.errors import DrError, KafkaError
 from dr.kafka.authz import refusal
 from dr.kafka.client import confluent_config, librdkafka_logger
 from dr.log import get_logger
-from dr.storage import ObjectStore, put_encrypted
+from dr.storage import EncryptedStore, ObjectStore
 
 log = get_logger(__name__)
 
@@ -98,6 +99,7 @@ class _Uploader:
         self.bytes = 0
         self.in_flight = 0  # payload bytes submitted and not yet stored
         self.max_in_flight = max_in_flight
+        self.token = uuid.uuid4().hex[:12]  # names this run's segments where a key is taken
 
     def submit(self, st: _Open, end: int) -> None:
         """Hand st's segment, up to end, to the threads that store it, and start st's next
@@ -127,7 +129,7 @@ class _Uploader:
 
     def _store(self, key: str, header: SegmentHeader, payload: bytearray) -> SegmentRef:
         data = encode_segment(header, payload)
-        stored = put_encrypted(self.store, key, data)
+        key, stored = store_new_segment(self.store, key, data, self.token)
         return SegmentRef(
             key=key,
             start_offset=header.start_offset,
@@ -153,6 +155,24 @@ class _Uploader:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def store_new_segment(store: ObjectStore, key: str, data: bytes, token: str) -> tuple[str, bytes]:
+    """Store a segment without ever replacing an object: under key when none is there, else
+    under key with this run's token; returns the key used and the bytes as stored.
+
+    A segment's key is taken when a killed run left it, or when a committed backup holds it (a
+    topic backed up again from its log start after it left the job's topics, or a host whose
+    lease was taken over while it still copied): replacing it would break that backup's
+    checksum. Leftovers nothing references are swept by the next prune."""
+    inner = store.inner if isinstance(store, EncryptedStore) else store
+    stored = store.seal(key, data) if isinstance(store, EncryptedStore) else data
+    if inner.put_if_absent(key, stored):
+        return key, stored
+    own = f"{key.removesuffix('.seg')}.{token}.seg"
+    stored = store.seal(own, data) if isinstance(store, EncryptedStore) else data
+    inner.put_bytes(own, stored)  # a key of this run's own: nothing else writes it
+    return own, stored
 
 
 def copy_records(
