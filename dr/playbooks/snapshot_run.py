@@ -77,9 +77,17 @@ def snapshot_params(
     settle_timeout_s: float = SETTLE_TIMEOUT_S,
 ) -> dict[str, Any]:
     """The run's params: a new snapshot id and the nodes in order, read from the cluster now.
-    Raises UsageError for an unknown cluster or store, or a single-node cluster without
-    offline_ok."""
+    Raises UsageError for an unknown cluster or store, a store with client-side encryption,
+    or a single-node cluster without offline_ok."""
     store = storage_name(settings, cluster, storage)
+    if settings.storage[store].encryption is not None:
+        # The archives hold every record of the nodes' log dirs, and are not sealed: taking
+        # them into a store the user encrypts would store those records in the clear.
+        raise UsageError(
+            f"storage.{store} encrypts backups, but log-dir snapshots are not encrypted: their "
+            "archives would hold the nodes' records in the clear; give --storage a store "
+            "without encryption (protected by sse and its access policy)"
+        )
     probe = probe or LiveSnapshotCluster(settings.clusters[cluster], settings.tools)
     view, quorum = probe.view(), probe.quorum()
     voters = sorted(v.node_id for v in quorum.voters)
