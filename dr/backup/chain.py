@@ -62,7 +62,7 @@ def _against_parent(
     except CatalogError as exc:
         if manifest.parent in by_id:
             return [(manifest_key(manifest.job, manifest.parent), str(exc))]
-        return []  # pruned by retention: nothing left to compare with
+        return _parent_gone(store, manifest, by_id)
     if manifest.parent_sha256 and parent.sha256 != manifest.parent_sha256:
         return [
             (
@@ -84,6 +84,35 @@ def _against_parent(
             continue  # a new lineage: nothing carried
         found += [(key, message) for message in _partition_against(old, new)]
     return found
+
+
+def _parent_gone(
+    store: ObjectStore, manifest: Manifest, by_id: dict[str, CatalogEntry]
+) -> list[Found]:
+    """[] when the missing parent was pruned by retention (nothing left to compare with); a
+    problem when it was deleted out of band with its sequence entry. A prune deletes the oldest
+    readable backups first: one still readable below the child means the parent did not go
+    by a prune."""
+    assert manifest.parent is not None
+    older = sorted(
+        (e for e in by_id.values() if 0 < e.sequence < manifest.sequence),
+        key=lambda e: e.sequence,
+        reverse=True,
+    )
+    for entry in older:
+        try:
+            kept = load_entry(store, manifest.job, entry)
+        except (CatalogError, StorageError):
+            continue
+        return [
+            (
+                manifest_key(manifest.job, manifest.parent),
+                f"the parent of backup {manifest.backup_id} is gone with its sequence entry "
+                f"while the older backup {kept.backup_id} remains: deleted out of band, "
+                "not pruned",
+            )
+        ]
+    return []
 
 
 def _partition_against(old: PartitionEntry, new: PartitionEntry) -> list[str]:

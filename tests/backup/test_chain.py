@@ -370,3 +370,16 @@ def test_an_unreadable_newer_sequence_entry_is_named_by_its_own_key(c: Chain) ->
     [problem] = verify_backup(c.store, c.b2).problems
 
     assert problem.object == sequence_key(JOB, 3)
+
+
+def test_a_parent_deleted_with_its_sequence_entry_while_an_older_backup_remains_is_reported(
+    c: Chain,
+) -> None:
+    c.store.delete(sequence_key(JOB, 2))
+    c.store.delete(c.key(c.b2))
+
+    [problem] = verify_backup(c.store, c.b3).problems
+
+    assert problem.object == c.key(c.b2)
+    assert "deleted out of band, not pruned" in problem.message
+    assert c.b1.backup_id in problem.message
