@@ -227,6 +227,8 @@ def _client_secrets(settings: Settings) -> list[str]:
         for secret in (store.access_key_id, store.secret_access_key):
             if secret is not None:
                 out.append(secret.get_secret_value())
+        if store.encryption is not None:  # written inline, not as a reference
+            out += [key.get_secret_value().strip() for key in store.encryption.keys.values()]
     for drill in settings.drills.values():
         if drill.signing_key is not None:
             out.append(drill.signing_key.get_secret_value())

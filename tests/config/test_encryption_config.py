@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from dr.config import parse_config
 from dr.errors import ConfigError
+from dr.log import redact_text
 from dr.storage import EncryptedStore, LocalStore, open_store
 
 CONFIG = """\
@@ -103,3 +104,22 @@ def test_a_missing_key_file_is_named_by_its_path(tmp_path: Path) -> None:
     found = problems(tmp_path)
 
     assert any(p.startswith("at 'storage.lab.encryption.keys.k1': cannot read") for p in found)
+
+
+def test_a_key_written_inline_is_masked_like_a_referenced_one(tmp_path: Path) -> None:
+    inline = base64.b64encode(os.urandom(32)).decode()
+    text = f"""\
+clusters:
+  primary:
+    bootstrap_servers: kafka-1.prod:9092
+storage:
+  lab:
+    url: file://{tmp_path}
+    encryption:
+      current: k1
+      keys:
+        k1: "{inline}  "
+"""
+    parse_config(text, source="kafka-dr.yaml", base_dir=tmp_path)
+
+    assert redact_text(f"error: key {inline} refused") == "error: key *** refused"
