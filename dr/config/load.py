@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from dr.config.keys import did_you_mean
 from dr.config.playbooks import HookSettings, PlaybookSettings, StepHooks
 from dr.config.schema import Settings
+from dr.config.strict_yaml import load_yaml
 from dr.errors import ConfigError
 from dr.log import register_secrets
 
@@ -75,7 +76,7 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> LoadedConfig:
 def parse_config(text: str, *, source: str, base_dir: Path) -> Settings:
     """Validate config text; relative paths are taken from base_dir. Raises ConfigError."""
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
