@@ -17,6 +17,7 @@ from pathlib import Path
 from dr.config.schema import Settings
 from dr.log import get_logger
 from dr.preflight.clusters import cluster_task
+from dr.preflight.encryption import keys_task
 from dr.preflight.listen import listen_check
 from dr.preflight.mirror import mirror_task
 from dr.preflight.model import PreflightCheck, PreflightReport, Status, Stopwatch
@@ -57,6 +58,7 @@ def _tasks(settings: Settings, *, config_path: Path | None, check_listen: bool) 
     jars = cached_jars(settings.tools)
     tasks = [cluster_task(name, settings, jars) for name in settings.clusters]
     tasks += [store_task(name, store) for name, store in settings.storage.items()]
+    tasks += [keys_task(job, settings) for job in settings.backups]
     tasks.append(_task("Java", "tools", 15.0, lambda: (java_check(),)))
     tasks.append(_task("Kafka jars", "tools", 5.0, lambda: (jars_check(jars),)))
     mirror = mirror_task(settings)
