@@ -102,7 +102,9 @@ def plan_prune(
 
 
 def execute_prune(store: ObjectStore, plan: PrunePlan) -> None:
-    """Delete the pruned manifests first, then the objects only they referenced."""
+    """Delete the pruned manifests first, then the objects only they referenced, and what
+    killed writes left under the job (call it holding the job's lock: none is under way)."""
+    store.clean_temporaries(older_than_s=0, under=f"{plan.job}/")
     manifests, _ = scan_catalog(store, plan.job)
     for manifest in manifests:
         if manifest.backup_id in plan.prune:

@@ -63,7 +63,6 @@ __all__ = [
 
 log = get_logger(__name__)
 
-LEFTOVER_AGE_S = 60.0
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__cluster_metadata"})
 TP = tuple[str, int]
 
@@ -159,8 +158,9 @@ def _run(
     started = datetime.now(UTC)
     backup_id = new_backup_id(job, started)
     log.info("backup_started", job=job, backup_id=backup_id, store=store.url)
-    # Holding the job's lock: whatever temporaries exist were left by a killed run.
-    store.clean_temporaries(older_than_s=LEFTOVER_AGE_S, under=f"{job}/")
+    # Holding the job's lock: whatever temporaries exist were left by a killed run, however
+    # recent (a run started right after the kill cleans them too).
+    store.clean_temporaries(older_than_s=0, under=f"{job}/")
     adopt_legacy(store, job)
     previous = latest_manifest(store, job)
     check_encryption_kept(store, previous, job=job, storage=settings.backups[job].storage)

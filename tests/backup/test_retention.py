@@ -384,3 +384,18 @@ def test_a_prune_keeps_the_manifest_of_a_backup_whose_sequence_entry_is_unreadab
     assert plan.problems != ()
     assert manifest_key(JOB, c.b2.backup_id) not in plan.objects
     assert c.b2.metadata_key not in plan.objects
+
+
+def test_a_prune_removes_the_temporaries_a_run_killed_a_moment_ago_left(tmp_path: Path) -> None:
+    from dr.storage.local import TEMP_PREFIX  # the store's own naming
+
+    c = chain(tmp_path)
+    left = tmp_path / "store" / JOB / "data" / "orders" / "0" / f"{TEMP_PREFIX}killed"
+    left.write_bytes(b"half a segment")  # just now: prune holds the job's lock
+    other = tmp_path / "store" / f"{JOB}-eu" / f"{TEMP_PREFIX}writing"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(b"another job's write")
+
+    execute_prune(c.store, plan_prune(c.store, JOB, Retention(keep_last=3), LATER))
+
+    assert not left.exists() and other.exists()
