@@ -33,8 +33,8 @@ class Problem:
 @dataclass(frozen=True)
 class VerifyResult:
     backup_id: str
-    segments: int
-    records: int
+    segments: int | None  # None when the manifest could not be read: nothing was counted
+    records: int | None
     deep: bool
     problems: tuple[Problem, ...] = ()
     gaps: tuple[str, ...] = field(default=())
@@ -50,6 +50,11 @@ class VerifyResult:
         if self.problems:
             return "FAILED"
         return "PARTIAL" if self.partial else "OK"
+
+
+def damaged_manifest(backup_id: str, key: str, message: str, *, deep: bool) -> VerifyResult:
+    """The verdict on a backup whose manifest is damaged: its one problem, nothing counted."""
+    return VerifyResult(backup_id, None, None, deep, (Problem(key, message),))
 
 
 def verify_backup(

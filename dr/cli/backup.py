@@ -14,7 +14,7 @@ from dr.backup.lock import JobLock
 from dr.backup.lookup import find_backup, job_store
 from dr.backup.retention import PrunePlan, plan_prune
 from dr.backup.runner import ProgressEvent, run_backup
-from dr.backup.verify import Problem, VerifyResult, verify_backup
+from dr.backup.verify import damaged_manifest, verify_backup
 from dr.cli.common import AppContext, echo_json, pass_app
 from dr.errors import DrError, UsageError
 
@@ -145,7 +145,7 @@ def verify(app: AppContext, backup_id: str, job: str | None, deep: bool, as_json
     try:
         store, manifest = find_backup(app.config().settings, backup_id, job)
     except ManifestDamaged as exc:
-        result = VerifyResult(backup_id, 0, 0, deep, (Problem(exc.key, exc.message),))
+        result = damaged_manifest(backup_id, exc.key, exc.message, deep=deep)
     else:
         with progress_bar("verifying", enabled=not as_json) as advance:
             result = verify_backup(store, manifest, deep=deep, progress=advance)
@@ -176,10 +176,12 @@ def verify(app: AppContext, backup_id: str, job: str | None, deep: bool, as_json
             "PARTIAL": f"PARTIAL ({len(result.partial)} partitions missing)",
             "FAILED": f"FAILED ({len(result.problems)} problems)",
         }[result.status]
-        click.echo(
-            f"backup {result.backup_id}: {verdict}; {result.segments} segments, "
-            f"{result.records} records{' decoded' if deep else ''}"
+        counted = (
+            f"{result.segments} segments, {result.records} records{' decoded' if deep else ''}"
+            if result.records is not None
+            else "its manifest cannot be read"
         )
+        click.echo(f"backup {result.backup_id}: {verdict}; {counted}")
     if result.status != "OK":
         raise click.exceptions.Exit(1)
 

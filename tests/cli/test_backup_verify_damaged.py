@@ -1,0 +1,68 @@
+"""`backup verify` of a backup whose manifest is damaged: the manifest named, nothing counted
+(the figures are unknown, never 0), exit 1."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "backup"))  # the handmade backups
+
+from handmade import JOB, HandmadeBackups, entry
+
+from dr.backup.catalog import manifest_key
+from dr.cli import cli
+from dr.config.load import ENV_VAR
+from dr.storage import LocalStore
+
+
+@pytest.fixture(autouse=True)
+def _no_config_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+
+
+def damaged_store(tmp_path: Path) -> tuple[Path, str]:
+    made = HandmadeBackups(LocalStore(tmp_path / "store"))
+    backup = made.backup([entry("orders", 0, [made.segment("orders", 0, 0, 10)])])
+    key = manifest_key(JOB, backup.backup_id)
+    made.store.put_bytes(key, b'{"format": 2, "partitions": []}')  # JSON of the wrong shape
+    config = tmp_path / "kafka-dr.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "clusters": {"primary": {"bootstrap_servers": "kafka-1.prod:9092"}},
+                "storage": {"local": {"url": (tmp_path / "store").as_uri()}},
+                "state": str(tmp_path / "state.db"),
+                "backups": {JOB: {"cluster": "primary", "storage": "local", "topics": ["orders"]}},
+            }
+        )
+    )
+    return config, backup.backup_id
+
+
+def test_verify_json_of_a_damaged_manifest_counts_nothing_and_names_it(tmp_path: Path) -> None:
+    config, backup_id = damaged_store(tmp_path)
+
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "backup", "verify", backup_id, "--json"]
+    )
+
+    assert result.exit_code == 1, result.output
+    out = json.loads(result.stdout)
+    assert (out["status"], out["segments"], out["records"]) == ("FAILED", None, None)
+    assert [p["object"] for p in out["problems"]] == [manifest_key(JOB, backup_id)]
+    assert "is malformed" in out["problems"][0]["message"]
+
+
+def test_verify_of_a_damaged_manifest_says_it_cannot_be_read_not_0_records(tmp_path: Path) -> None:
+    config, backup_id = damaged_store(tmp_path)
+
+    result = CliRunner().invoke(cli, ["--config", str(config), "backup", "verify", backup_id])
+
+    assert result.exit_code == 1
+    assert f"backup {backup_id}: FAILED (1 problems); its manifest cannot be read" in result.stdout
+    assert "0 records" not in result.stdout
