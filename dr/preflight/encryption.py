@@ -46,11 +46,7 @@ def keys_check(job: str, store: StorageSettings, *, name: str, subject: str) -> 
         stored = get_stored(opened, latest.metadata_key)
         open_stored(opened, latest.metadata_key, stored)
     except EncryptionError as exc:
-        hint = (
-            f"list under storage.{store.name}.encryption.keys the key its backups were "
-            "sealed with (the same id, the same key file): restores of them need it"
-        )
-        return problem(name, subject, exc.message, hint, seconds=watch.seconds)
+        return problem(name, subject, exc.message, _hint(store, exc), seconds=watch.seconds)
     except DrError as exc:
         detail = f"the latest backup could not be read: {exc.message}"
         hint = f"see the check of store {store.name}"
@@ -59,6 +55,18 @@ def keys_check(job: str, store: StorageSettings, *, name: str, subject: str) -> 
     how = f"opens with key '{key_id}'" if key_id is not None else "is not encrypted"
     detail = f"the metadata of the latest backup, {latest.backup_id}, {how}"
     return passed(name, subject, detail, seconds=watch.seconds)
+
+
+def _hint(store: StorageSettings, exc: EncryptionError) -> str:
+    if "allow_unencrypted_reads is false" in exc.message:
+        return (
+            f"set storage.{store.name}.encryption.allow_unencrypted_reads to true until the "
+            "backups taken before encryption are pruned"
+        )
+    return (
+        f"list under storage.{store.name}.encryption.keys the key its backups were sealed "
+        "with (the same id, the same key file): restores of them need it"
+    )
 
 
 def _opened(settings: StorageSettings) -> ObjectStore:

@@ -96,3 +96,20 @@ def test_a_plain_backup_or_none_passes(tmp_path: Path) -> None:
     found = check(settings(tmp_path, {"k1": K1}))
 
     assert found.status == "ok" and found.detail.endswith("is not encrypted")
+
+
+def test_a_plain_backup_refused_by_the_settings_fails_with_the_setting_to_change(
+    tmp_path: Path,
+) -> None:
+    made = HandmadeBackups(LocalStore(tmp_path / "store"), job="orders")
+    made.backup([entry("orders", 0, [made.segment("orders", 0, 0, 3)])])
+    config = settings(tmp_path, {"k1": K1})
+    strict = config.storage["local"].model_copy(
+        update={"encryption": config.storage["local"].encryption.model_copy(  # type: ignore[union-attr]
+            update={"allow_unencrypted_reads": False})}
+    )  # fmt: skip
+
+    found = keys_check("orders", strict, name="keys", subject="orders")
+
+    assert found.status == "fail" and "allow_unencrypted_reads is false" in found.detail
+    assert found.hint is not None and "allow_unencrypted_reads to true" in found.hint
