@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from dr.backup.catalog import Manifest, ManifestDamaged, list_manifests
+from dr.backup.catalog import Manifest, ManifestDamaged, scan_catalog
 from dr.backup.lock import JobLock
 from dr.backup.lookup import find_backup, job_store
 from dr.backup.retention import PrunePlan, plan_prune
@@ -81,10 +81,22 @@ def list_(app: AppContext, job: str | None, as_json: bool) -> None:
     """List completed backups, oldest first."""
     settings = app.config().settings
     jobs = [job] if job else list(settings.backups)
-    manifests = [m for j in jobs for m in list_manifests(job_store(settings, j, archives=True), j)]
+    scans = [scan_catalog(job_store(settings, j, archives=True), j) for j in jobs]
+    manifests = [m for good, _ in scans for m in good]
+    problems = [p for _, bad in scans for p in bad]
     if as_json:
-        echo_json({"backups": [_summary(m) for m in manifests]})
+        echo_json(
+            {
+                "backups": [_summary(m) for m in manifests],
+                "problems": [
+                    {"sequence": p.sequence, "object": p.object, "message": p.message}
+                    for p in problems
+                ],
+            }
+        )
         return
+    for problem in problems:
+        click.secho(f"UNREADABLE backup number {problem.sequence}: {problem}", fg="red", err=True)
     if not manifests:
         click.echo("no backups")
     for m in manifests:

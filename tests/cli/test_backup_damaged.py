@@ -1,5 +1,5 @@
-"""`backup verify` of a backup whose manifest is damaged: the manifest named, nothing counted
-(the figures are unknown, never 0), exit 1."""
+"""`backup verify` and `backup list` where a manifest is damaged: the manifest named, nothing
+counted (the figures are unknown, never 0); verify exits 1."""
 
 from __future__ import annotations
 
@@ -66,3 +66,18 @@ def test_verify_of_a_damaged_manifest_says_it_cannot_be_read_not_0_records(tmp_p
     assert result.exit_code == 1
     assert f"backup {backup_id}: FAILED (1 problems); its manifest cannot be read" in result.stdout
     assert "0 records" not in result.stdout
+
+
+def test_list_names_a_damaged_manifest_beside_the_backups_it_can_read(tmp_path: Path) -> None:
+    config, backup_id = damaged_store(tmp_path)
+
+    result = CliRunner().invoke(cli, ["--config", str(config), "backup", "list", "--json"])
+    text = CliRunner().invoke(cli, ["--config", str(config), "backup", "list"])
+
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["backups"] == []
+    assert [(p["sequence"], p["object"]) for p in out["problems"]] == [
+        (1, manifest_key(JOB, backup_id))
+    ]
+    assert f"UNREADABLE backup number 1: {manifest_key(JOB, backup_id)}: " in text.stderr
