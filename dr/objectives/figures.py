@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from dr.backup.manifest import PartitionEntry
 from dr.kafka.reader import RecordAt
 
 TP = tuple[str, int]
@@ -113,6 +114,25 @@ def first_missing_offsets(
             else:
                 first[tp] = end[tp] if offset == -1 else offset
     return first, unmeasured
+
+
+def stored_until(
+    entries: Sequence[PartitionEntry], *, low: int, end: int, topic_id: str | None
+) -> int:
+    """The first offset of a source partition that the store does not hold: past the latest
+    backup's entry of the topic's present lineage, else the log start. An entry of another
+    lineage (a topic deleted and created again since, by Kafka's topic id, or without ids a log
+    that now ends before it) holds none of the present topic's records: counting it would read
+    0 while nothing of the new topic is backed up."""
+    stored = low
+    for entry in entries:
+        if entry.topic_id is not None and topic_id is not None:
+            same = entry.topic_id == topic_id
+        else:
+            same = entry.end_offset <= end
+        if same:
+            stored = max(stored, entry.end_offset)
+    return stored
 
 
 def partition_rpo(

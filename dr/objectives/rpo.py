@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dr.backup.catalog import latest_manifest
+from dr.backup.manifest import Manifest, PartitionEntry
 from dr.backup.runner import select_topics
 from dr.config.schema import ClusterSettings, MirrorFlow, Settings
 from dr.kafka import admin as kadmin
@@ -36,6 +37,7 @@ from dr.objectives.figures import (
     dating,
     first_missing_offsets,
     partition_rpo,
+    stored_until,
     totals,
 )
 from dr.storage import open_store
@@ -245,10 +247,7 @@ def measure_backup(
     tps = [(t, p) for t, n in sorted(topics.items()) for p in range(n)]
     low = kadmin.offsets(admin, tps, "earliest", wait)
     end = kadmin.offsets(admin, tps, "latest", wait)
-    stored = {}
-    for tp in tps:
-        entry = manifest.partition(*tp) if manifest else None
-        stored[tp] = max(low[tp], entry.end_offset) if entry else low[tp]
+    stored = _stored(admin, manifest, topics, low=low, end=end)
     pending = _pending(stored, end)
     firsts, timed_out = _read_first(cluster, pending, timeout_s=read_timeout_s, isolation=COMMITTED)
     log_start = _log_start_if_empty_handed(admin, pending, firsts, timed_out=timed_out)
@@ -329,6 +328,33 @@ def _log_start_if_empty_handed(
     if timed_out or not empty_handed:
         return {}
     return kadmin.offsets(admin, empty_handed, "earliest", admin.timeout_s, committed=False)
+
+
+def _stored(
+    admin: ClusterAdmin,
+    manifest: Manifest | None,
+    topics: Mapping[str, int],
+    *,
+    low: Mapping[TP, int],
+    end: Mapping[TP, int],
+) -> dict[TP, int]:
+    """Each partition's first offset the latest backup does not hold (of the topic's present
+    lineage: Kafka's topic id tells a topic re-created since the backup)."""
+    if manifest is None:
+        return dict(low)
+    states = kadmin.topic_states(admin, topics, admin.timeout_s)
+    entries: dict[TP, list[PartitionEntry]] = {}
+    for entry in manifest.partitions:
+        entries.setdefault((entry.topic, entry.partition), []).append(entry)
+    return {
+        tp: stored_until(
+            entries.get(tp, []),
+            low=start,
+            end=end[tp],
+            topic_id=states[tp[0]].topic_id if tp[0] in states else None,
+        )
+        for tp, start in low.items()
+    }
 
 
 def _flow_topics(topics: Mapping[str, kadmin.TopicInfo], flow: MirrorFlow) -> dict[str, int]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from dr.backup.manifest import PartitionEntry
 from dr.kafka.reader import RecordAt
 from dr.objectives.figures import (
     PartitionRpo,
     dating,
     first_missing_offsets,
     partition_rpo,
+    stored_until,
     totals,
 )
 
@@ -249,3 +251,39 @@ def test_nothing_to_measure_is_zero() -> None:
     total = totals([])
 
     assert (total.rpo_seconds, total.lag_messages, total.unmeasured) == (0.0, 0, None)
+
+
+# -- what a backup job's store holds -------------------------------------------------------------
+
+
+def entry(end: int, topic_id: str | None) -> PartitionEntry:
+    return PartitionEntry("orders", 0, 0, end, topic_id=topic_id)
+
+
+def test_the_store_holds_a_partition_up_to_the_latest_backups_end_of_the_same_topic() -> None:
+    assert stored_until([entry(80, "id-a")], low=10, end=100, topic_id="id-a") == 80
+
+
+def test_a_topic_re_created_since_the_backup_is_not_in_the_store_however_long_it_is() -> None:
+    # The old lineage ended at 80; the new topic holds 50 (shorter) or 150 records.
+    assert stored_until([entry(80, "id-old")], low=0, end=50, topic_id="id-new") == 0
+    assert stored_until([entry(80, "id-old")], low=0, end=150, topic_id="id-new") == 0
+
+
+def test_without_topic_ids_a_log_ending_before_the_backup_is_another_lineage() -> None:
+    assert stored_until([entry(80, None)], low=0, end=50, topic_id="id-new") == 0
+    assert stored_until([entry(80, None)], low=0, end=120, topic_id=None) == 80
+
+
+def test_a_partition_the_backup_never_held_starts_at_the_log_start() -> None:
+    assert stored_until([], low=7, end=100, topic_id="id-a") == 7
+
+
+def test_records_deleted_by_retention_since_the_backup_are_not_missing() -> None:
+    assert stored_until([entry(80, "id-a")], low=90, end=100, topic_id="id-a") == 90
+
+
+def test_a_re_created_topic_makes_the_jobs_rpo_the_age_of_its_first_record_not_zero() -> None:
+    stored = stored_until([entry(80, "id-old")], low=0, end=50, topic_id="id-new")
+    rpo = figures(end=50, first_missing=stored, oldest=record(0, 300))
+    assert (rpo.rpo_seconds, rpo.lag_messages) == (300.0, 50)
