@@ -25,6 +25,8 @@ from typing import Any, Literal
 from dr.backup.catalog import Manifest
 from dr.backup.metadata import group_offsets_of
 from dr.backup.restore_acls import Acl, apply_acls
+from dr.backup.restore_configs import fitted_producer
+from dr.backup.restore_content import check_keys
 from dr.backup.restore_groups import (
     Mapped,
     commit_group_offsets,
@@ -177,13 +179,15 @@ def run_restore(
 def check_backup(
     store: ObjectStore, manifest: Manifest, plan: RestorePlan, *, deep: bool = False
 ) -> VerifyResult:
-    """verify_for_restore, raising RestoreError (nothing written) when the backup fails it."""
+    """verify_for_restore, raising RestoreError (nothing written) when the backup fails it or
+    holds records a target topic would refuse (restore_content)."""
     checked = verify_for_restore(store, manifest, plan, deep=deep)
     if not checked.ok:
         raise RestoreError(
             f"restore refused before writing anything: backup {manifest.backup_id} fails "
             f"verification: {checked.problems[0]} (see 'kafka-dr backup verify')"
         )
+    check_keys(store, manifest, plan)
     return checked
 
 
@@ -303,7 +307,10 @@ def _write(
     cluster = settings.clusters[plan.cluster]
     # The job's own producer settings, when the job is still configured.
     job = settings.backups.get(manifest.job)
-    producer = job.client_overrides.producer if job else None
+    producer = fitted_producer(
+        job.client_overrides.producer if job else None,
+        limits=[t.config("max.message.bytes") for t in plan.topics],
+    )
     total = sum(t.records for t in plan.topics)
     count = worker_count(workers, writes) if workers > 1 else 1
     if count > 1:

@@ -22,8 +22,11 @@ configs (the timestamp type still becomes CreateTime unless set explicitly); ``o
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+from dr.backup.tuning import PRODUCER_DEFAULTS
+from dr.config.client_overrides import ClientValue
 
 UNLIMITED = "9223372036854775807"  # Long.MAX_VALUE: Kafka's "no limit" for *.max.ms configs
 CONFIG_NAME = re.compile(r"[a-z][a-z0-9]*([._-][a-z0-9]+)*")
@@ -133,3 +136,27 @@ def _dropped_reason(key: str) -> str | None:
     if key in DROPPED:
         return DROPPED[key]
     return next((why for prefix, why in DROPPED_PREFIXES.items() if key.startswith(prefix)), None)
+
+
+def fitting_batch_size(limits: Iterable[str | None], batch_size: int) -> int:
+    """The restore producer's batch.size: no batch larger than the smallest max.message.bytes
+    of the target topics (less room for the batch's framing and compression), as a broker
+    refuses a larger batch whole, and the restore would stop at it on every run."""
+    sizes = [int(v) for v in limits if v is not None and v.isdigit() and int(v) > 0]
+    if not sizes:
+        return batch_size
+    smallest = min(sizes)
+    return max(1, min(batch_size, smallest - min(512, smallest // 4)))
+
+
+def fitted_producer(
+    producer: Mapping[str, ClientValue] | None, *, limits: Iterable[str | None]
+) -> dict[str, ClientValue]:
+    """The restore producer's overrides, with batches no larger than every target topic
+    accepts (``limits``: their max.message.bytes, None where unknown)."""
+    out = dict(producer or {})
+    current = int(out.get("batch.size", PRODUCER_DEFAULTS["batch.size"]))
+    fitted = fitting_batch_size(limits, current)
+    if fitted < current:
+        out["batch.size"] = fitted
+    return out

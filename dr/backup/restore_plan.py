@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +55,17 @@ class TopicRestore:
     exists: bool
     target_records: int
     config_changes: tuple[ConfigChange, ...] = ()
+    in_force: dict[str, str] = field(default_factory=dict)  # an existing target's, defaults too
+
+    def config(self, key: str) -> str | None:
+        """A config of the target topic as records are written into it: the existing topic's
+        own (its defaults included), or what this restore creates it with."""
+        return self.in_force.get(key) if self.exists else self.configs.get(key)
+
+    @property
+    def compacted(self) -> bool:
+        """The target topic compacts (and so refuses a record without a key)."""
+        return "compact" in (self.config("cleanup.policy") or "")
 
 
 @dataclass(frozen=True)
@@ -165,7 +176,10 @@ def plan_restore(
                 "(use --force to restore into it anyway)"
             )
     problems += name_clashes(plans)
-    problems += _existing_target_problems(admin, [p for p in plans if p.exists])
+    existing_plans = [p.target for p in plans if p.exists]
+    in_force = _effective_configs(admin, existing_plans) if existing_plans else {}
+    plans = [replace(p, in_force=in_force.get(p.target, {})) if p.exists else p for p in plans]
+    problems += _existing_target_problems(plans)
     group_names, skips = plan_groups(metadata, plans, groups)
     acl_plan = None
     if acls is not None:
@@ -250,15 +264,14 @@ def plan_groups(
     return names, skips
 
 
-def _existing_target_problems(admin: ClusterAdmin, plans: list[TopicRestore]) -> list[str]:
+def _existing_target_problems(plans: list[TopicRestore]) -> list[str]:
     """Configs of existing target topics that would delete, re-stamp or refuse restored records
     (unless this restore asks for them too: a resumed restore, or --config)."""
-    if not plans:
-        return []
-    effective = _effective_configs(admin, [p.target for p in plans])
     problems = []
     for plan in plans:
-        for key, value, why in losing_configs(effective.get(plan.target, {}), plan.configs):
+        if not plan.exists:
+            continue
+        for key, value, why in losing_configs(plan.in_force, plan.configs):
             problems.append(
                 f"target topic '{plan.target}' has {key}={value}: {why}; change it on the topic, "
                 f"accept it with --config {key}={value}, or restore into a new topic"

@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dr.backup.catalog import Manifest, PartitionEntry
+from dr.backup.restore_content import keyless_offset
 from dr.backup.restore_plan import RestoreError, RestoreFailed, RestorePlan
-from dr.backup.restore_read import DamagedSegment, checked_segments
+from dr.backup.restore_read import CheckedSegment, DamagedSegment, checked_segments
 from dr.backup.restore_resume import written_timestamp
 from dr.backup.restore_write import RecordWriter
 from dr.errors import DrError, KafkaError
@@ -36,6 +37,7 @@ class PartitionWrite:
     tp: TP  # target topic and partition
     entry: PartitionEntry | None
     present: int
+    compacted: bool = False  # the target refuses records without a key
 
     @property
     def name(self) -> str:
@@ -92,7 +94,7 @@ def partition_writes(
         for partition in range(topic.partitions):
             tp = (topic.target, partition)
             present = ends[tp] - bases[topic.target][str(partition)]
-            writes.append(PartitionWrite(tp, entries.get(partition), present))
+            writes.append(PartitionWrite(tp, entries.get(partition), present, topic.compacted))
     return writes
 
 
@@ -155,6 +157,7 @@ def write_partitions(
                     prefetch=prefetch,
                     checkpoint=lambda: _checkpoint(writer, stream, total, progress, cancel),
                     keep=keep is None or (w.entry.topic, w.entry.partition) in keep,
+                    compacted=w.compacted,
                 )
             stream.finished.add(w.tp)
         writer.settle()
@@ -176,6 +179,7 @@ def _write_partition(
     prefetch: ThreadPoolExecutor,
     checkpoint: Callable[[], None],
     keep: bool,
+    compacted: bool = False,
 ) -> None:
     originals: array[int] = array("q")
     index = 0
@@ -186,6 +190,8 @@ def _write_partition(
     queued = 0  # records of tp handed to the writer by this call
     try:
         for segment in checked_segments(store, entry, prefetch):
+            if compacted:
+                _refuse_keyless(segment, entry, tp, until)
             for offset, ts, ts_type, key, value, headers in segment.records:
                 if until is not None and ts > until:
                     continue
@@ -209,6 +215,21 @@ def _write_partition(
     if keep:
         stream.originals[(entry.topic, entry.partition)] = originals
     stream.topic_counts[tp[0]] = stream.topic_counts.get(tp[0], 0) + index
+
+
+def _refuse_keyless(
+    segment: CheckedSegment, entry: PartitionEntry, tp: TP, until: int | None
+) -> None:
+    """Raises RestoreError before any record of the segment is written when it holds a record
+    without a key, which the compacted target refuses (restore_content checks the whole backup
+    before the first write, unless --no-verify)."""
+    offset = keyless_offset(segment, until)
+    if offset is not None:
+        raise RestoreError(
+            f"{entry.topic}-{entry.partition} holds a record without a key (offset {offset}), "
+            f"which target topic '{tp[0]}' refuses as it compacts; set cleanup.policy=delete "
+            "on it, or leave the topic out with --topics"
+        )
 
 
 def _checkpoint(

@@ -20,6 +20,7 @@ from dr.backup.restore import (
 )
 from dr.backup.restore_acls import AclMode, AclPlan
 from dr.backup.restore_configs import CONFIG_NAME, ConfigPolicy
+from dr.backup.restore_content import check_keys
 from dr.backup.restore_workers import MAX_WORKERS
 from dr.cli.backup import confirm, progress_bar
 from dr.cli.common import AppContext, echo_json, pass_app
@@ -181,6 +182,7 @@ def restore(
                     f"restore refused: backup {manifest.backup_id} fails verification: "
                     f"{checked.problems[0]} (see 'kafka-dr backup verify')"
                 )
+        check_keys(store, manifest, plan)
         return
     confirm(f"Restore {len(plan.topics)} topics onto '{to}'?", yes)
     started = time.monotonic()
