@@ -374,6 +374,55 @@ def test_a_job_that_could_not_be_measured_at_all_is_flagged() -> None:
     assert "kafka_dr_backup_rpo_seconds{" not in metrics.render().decode()
 
 
+def test_a_job_caught_up_then_unmeasured_exports_no_rpo_rather_than_a_stale_zero() -> None:
+    metrics = Metrics()
+    caught_up = BackupRpo("orders", 0.0, 0, target_seconds=3600.0, last_backup_at=None)
+    unmeasured = BackupRpo(
+        "orders", None, 12, target_seconds=3600.0, last_backup_at=None, unmeasured="deadline"
+    )
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp(), backups=(caught_up,)))
+
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp() + 60, backups=(unmeasured,)))
+
+    assert 'kafka_dr_backup_rpo_seconds{backup_job="orders"}' not in metrics.render().decode()
+    assert scrape(metrics)["kafka_dr_backup_rpo_unmeasured", job("orders")] == 1
+
+
+def test_a_topic_caught_up_then_unmeasured_exports_no_rpo_rather_than_a_stale_zero() -> None:
+    metrics = Metrics()
+    before = (part("orders", 0, rpo=0.0, lag=0), part("payments", 0, rpo=0.0, lag=0))
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp(), flows=(flow_rpo(before),)))
+    partitions = (unmeasured_part("orders", 0, lag=3), part("payments", 0, rpo=0.0, lag=0))
+    flow = FlowRpo("primary->dr", None, 3, 1.0, 60.0, partitions, unmeasured="unreadable")
+
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp() + 60, flows=(flow,)))
+
+    samples = scrape(metrics)
+    assert ("kafka_dr_mirror_rpo_seconds", topic("orders")) not in samples
+    assert samples["kafka_dr_mirror_rpo_seconds", topic("payments")] == 0  # measured: 0
+    assert samples["kafka_dr_mirror_rpo_unmeasured", a_flow()] == 1
+
+
+def test_a_flow_and_a_job_that_fail_to_be_measured_at_all_drop_a_stale_zero() -> None:
+    metrics = Metrics()
+    caught_up = BackupRpo("orders", 0.0, 0, target_seconds=3600.0, last_backup_at=None)
+    flows = (flow_rpo((part("orders", 0, rpo=0.0, lag=0),)),)
+    metrics.record_rpo(RpoReport(measured_at=T0.timestamp(), flows=flows, backups=(caught_up,)))
+
+    metrics.record_rpo(
+        RpoReport(
+            measured_at=T0.timestamp() + 60,
+            errors={"orders": "store unreachable", "primary->dr": "cluster unreachable"},
+        )
+    )
+    metrics.mark_rpo_unmeasured(flows=["primary->dr"], jobs=["orders"])
+
+    text = metrics.render().decode()
+    assert "kafka_dr_backup_rpo_seconds{" not in text
+    assert "kafka_dr_mirror_rpo_seconds{" not in text
+    assert scrape(metrics)["kafka_dr_backup_rpo_unmeasured", job("orders")] == 1
+
+
 def test_the_last_success_only_moves_forward_whoever_reports_it() -> None:
     metrics = Metrics()
     newer, older = T0 + timedelta(minutes=10), T0

@@ -119,7 +119,7 @@ class Families:
         self.backup_rpo_unmeasured = g(
             "kafka_dr_backup_rpo_unmeasured",
             "1 when the job's RPO could not be measured (or not yet); its RPO keeps its last "
-            "value.",
+            "value (none when that was 0).",
             j,
         )
         self.backup_rpo_objective = g(
@@ -146,7 +146,7 @@ class Families:
         self.mirror_rpo_unmeasured = g(
             "kafka_dr_mirror_rpo_unmeasured",
             "1 when the flow's RPO could not be measured (or not yet); its RPO keeps its last "
-            "value.",
+            "value (none when that was 0).",
             f,
         )
         self.mirror_heartbeat_age = g(

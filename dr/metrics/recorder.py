@@ -82,9 +82,9 @@ class Metrics(Families):
 
         A flow or job that could not be measured, wholly (an error) or in part (a partition
         whose RPO is unknown), is flagged ``..._rpo_unmeasured`` 1 and its unknown RPO gauges
-        keep their last values: they are never set to 0 for want of a measurement. A lag that
-        is known is set even then. A flow whose heartbeat is stale or missing is flagged
-        kafka_dr_mirror_stalled 1 (0 otherwise).
+        keep their last values, unless that was 0 (see _forget_zeros): an unmeasured RPO never
+        reads 0. A lag that is known is set even then. A flow whose heartbeat is stale or
+        missing is flagged kafka_dr_mirror_stalled 1 (0 otherwise).
         """
         unmeasured, stalled = set(report.unmeasured), set(report.stalled)
         names = {f.flow for f in report.flows} | {b.job for b in report.backups}
@@ -98,6 +98,8 @@ class Metrics(Families):
             for topic, (rpo, lag) in _per_topic(flow.partitions).items():
                 if rpo is not None:
                     self.mirror_rpo.labels(flow.flow, topic).set(rpo)
+                else:
+                    _forget_zeros(self.mirror_rpo, flow=flow.flow, topic=topic)
                 if lag is not None:
                     self.mirror_lag.labels(flow.flow, topic).set(lag)
             if flow.heartbeat_age_seconds is not None:
@@ -106,16 +108,25 @@ class Metrics(Families):
         for job in report.backups:
             if job.rpo_seconds is not None:
                 self.backup_rpo.labels(job.job).set(job.rpo_seconds)
+            else:
+                _forget_zeros(self.backup_rpo, backup_job=job.job)
             if job.lag_messages is not None:
                 self.backup_lag.labels(job.job).set(job.lag_messages)
+        failed = set(report.errors)
+        self.mark_rpo_unmeasured(
+            flows=[n for n in failed if is_flow(n)], jobs=[n for n in failed if not is_flow(n)]
+        )
         self.sample_time.labels("rpo").set(report.measured_at)
 
     def mark_rpo_unmeasured(self, *, flows: Iterable[str], jobs: Iterable[str]) -> None:
-        """Flag these flows and jobs unmeasured (the sampler failed as a whole)."""
+        """Flag these flows and jobs unmeasured (the sampler failed as a whole); an RPO of 0
+        they had is no longer exported (see _forget_zeros)."""
         for flow in flows:
             self.mirror_rpo_unmeasured.labels(flow).set(1)
+            _forget_zeros(self.mirror_rpo, flow=flow)
         for job in jobs:
             self.backup_rpo_unmeasured.labels(job).set(1)
+            _forget_zeros(self.backup_rpo, backup_job=job)
 
     def declare_backup_job(
         self, job: str, *, stale_after_s: float | None = None, last_success: datetime | None = None
@@ -249,6 +260,16 @@ def _set_state(gauge: Gauge, labels: Sequence[str], states: Sequence[str], curre
 
 def _epoch(at: datetime | None) -> float:
     return at.timestamp() if at is not None else 0.0
+
+
+def _forget_zeros(gauge: Gauge, **labels: str) -> None:
+    """Remove the gauge's series with these labels that read 0. An RPO that cannot be measured
+    keeps its last value (a breach alert holds through a passing failure to measure), but a 0
+    kept would say "nothing to lose" with nothing measured: that series goes instead."""
+    for metric in gauge.collect():
+        for sample in metric.samples:
+            if sample.value == 0 and all(sample.labels.get(k) == v for k, v in labels.items()):
+                gauge.remove(*sample.labels.values())
 
 
 def _per_topic(partitions: Any) -> dict[str, tuple[float | None, int | None]]:
