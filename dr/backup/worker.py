@@ -36,6 +36,9 @@ from dr.storage import open_store
 log = get_logger(__name__)
 
 STOP = "stop"
+# Signals the runner acts on for its workers (Ctrl-C reaches the terminal's whole group, SIGTERM
+# a systemd unit's whole cgroup): a worker ignores them and stops when the runner sends STOP.
+RUNNER_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 PROGRESS_EVERY_S = 0.5
 EXIT_ORPHANED = 3  # the runner went away: nothing this worker copies can be committed
 _PR_SET_PDEATHSIG = 1
@@ -149,12 +152,13 @@ class WorkerStart(Protocol):
 
 def begin_worker(conn: Connection, task: WorkerStart) -> threading.Event:
     """The first steps of a worker process (backup or restore): it dies with its runner, leaves
-    Ctrl-C to the runner, logs like it (level, format, context, secrets masked), and listens
-    for STOP; returns the event STOP sets."""
+    Ctrl-C and SIGTERM to the runner, logs like it (level, format, context, secrets masked),
+    and listens for STOP; returns the event STOP sets."""
     die_with_runner(task.runner_pid)
-    # Ctrl-C reaches the whole process group: the runner decides, and sends STOP.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # discards a Ctrl-C pending since start-up
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the runner
+    # Ctrl-C or SIGTERM reaches the whole group: the runner decides, and sends STOP.
+    for signum in RUNNER_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)  # discards one pending since start-up
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, RUNNER_SIGNALS)  # blocked by the runner
     configure(level=task.log_level, fmt=task.log_format)
     register_secrets(task.secrets)
     structlog.contextvars.bind_contextvars(**dict(task.log_context), worker=task.index)

@@ -37,7 +37,16 @@ from dr.backup.copy import (
     copy_records,
 )
 from dr.backup.tuning import consumer_settings
-from dr.backup.worker import STOP, Done, Failed, Progress, Stored, WorkerTask, run_worker
+from dr.backup.worker import (
+    RUNNER_SIGNALS,
+    STOP,
+    Done,
+    Failed,
+    Progress,
+    Stored,
+    WorkerTask,
+    run_worker,
+)
 from dr.config.schema import BackupJob, Settings
 from dr.log import get_logger
 from dr.storage import ObjectStore
@@ -230,29 +239,32 @@ def started_processes(
 
 
 def start_sigint_blocked(process: BaseProcess) -> None:
-    """Start a worker with SIGINT blocked, so that a Ctrl-C during its start-up (a terminal
-    sends it to the whole group) stays pending in it, instead of ending it with a traceback of
-    its imports; the worker then ignores SIGINT (which discards it) and unblocks it.
+    """Start a worker with SIGINT and SIGTERM blocked (RUNNER_SIGNALS), so that a Ctrl-C (a
+    terminal sends it to the whole group) or a SIGTERM (systemd sends it to the whole unit)
+    during its start-up stays pending in it, instead of ending it with a traceback of its
+    imports; the worker then ignores both (which discards it) and unblocks them.
 
     The mask survives spawn's exec once the resource tracker runs (its first start unblocks
-    SIGINT: it is started before). The runner's own Ctrl-C meanwhile is never lost: a handler
+    SIGINT: it is started before). The runner's own signal meanwhile is never lost: a handler
     of this function's notes it, whichever thread the kernel delivers it to, and it is raised
-    again once the runner's handler is back, which then stops the workers. (Ignoring SIGINT
-    here instead would discard it when delivered to another of the runner's threads.)
+    again once the runner's handler is back, which then stops the workers. (Ignoring the
+    signals here instead would discard them when delivered to another of the runner's threads.)
     """
     resource_tracker.ensure_running()
     in_main = threading.current_thread() is threading.main_thread()
     noted: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda s, _: noted.append(s)) if in_main else None
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = {s: signal.getsignal(s) for s in RUNNER_SIGNALS} if in_main else {}
+    for signum in previous:
+        signal.signal(signum, lambda s, _: noted.append(s))
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, RUNNER_SIGNALS)
     try:
         process.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        if in_main:
-            signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
-    if noted:
-        signal.raise_signal(signal.SIGINT)  # to the runner's own handler
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+    for received in dict.fromkeys(noted):
+        signal.raise_signal(received)  # to the runner's own handler
 
 
 def stop_processes(workers: list[tuple[BaseProcess, Connection]], *, event: str) -> None:

@@ -134,6 +134,8 @@ class KafkaDrGroup(LazyGroup):
             click.echo(f"error: {redact_text(exc.format_message())}", err=True)
             sys.exit(2)
         except click.exceptions.Exit as exc:
+            if interrupted():  # a command that reports its own interruption (a drill)
+                fail_interrupted(debug=debug)
             sys.exit(exc.exit_code)
         except Interrupted:
             fail_interrupted(debug=debug)
@@ -143,7 +145,7 @@ class KafkaDrGroup(LazyGroup):
             fail_interrupted(debug=debug)
         except Exception as exc:  # the last line of defence: one line, never a traceback
             fail_unexpectedly(exc, debug=debug)
-        if interrupted():  # Ctrl-C was turned into an error a command caught: still 130
+        if interrupted():  # Ctrl-C/SIGTERM turned into an error a command caught: 130/143
             fail_interrupted(debug=debug)
         sys.exit(code if isinstance(code, int) else 0)
 

@@ -216,13 +216,11 @@ def prune(app: AppContext, job: str, dry_run: bool, yes: bool, as_json: bool) ->
     confirm(f"Delete {len(plan.prune)} backups and {len(plan.objects)} objects?", yes)
     # A playbook (journaled, resumable): its delete step takes the job's lock again and
     # deletes no backup but those confirmed here.
-    from dr.cli.playbook import sigterm_interrupts  # here: cli.playbook imports this module
     from dr.playbooks import run_playbook  # here: every playbook's import, for prune alone
     from dr.playbooks.prune import PruneBook, prune_params
 
     book = PruneBook(settings, prune_params(job, plan.prune))
-    with sigterm_interrupts():
-        result = run_playbook(settings, book.playbook)
+    result = run_playbook(settings, book.playbook)
     if result.status != "completed":
         raise result.failure or DrError(result.error or f"prune run {result.run_id} failed")
     if not as_json:

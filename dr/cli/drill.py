@@ -10,7 +10,6 @@ import click
 
 from dr.cli.backup import confirm
 from dr.cli.common import AppContext, echo_json, pass_app
-from dr.cli.playbook import sigterm_interrupts
 from dr.drill.choice import chosen_scenarios
 from dr.drill.history import drill_entries, load_drill
 from dr.drill.model import DESTRUCTIVE
@@ -74,15 +73,14 @@ def run_cmd(
         if not as_json:
             click.echo(f"running scenario {scenario}...", err=True)
 
-    with sigterm_interrupts():
-        result = run_drill(
-            settings,
-            name,
-            scenarios=scenarios,
-            destructive=destructive,
-            report_dir=report_dir,
-            progress=progress,
-        )
+    result = run_drill(
+        settings,
+        name,
+        scenarios=scenarios,
+        destructive=destructive,
+        report_dir=report_dir,
+        progress=progress,
+    )
     if as_json:
         echo_json(result_json(result))
     else:

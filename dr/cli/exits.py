@@ -1,7 +1,10 @@
 """How a command ends: every error as one line (``error: ...``) and its exit code, whether
-kafka-dr or click raised it; and Ctrl-C, which ends the command promptly with 130.
+kafka-dr or click raised it; and Ctrl-C or SIGTERM, which end the command promptly, after its
+cleanup (finally blocks, context managers: leases released, temporary files removed, the run
+recorded as cancelled), with 130 or 143 (128 + the signal's number).
 
-Exit codes (dr.errors): 0 success, 1 a check found a problem, 2 an error, 130 interrupted.
+Exit codes (dr.errors): 0 success, 1 a check found a problem, 2 an error, 130 interrupted by
+Ctrl-C, 143 interrupted by SIGTERM (systemd stop, kill, a CI timeout).
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from dr.errors import DrError, Interrupted
 from dr.log import redact_text
 
 USAGE_EXIT = 2
-# After Ctrl-C, cleanup (releasing a lease, journaling the step, removing a temporary file)
-# has this long before the process ends anyway: a thread blocked in a client library's request
-# cannot be interrupted, and must not hold the exit. A second Ctrl-C ends it at once.
+# After Ctrl-C or SIGTERM, cleanup (releasing a lease, journaling the step, removing a temporary
+# file) has this long before the process ends anyway: a thread blocked in a client library's request
+# cannot be interrupted, and must not hold the exit. A second signal ends it at once.
 INTERRUPT_GRACE_S = 10.0
 # Still running this long after Ctrl-C: say that cleanup is under way.
 CLEANUP_NOTICE_S = 1.0
@@ -33,8 +36,17 @@ CLEANUP_NOTICE_S = 1.0
 # after a subcommand, where click does not know it).
 GLOBAL_OPTIONS = {"--config": "FILE", "--log-level": "LEVEL", "--log-format": "FORMAT"}
 
+# The signals that interrupt a command; the first one received decides the exit code.
+INTERRUPTING = (signal.SIGINT, signal.SIGTERM)
+
 _interrupted = threading.Event()
+_received = [signal.SIGINT]
 _grace_s = [INTERRUPT_GRACE_S]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM reached the command: raised where Ctrl-C raises KeyboardInterrupt, so everything
+    that cleans up after Ctrl-C (and records a run as cancelled) does so after SIGTERM too."""
 
 
 def usage_line(exc: click.UsageError) -> str:
@@ -65,6 +77,8 @@ def fail_with_usage(exc: click.UsageError) -> NoReturn:
 
 def fail(exc: DrError, *, debug: bool) -> NoReturn:
     """Print a kafka-dr error in one line (the traceback too at debug level) and exit."""
+    if exc.exit_code == Interrupted.exit_code and interrupted():  # SIGTERM made it 'cancelled'
+        fail_interrupted(debug=debug)
     if debug:
         print_traceback(exc)
     click.echo(f"error: {redact_text(exc.message)}", err=True)
@@ -88,16 +102,28 @@ def print_traceback(exc: BaseException) -> None:
 
 
 def interrupted() -> bool:
-    """True once Ctrl-C was pressed in this process."""
+    """True once Ctrl-C was pressed, or SIGTERM received, in this process."""
     return _interrupted.is_set()
 
 
+def interrupted_exit_code() -> int:
+    """128 + the number of the signal that interrupted the command: 130 Ctrl-C, 143 SIGTERM."""
+    return 128 + int(_received[0])
+
+
+def interrupted_message() -> str:
+    if _received[0] == signal.SIGINT:
+        return "interrupted"
+    return f"interrupted by {signal.Signals(_received[0]).name}"
+
+
 def exit_interrupted_now() -> NoReturn:
-    """End the process with 130 without waiting for threads still blocked in a request."""
+    """End the process with 130 (143 after SIGTERM) without waiting for threads still blocked
+    in a request."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
-    os._exit(Interrupted.exit_code)
+    os._exit(interrupted_exit_code())
 
 
 def allow_cleanup(seconds: float) -> None:
@@ -107,34 +133,37 @@ def allow_cleanup(seconds: float) -> None:
 
 @contextmanager
 def interrupts_caught() -> Iterator[None]:
-    """While inside: Ctrl-C raises KeyboardInterrupt in the main thread (cleanup runs); the
-    process ends INTERRUPT_GRACE_S later whatever is still waiting, and at once on a second
-    Ctrl-C. A command with its own handling of signals (the daemon) installs its own handler.
-    The previous handler is back afterwards (main() called in-process, by tests)."""
+    """While inside: Ctrl-C raises KeyboardInterrupt, and SIGTERM Terminated (a subclass), in
+    the main thread, so cleanup runs; the process ends INTERRUPT_GRACE_S later whatever is still
+    waiting, and at once on a second signal. A command with its own handling of signals (the
+    daemon) installs its own handler. A signal ignored when kafka-dr started (SIGINT of a
+    background job of a shell) stays ignored. The previous handlers are back afterwards
+    (main() called in-process, by tests)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is signal.SIG_IGN:  # started in the background by a shell: not ours to act on
-        yield
-        return
-
-    def on_interrupt(signum: int, frame: FrameType | None) -> None:
-        if _interrupted.is_set():
-            _say_interrupted()
-            exit_interrupted_now()
-        _interrupted.set()
-        for delay, then in ((CLEANUP_NOTICE_S, _say_cleaning_up), (_grace_s[0], _give_up)):
-            timer = threading.Timer(delay, then)
-            timer.daemon = True
-            timer.start()
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_interrupt)
+    previous = {s: signal.getsignal(s) for s in INTERRUPTING}
+    for signum, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(signum, _on_interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _on_interrupt(signum: int, frame: FrameType | None) -> None:
+    if _interrupted.is_set():
+        _say_interrupted()
+        exit_interrupted_now()
+    _received[0] = signal.Signals(signum)
+    _interrupted.set()
+    for delay, then in ((CLEANUP_NOTICE_S, _say_cleaning_up), (_grace_s[0], _give_up)):
+        timer = threading.Timer(delay, then)
+        timer.daemon = True
+        timer.start()
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
 
 
 def _give_up() -> None:
@@ -144,7 +173,8 @@ def _give_up() -> None:
 
 def _say_cleaning_up() -> None:
     with contextlib.suppress(OSError, ValueError):
-        sys.stderr.write("interrupted: cleaning up (Ctrl-C again to stop at once)\n")
+        again = "Ctrl-C" if _received[0] == signal.SIGINT else "a second signal"
+        sys.stderr.write(f"{interrupted_message()}: cleaning up ({again} to stop at once)\n")
         sys.stderr.flush()
 
 
@@ -155,15 +185,16 @@ def _say_interrupted() -> None:
     if not _said.is_set():
         _said.set()
         with contextlib.suppress(OSError, ValueError):
-            sys.stderr.write("error: interrupted\n")
+            sys.stderr.write(f"error: {interrupted_message()}\n")
 
 
 def fail_interrupted(*, debug: bool) -> NoReturn:
-    """Ctrl-C reached the top: say so once and end with 130; at once when it came from a real
-    Ctrl-C (threads still blocked in a request are not waited for)."""
+    """Ctrl-C or SIGTERM reached the top: say so once and end with 130 (143 after SIGTERM); at
+    once when it came from a real signal (threads still blocked in a request are not waited
+    for)."""
     if not _interrupted.is_set():  # a KeyboardInterrupt without the signal (tests, Abort)
         fail(Interrupted("interrupted"), debug=debug)
     if debug:
-        print_traceback(KeyboardInterrupt())
+        print_traceback(KeyboardInterrupt() if _received[0] == signal.SIGINT else Terminated())
     _say_interrupted()
     exit_interrupted_now()

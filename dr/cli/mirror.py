@@ -9,7 +9,6 @@ import click
 
 from dr.cli.backup import confirm
 from dr.cli.common import AppContext, echo_json, pass_app
-from dr.cli.playbook import sigterm_interrupts
 from dr.config.schema import Settings
 from dr.errors import DrError
 from dr.log import redact_text
@@ -303,8 +302,7 @@ def _run_apply(settings: Settings, force: bool) -> deploy.DedicatedApply | None:
     """Apply as a playbook (journaled: 'kafka-dr playbook list'); returns what a dedicated
     apply did (None: nothing was left to do, or Connect mode). Raises the failed step's error."""
     book = ApplyBook(settings, {"force": force}, failed_over)
-    with sigterm_interrupts():
-        result = run_playbook(settings, book.playbook)
+    result = run_playbook(settings, book.playbook)
     if result.status != "completed":
         raise result.failure or DrError(result.error or f"mirror apply run {result.run_id} failed")
     done = result.outputs("write_and_restart")

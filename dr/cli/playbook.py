@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Any
 
 import click
@@ -206,8 +203,7 @@ def resume(app: AppContext, run_id: str, yes: bool, as_json: bool) -> None:
     """Carry on an interrupted or failed run: steps done are not repeated."""
     settings = app.config().settings
     confirm(f"Resume run {run_id}?", yes)
-    with sigterm_interrupts():
-        result = resume_playbook(settings, run_id)
+    result = resume_playbook(settings, run_id)
     _finish(settings, result, as_json)
 
 
@@ -262,8 +258,7 @@ def plan_then_run(
             click.echo("DRY RUN: nothing was changed")
             return None
     confirm(question, yes)
-    with sigterm_interrupts():
-        return run_playbook(settings, book, incident_start=incident_start)
+    return run_playbook(settings, book, incident_start=incident_start)
 
 
 def plan_lines(
@@ -449,17 +444,3 @@ def _instant(text: str) -> datetime:
     if moment > datetime.now(UTC):
         raise UsageError(f"--incident-start '{text}' is in the future")
     return moment
-
-
-@contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM ends a run as Ctrl-C does: journaled as interrupted, resumable."""
-
-    def handler(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

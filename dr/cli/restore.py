@@ -24,7 +24,7 @@ from dr.backup.restore_content import check_keys
 from dr.backup.restore_workers import MAX_WORKERS
 from dr.cli.backup import confirm, progress_bar
 from dr.cli.common import AppContext, echo_json, pass_app
-from dr.cli.playbook import plan_lines, planned_json, sigterm_interrupts
+from dr.cli.playbook import plan_lines, planned_json
 from dr.errors import DrError, UsageError
 from dr.playbooks import run_playbook
 from dr.playbooks.restore import (
@@ -186,7 +186,7 @@ def restore(
         return
     confirm(f"Restore {len(plan.topics)} topics onto '{to}'?", yes)
     started = time.monotonic()
-    with progress_bar("restoring", enabled=not as_json) as advance, sigterm_interrupts():
+    with progress_bar("restoring", enabled=not as_json) as advance:
         book.progress = advance
         run = run_playbook(settings, book.playbook)
     if run.status != "completed":
