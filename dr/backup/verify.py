@@ -32,6 +32,10 @@ class Problem:
 
 @dataclass(frozen=True)
 class VerifyResult:
+    """What a verify found. ``records`` counts only the records of segments that passed every
+    check made (decoded, with ``deep``); the records the manifest gives for a segment that
+    failed one (missing, altered, undecodable) are ``records_unverified``, never verified."""
+
     backup_id: str
     segments: int | None  # None when the manifest could not be read: nothing was counted
     records: int | None
@@ -39,6 +43,8 @@ class VerifyResult:
     problems: tuple[Problem, ...] = ()
     gaps: tuple[str, ...] = field(default=())
     partial: tuple[str, ...] = ()  # partitions a PARTIAL backup could not copy, with why
+    records_unverified: int | None = 0  # in segments refused (None: nothing was counted)
+    segments_unverified: int | None = 0
 
     @property
     def ok(self) -> bool:
@@ -54,7 +60,15 @@ class VerifyResult:
 
 def damaged_manifest(backup_id: str, key: str, message: str, *, deep: bool) -> VerifyResult:
     """The verdict on a backup whose manifest is damaged: its one problem, nothing counted."""
-    return VerifyResult(backup_id, None, None, deep, (Problem(key, message),))
+    return VerifyResult(
+        backup_id,
+        None,
+        None,
+        deep,
+        (Problem(key, message),),
+        records_unverified=None,
+        segments_unverified=None,
+    )
 
 
 def verify_backup(
@@ -98,23 +112,51 @@ def verify_backup(
         (manifest.metadata_sha256, manifest.metadata_plain_sha256),
         deep=deep,
     )
-    records = 0
-    for done, (entry, seg) in enumerate(((e, s) for e in entries for s in e.segments), start=1):
-        digests = (seg.sha256, seg.plain_sha256)
-        found = _check_object(store, seg.key, seg.bytes, digests, deep=deep, entry=entry, seg=seg)
-        problems += found
-        records += seg.records
-        if progress is not None:
-            progress(done, len(segments))
+    counted = _check_segments(store, entries, deep=deep, progress=progress)
     return VerifyResult(
         backup_id=manifest.backup_id,
         segments=len(segments),
-        records=records,
+        records=counted.records,
         deep=deep,
-        problems=tuple(problems),
+        problems=tuple(problems + counted.problems),
         gaps=tuple(gaps),
         partial=tuple(f"{m.topic}-{m.partition}: {m.reason}" for m in manifest.missing_partitions),
+        records_unverified=counted.records_unverified,
+        segments_unverified=counted.segments_unverified,
     )
+
+
+@dataclass
+class _Counted:
+    problems: list[Problem] = field(default_factory=list)
+    records: int = 0
+    records_unverified: int = 0
+    segments_unverified: int = 0
+
+
+def _check_segments(
+    store: ObjectStore,
+    entries: list[PartitionEntry],
+    *,
+    deep: bool,
+    progress: Callable[[int, int], None] | None,
+) -> _Counted:
+    """Every segment of ``entries`` checked; a refused segment's records (the manifest's
+    count, which nothing confirmed) are counted apart from those verified."""
+    counted = _Counted()
+    segments = [(e, s) for e in entries for s in e.segments]
+    for done, (entry, seg) in enumerate(segments, start=1):
+        digests = (seg.sha256, seg.plain_sha256)
+        found = _check_object(store, seg.key, seg.bytes, digests, deep=deep, entry=entry, seg=seg)
+        counted.problems += found
+        if found:
+            counted.records_unverified += seg.records
+            counted.segments_unverified += 1
+        else:
+            counted.records += seg.records
+        if progress is not None:
+            progress(done, len(segments))
+    return counted
 
 
 def _continuity(entry: PartitionEntry) -> list[Problem]:

@@ -14,7 +14,7 @@ from dr.backup.lock import JobLock
 from dr.backup.lookup import find_backup, job_store
 from dr.backup.retention import PrunePlan, plan_prune
 from dr.backup.runner import ProgressEvent, run_backup
-from dr.backup.verify import damaged_manifest, verify_backup
+from dr.backup.verify import VerifyResult, damaged_manifest, verify_backup
 from dr.cli.common import AppContext, echo_json, pass_app
 from dr.errors import DrError, UsageError
 
@@ -172,6 +172,8 @@ def verify(app: AppContext, backup_id: str, job: str | None, deep: bool, as_json
                 "deep": deep,
                 "segments": result.segments,
                 "records": result.records,
+                "records_unverified": result.records_unverified,
+                "segments_unverified": result.segments_unverified,
                 "problems": [{"object": p.object, "message": p.message} for p in result.problems],
                 "gaps": list(result.gaps),
             }
@@ -188,14 +190,23 @@ def verify(app: AppContext, backup_id: str, job: str | None, deep: bool, as_json
             "PARTIAL": f"PARTIAL ({len(result.partial)} partitions missing)",
             "FAILED": f"FAILED ({len(result.problems)} problems)",
         }[result.status]
-        counted = (
-            f"{result.segments} segments, {result.records} records{' decoded' if deep else ''}"
-            if result.records is not None
-            else "its manifest cannot be read"
-        )
-        click.echo(f"backup {result.backup_id}: {verdict}; {counted}")
+        click.echo(f"backup {result.backup_id}: {verdict}; {_verified_counts(result)}")
     if result.status != "OK":
         raise click.exceptions.Exit(1)
+
+
+def _verified_counts(result: VerifyResult) -> str:
+    """'4 segments, 13 records decoded', and the records of refused segments apart."""
+    if result.records is None:
+        return "its manifest cannot be read"
+    counted = f"{result.segments} segments, {result.records} records"
+    counted += " decoded" if result.deep else ""
+    if result.segments_unverified:
+        counted += (
+            f"; {result.records_unverified} records in {result.segments_unverified} "
+            "damaged segments not verified"
+        )
+    return counted
 
 
 @backup.command()

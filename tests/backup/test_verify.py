@@ -56,6 +56,7 @@ def test_an_intact_backup_verifies(backup: Backup, deep: bool) -> None:
     assert result.status == "OK"
     assert result.problems == ()
     assert (result.segments, result.records, result.deep) == (4, 13, deep)
+    assert (result.segments_unverified, result.records_unverified) == (0, 0)
 
 
 @pytest.mark.parametrize("deep", [False, True], ids=["shallow", "deep"])
@@ -219,6 +220,34 @@ def test_an_undecodable_segment_stored_as_written_is_found_by_a_deep_verify(
 
     # The segment's own name is said once, as the problem's object.
     assert only_deep_finds(made, manifest) == (Problem(seg.key, "record offset 9 outside [0, 5)"),)
+
+
+def test_an_undecodable_segments_records_are_not_counted_as_decoded(tmp_path: Path) -> None:
+    made = HandmadeBackups(LocalStore(tmp_path / "store"))
+    good = made.segment("orders", 0, 0, 5)
+    refused = made.segment("orders", 0, 5, 10, offsets=[5, 6, 19])
+    manifest = made.backup([entry("orders", 0, [good, refused])])
+
+    result = verify_backup(made.store, manifest, deep=True)
+
+    assert [p.object for p in result.problems] == [refused.key]
+    assert (result.segments, result.records) == (2, 5)  # the good segment's records only
+    assert (result.segments_unverified, result.records_unverified) == (1, refused.records)
+
+
+@pytest.mark.parametrize("deep", [False, True], ids=["shallow", "deep"])
+def test_an_altered_or_missing_segments_records_are_counted_apart_as_unverified(
+    backup: Backup, deep: bool
+) -> None:
+    altered, missing = backup.segments[0], backup.segments[2]
+    backup.corrupt(altered.key, backup.store.get_bytes(altered.key)[:-1] + b"?")
+    backup.store.delete(missing.key)
+
+    result = verify_backup(backup.store, backup.manifest, deep=deep)
+
+    assert result.records == 13 - altered.records - missing.records
+    assert result.records_unverified == altered.records + missing.records
+    assert result.segments_unverified == 2
 
 
 # -- gaps ------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """`backup verify` and `backup list` where a manifest is damaged: the manifest named, nothing
-counted (the figures are unknown, never 0); verify exits 1."""
+counted (the figures are unknown, never 0); verify exits 1. And where a segment is damaged:
+its records are counted apart, never as verified."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ def damaged_store(tmp_path: Path) -> tuple[Path, str]:
     backup = made.backup([entry("orders", 0, [made.segment("orders", 0, 0, 10)])])
     key = manifest_key(JOB, backup.backup_id)
     made.store.put_bytes(key, b'{"format": 2, "partitions": []}')  # JSON of the wrong shape
+    return config_of(tmp_path), backup.backup_id
+
+
+def config_of(tmp_path: Path) -> Path:
+    """A config whose job's store is tmp_path/store."""
     config = tmp_path / "kafka-dr.yaml"
     config.write_text(
         json.dumps(
@@ -41,7 +47,7 @@ def damaged_store(tmp_path: Path) -> tuple[Path, str]:
             }
         )
     )
-    return config, backup.backup_id
+    return config
 
 
 def test_verify_json_of_a_damaged_manifest_counts_nothing_and_names_it(tmp_path: Path) -> None:
@@ -66,6 +72,33 @@ def test_verify_of_a_damaged_manifest_says_it_cannot_be_read_not_0_records(tmp_p
     assert result.exit_code == 1
     assert f"backup {backup_id}: FAILED (1 problems); its manifest cannot be read" in result.stdout
     assert "0 records" not in result.stdout
+
+
+def store_with_a_damaged_segment(tmp_path: Path) -> tuple[Path, str]:
+    made = HandmadeBackups(LocalStore(tmp_path / "store"))
+    good = made.segment("orders", 0, 0, 10)
+    refused = made.segment("orders", 0, 10, 14, offsets=[10, 11, 99])  # 99: out of its range
+    backup = made.backup([entry("orders", 0, [good, refused])])
+    return config_of(tmp_path), backup.backup_id
+
+
+def test_verify_deep_counts_a_refused_segments_records_apart_not_as_decoded(
+    tmp_path: Path,
+) -> None:
+    config, backup_id = store_with_a_damaged_segment(tmp_path)
+    args = ["--config", str(config), "backup", "verify", backup_id, "--deep"]
+
+    text = CliRunner().invoke(cli, args)
+    as_json = CliRunner().invoke(cli, [*args, "--json"])
+
+    assert text.exit_code == 1, text.output
+    assert (
+        f"backup {backup_id}: FAILED (1 problems); 2 segments, 10 records decoded; "
+        "3 records in 1 damaged segments not verified"
+    ) in text.stdout
+    out = json.loads(as_json.stdout)
+    assert (out["segments"], out["records"]) == (2, 10)
+    assert (out["segments_unverified"], out["records_unverified"]) == (1, 3)
 
 
 def test_list_names_a_damaged_manifest_beside_the_backups_it_can_read(tmp_path: Path) -> None:
