@@ -31,6 +31,7 @@ from dr.backup.manifest import (
     Gap,
     Manifest,
     ManifestDamaged,
+    ManifestUncommitted,
     MissingPartition,
     PartitionEntry,
     RetiredTopic,
@@ -49,6 +50,7 @@ __all__ = [  # the manifest's types, re-exported: callers know the catalog as on
     "Gap",
     "Manifest",
     "ManifestDamaged",
+    "ManifestUncommitted",
     "MissingPartition",
     "PartitionEntry",
     "RetiredTopic",
@@ -226,6 +228,8 @@ def load_entry(store: ObjectStore, job: str, entry: CatalogEntry) -> Manifest:
             "deleted out of band?"
         ) from None
     manifest = decode_manifest(data, key)
+    if entry.sequence == 0 and manifest.sequence > 0:
+        raise ManifestUncommitted(manifest, key)  # read as format 1: no entry names it
     if entry.manifest_sha256 is not None and manifest.sha256 != entry.manifest_sha256:
         raise CatalogError(
             f"backup manifest '{key}' is not the one committed as backup number "
@@ -239,14 +243,37 @@ def scan_catalog(store: ObjectStore, job: str) -> tuple[list[Manifest], list[Cat
     and for a newest backup gone with its sequence entry."""
     good: list[Manifest] = []
     problems: list[CatalogProblem] = []
+    uncommitted: list[Manifest] = []
     entries = catalog_entries(store, job)
     for entry in entries:
         try:
             good.append(load_entry(store, job, entry))
+        except ManifestUncommitted as exc:
+            uncommitted.append(exc.manifest)
         except (CatalogError, StorageError) as exc:
             problems.append(problem_of(job, entry, exc))
     gone = gone_newest(store, job, entries)
-    return good, problems + ([gone] if gone else [])
+    return good, problems + ([gone] if gone else []) + lost_commits(uncommitted)
+
+
+def lost_commits(uncommitted: list[Manifest]) -> list[CatalogProblem]:
+    """Of format-2 manifests no sequence entry commits (in a job that has none), those that
+    were committed: a run builds only on a committed backup, so a manifest another names as
+    its parent, and that other, lost their entries (deleted out of band). A lone one is what a
+    first run killed before its commit leaves: not a problem."""
+    ids = {m.backup_id for m in uncommitted}
+    parents = {m.parent for m in uncommitted if m.parent in ids}
+    lost = [m for m in uncommitted if m.backup_id in parents or m.parent in ids]
+    return [
+        CatalogProblem(
+            m.sequence,
+            m.backup_id,
+            manifest_key(m.job, m.backup_id),
+            f"backup number {m.sequence} lost its sequence entry ({m.job}/sequence/ deleted out "
+            "of band?): a backup of the job builds on it or it on another",
+        )
+        for m in sorted(lost, key=lambda m: m.sequence)
+    ]
 
 
 def problem_of(job: str, entry: CatalogEntry, exc: Exception) -> CatalogProblem:
@@ -331,6 +358,8 @@ def newest_first(store: ObjectStore, job: str) -> Iterator[Manifest | CatalogPro
     for entry in entries:
         try:
             yield load_entry(store, job, entry)
+        except ManifestUncommitted:
+            continue  # not a backup (scan_catalog tells a lost commit from a killed run)
         except (CatalogError, StorageError) as exc:
             yield problem_of(job, entry, exc)
 

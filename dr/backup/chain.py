@@ -15,14 +15,18 @@ from __future__ import annotations
 from dr.backup.catalog import (
     CatalogEntry,
     CatalogError,
+    CatalogProblem,
     Manifest,
+    ManifestUncommitted,
     PartitionEntry,
     catalog_entries,
     entry_object,
     gone_newest,
     load_entry,
     load_manifest,
+    lost_commits,
     manifest_key,
+    sequence_numbers,
 )
 from dr.storage import ObjectStore, StorageError
 
@@ -170,3 +174,20 @@ def _newer_broken(
         except (CatalogError, StorageError) as exc:
             found.append((entry_object(manifest.job, entry), str(exc)))
     return found
+
+
+def lost_catalog(store: ObjectStore, job: str) -> list[CatalogProblem]:
+    """Committed backups of a job that has no sequence entry left (its sequence objects were
+    deleted): [] after one listing while the job has any entry, or when its manifests are
+    format 1 or a first run's that was killed before its commit."""
+    if sequence_numbers(store, job):
+        return []
+    uncommitted: list[Manifest] = []
+    for entry in catalog_entries(store, job):
+        try:
+            load_entry(store, job, entry)
+        except ManifestUncommitted as exc:
+            uncommitted.append(exc.manifest)
+        except (CatalogError, StorageError):
+            continue  # damaged: scan_catalog names it
+    return lost_commits(uncommitted)

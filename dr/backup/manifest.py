@@ -23,6 +23,17 @@ class CatalogError(DrError):
     """A backup or its manifest cannot be found or read."""
 
 
+class ManifestUncommitted(CatalogError):
+    """A format-2 manifest read where no sequence entry commits it (the job has none)."""
+
+    def __init__(self, manifest: Manifest, key: str) -> None:
+        super().__init__(
+            f"backup manifest '{key}' says it is backup number {manifest.sequence}, but no "
+            "sequence entry commits it"
+        )
+        self.manifest = manifest
+
+
 class ManifestDamaged(CatalogError):
     """A manifest exists but is not valid JSON, malformed, or fails its own checksum."""
 

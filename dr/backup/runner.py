@@ -27,6 +27,7 @@ from dr.backup.catalog import (
     next_sequence,
     write_manifest,
 )
+from dr.backup.chain import lost_catalog
 from dr.backup.copy import (
     BackupCancelled,
     BackupError,
@@ -162,6 +163,7 @@ def _run(
     # recent (a run started right after the kill cleans them too).
     store.clean_temporaries(older_than_s=0, under=f"{job}/")
     adopt_legacy(store, job)
+    _refuse_lost_catalog(store, job)
     previous = latest_manifest(store, job)
     check_encryption_kept(store, previous, job=job, storage=settings.backups[job].storage)
     sequence = next_sequence(store, job)
@@ -296,6 +298,19 @@ def check_encryption_kept(
         f"storage.{storage} has no encryption keys: this run would store records unencrypted "
         f"(restore storage.{storage}.encryption, or back up into another store)"
     )
+
+
+def _refuse_lost_catalog(store: ObjectStore, job: str) -> None:
+    """Raise BackupError when committed backups lost their sequence entries: a new chain
+    would leave them out of every listing, and prune would delete them."""
+    lost = lost_catalog(store, job)
+    if lost:
+        raise BackupError(
+            f"job '{job}': {len(lost)} committed backups lost their sequence entries "
+            f"({job}/sequence/ deleted out of band?), the first {lost[0].object}; a run now "
+            "would start a new chain and prune would then delete them: put "
+            f"{job}/sequence/ back from a copy of the store, or move {job}/ away to start afresh"
+        )
 
 
 def _check_missing(job: str, plan: BackupPlan, allow_partial: bool) -> None:
