@@ -26,7 +26,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
-from dr.config.schema import Settings
+from dr.config.schema import ClusterSettings, Settings
 from dr.errors import UsageError
 from dr.kafka.admin import list_topic_partitions
 from dr.kafka.client import admin_client
@@ -40,6 +40,9 @@ KAFKA_DR_ROLE = "kafka-dr"
 KAFKA_DR_PLACEHOLDER = "User:<kafka-dr principal>"
 MIRROR_PLACEHOLDER = "User:<mirrormaker principal>"
 SCHEMA = "kafka-dr.acl-plan/1"
+# Where a command against a secured cluster reads the client settings of a principal allowed to
+# create ACLs (rarely kafka-dr's own): to be replaced, unless `acls plan --command-config` names it.
+ADMIN_CONFIG_PLACEHOLDER = "<admin-client.properties>"
 ResourceType_ = Literal["CLUSTER", "TOPIC", "GROUP"]
 # Given a cluster and "topic" or "group": the names that exist there now.
 NameLookup = Callable[[str, ResourceKind], Sequence[str]]
@@ -81,11 +84,14 @@ class PlannedAcl:
             AclPermissionType.ALLOW,
         )
 
-    def command(self, bootstrap_servers: str) -> str:
-        """The kafka-acls command line that adds it ('kafka-acls --bootstrap-server B --add
-        --allow-principal User:x --operation Read --topic demo. --resource-pattern-type
-        prefixed')."""
-        words = ["kafka-acls", "--bootstrap-server", bootstrap_servers, "--add"]
+    def command(self, bootstrap_servers: str, command_config: str | None = None) -> str:
+        """The kafka-acls command line that adds it ('kafka-acls --bootstrap-server B
+        [--command-config FILE] --add --allow-principal User:x --operation Read --topic demo.
+        --resource-pattern-type prefixed'), every word quoted for a shell."""
+        words = ["kafka-acls", "--bootstrap-server", bootstrap_servers]
+        if command_config is not None:
+            words += ["--command-config", command_config]
+        words.append("--add")
         words += ["--allow-principal", self.principal]
         if self.host != "*":
             words += ["--allow-host", self.host]
@@ -219,7 +225,19 @@ def existing_names(settings: Settings) -> NameLookup:
     return lookup
 
 
-def plan_json(plan: AclPlan, settings: Settings) -> dict[str, Any]:
+def admin_config(cluster: ClusterSettings, given: str | None) -> str | None:
+    """The --command-config of the kafka-acls commands for ``cluster``: the file ``given``;
+    else, when kafka-dr reaches the cluster over TLS or SASL, ADMIN_CONFIG_PLACEHOLDER (a
+    command without one cannot connect); else None (a PLAINTEXT cluster)."""
+    if given is not None:
+        return given
+    protocol = str(cluster.client_properties().get("security.protocol", "PLAINTEXT"))
+    return None if protocol.upper() == "PLAINTEXT" else ADMIN_CONFIG_PLACEHOLDER
+
+
+def plan_json(
+    plan: AclPlan, settings: Settings, *, command_config: str | None = None
+) -> dict[str, Any]:
     """The documented --json document (schema kafka-dr.acl-plan/1)."""
     return {
         "schema": SCHEMA,
@@ -247,7 +265,10 @@ def plan_json(plan: AclPlan, settings: Settings) -> dict[str, Any]:
                 "permission": "ALLOW",
                 "critical": b.critical,
                 "reasons": list(b.reasons),
-                "command": b.command(settings.clusters[b.cluster].bootstrap_servers),
+                "command": b.command(
+                    settings.clusters[b.cluster].bootstrap_servers,
+                    admin_config(settings.clusters[b.cluster], command_config),
+                ),
             }
             for b in plan.bindings
         ],

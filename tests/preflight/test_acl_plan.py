@@ -120,6 +120,65 @@ def test_the_command_line_is_what_kafka_acls_takes(tmp_path: Path) -> None:
     assert cluster.endswith("--operation Describe --cluster")
 
 
+def test_the_command_line_carries_the_command_config_file_when_given(tmp_path: Path) -> None:
+    plan = plan_acls(settings(tmp_path))
+
+    read = only(plan, cluster="prod", operation="READ", resource_type="TOPIC")
+    words = shlex.split(read.command("prod:9092", "/etc/kafka/admin client.properties"))
+
+    assert words[:6] == [
+        "kafka-acls",
+        "--bootstrap-server",
+        "prod:9092",
+        "--command-config",
+        "/etc/kafka/admin client.properties",
+        "--add",
+    ]
+
+
+def plan_output(tmp_path: Path, *args: str) -> tuple[list[str], dict[str, Any]]:
+    """The command lines `acls plan ARGS` prints for a SASL_SSL cluster 'prod' and a PLAINTEXT
+    cluster 'dr' (a mirror flow's target), and its --json."""
+    path = tmp_path / "kafka-dr.yaml"
+    path.write_text(json.dumps(config(**MIRROR)))
+    base = ["--config", str(path), "acls", "plan", *args]
+    text = CliRunner().invoke(cli, base)
+    as_json = CliRunner().invoke(cli, [*base, "--json"])
+    assert text.exit_code == 0 and as_json.exit_code == 0, text.output + as_json.output
+    return text.stdout.splitlines(), json.loads(as_json.stdout)
+
+
+def commands_on(lines: list[str], bootstrap: str) -> list[list[str]]:
+    prefix = f"kafka-acls --bootstrap-server {bootstrap} "
+    return [shlex.split(line.split("   #")[0]) for line in lines if line.startswith(prefix)]
+
+
+def test_commands_for_a_secured_cluster_carry_a_command_config_placeholder_to_replace(
+    tmp_path: Path,
+) -> None:
+    lines, as_json = plan_output(tmp_path)
+
+    on_prod, on_dr = commands_on(lines, "prod:9092"), commands_on(lines, "dr:9092")
+    assert on_prod and on_dr
+    assert all(c[3:5] == ["--command-config", "<admin-client.properties>"] for c in on_prod)
+    assert not any("--command-config" in c for c in on_dr)  # PLAINTEXT: nothing to give
+    assert any(line.startswith("note: replace <admin-client.properties>") for line in lines)
+    prod_json = [b["command"] for b in as_json["bindings"] if b["cluster"] == "prod"]
+    assert all("--command-config '<admin-client.properties>'" in c for c in prod_json)
+
+
+def test_acls_plan_command_config_names_the_file_in_every_command(tmp_path: Path) -> None:
+    lines, as_json = plan_output(tmp_path, "--command-config", "/etc/kafka/admin.properties")
+
+    commands = commands_on(lines, "prod:9092") + commands_on(lines, "dr:9092")
+    assert commands
+    assert all(c[3:5] == ["--command-config", "/etc/kafka/admin.properties"] for c in commands)
+    assert not any("<admin-client.properties>" in line for line in lines)
+    assert all(
+        "--command-config /etc/kafka/admin.properties" in b["command"] for b in as_json["bindings"]
+    )
+
+
 def test_a_planned_acl_becomes_the_binding_create_acls_takes(tmp_path: Path) -> None:
     plan = plan_acls(settings(tmp_path))
 
@@ -270,9 +329,9 @@ def test_the_cli_prints_the_plan_and_exits_2_on_bad_input(tmp_path: Path) -> Non
 
     assert ok.exit_code == 0, ok.output
     assert (
-        "kafka-acls --bootstrap-server prod:9092 --add --allow-principal User:dr --operation Read "
-        "--topic demo. --resource-pattern-type prefixed   # backup job demo: reads its topics' "
-        "records"
+        "kafka-acls --bootstrap-server prod:9092 --command-config '<admin-client.properties>' "
+        "--add --allow-principal User:dr --operation Read --topic demo. "
+        "--resource-pattern-type prefixed   # backup job demo: reads its topics' records"
     ) in ok.stdout
     assert bad.exit_code == 2
     assert bad.stderr.strip() == ("error: no cluster 'nope' in the config (its clusters: prod, dr)")
