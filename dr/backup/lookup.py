@@ -73,7 +73,10 @@ def find_backup(
         store = job_store(settings, job, archives=True)
         manifest = latest_manifest(store, job)
         if manifest is None:
-            raise CatalogError(f"job '{job}' has no completed backup in {store.url}")
+            raise CatalogError(
+                f"job '{job}' has no readable completed backup in {store.url} "
+                f"(`kafka-dr backup list {job}` names any it cannot read)"
+            )
         return store, manifest
     owners = [j for j in settings.backups if ref.startswith(f"{j}-") and (job is None or j == job)]
     if not owners:

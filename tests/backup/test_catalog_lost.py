@@ -4,6 +4,7 @@ while a first run killed before its commit leaves nothing that counts as a backu
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -82,3 +83,29 @@ def test_an_intact_catalog_has_no_lost_commit(made: HandmadeBackups) -> None:
     three_backups(made)
 
     assert lost_catalog(made.store, JOB) == []
+
+
+def test_latest_of_a_job_without_a_readable_backup_points_to_backup_list(
+    made: HandmadeBackups, tmp_path: Path
+) -> None:
+    from dr.backup.lookup import find_backup
+    from dr.config.load import parse_config
+    from dr.errors import DrError
+
+    three_backups(made)
+    shutil.rmtree(made.store.root / JOB / "sequence")
+    config = {
+        "clusters": {"primary": {"bootstrap_servers": "kafka-1:9092"}},
+        "storage": {"local": {"url": made.store.root.as_uri()}},
+        "state": str(tmp_path / "state.db"),
+        "backups": {JOB: {"cluster": "primary", "storage": "local", "topics": ["orders"]}},
+    }
+    settings = parse_config(json.dumps(config), source="test", base_dir=tmp_path)
+
+    with pytest.raises(DrError) as caught:
+        find_backup(settings, "latest")
+
+    assert str(caught.value) == (
+        f"job '{JOB}' has no readable completed backup in {made.store.root.as_uri()} "
+        f"(`kafka-dr backup list {JOB}` names any it cannot read)"
+    )
