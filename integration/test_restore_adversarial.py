@@ -105,3 +105,49 @@ def test_a_job_whose_topic_was_re_created_since_its_backup_is_not_reported_caugh
     assert job["lag_messages"] == 30, job
     assert job["rpo_seconds"] is not None and job["rpo_seconds"] > 0, job
     assert job["breached"] and code == 1, json.dumps(job)
+
+
+def test_a_forced_restore_onto_a_topic_with_kafkas_default_limits_appends_the_backup(
+    lab: RunningLab, tmp_path: Path
+) -> None:
+    b = bench(lab, tmp_path, "onto")
+    produce(lab.bootstrap("primary"), b.topic, dataset(30, 1_700_000_000_000))
+    b.backup()
+    target = f"r7-{RUN}-onto-restored"
+    # Created as an operator would, with the cluster's defaults but for retention (Kafka 4's
+    # message.timestamp.after.max.ms is an hour: it refuses no record of the past).
+    create_topic(lab.bootstrap("dr"), target, partitions=3, config={"retention.ms": "-1"})
+    intruder = Rec(0, b"there-before", b"x", (), 1_700_000_000_000)
+    produce(lab.bootstrap("dr"), target, [intruder])
+
+    refused, _, refused_err = b.restore(target, "--yes")
+    code, out, err = b.restore(target, "--yes", "--force", "--json")
+
+    assert refused == 2 and "already holds 1 records" in one_line(refused_err)
+    assert code == 0, f"{out}{err}"
+    assert on_dr(lab, target, 0) == [intruder, *backup_records(b, 0)]
+    for p in (1, 2):
+        assert on_dr(lab, target, p) == backup_records(b, p)
+
+
+def test_a_target_whose_timestamp_limit_refuses_the_backups_records_is_refused_naming_it(
+    lab: RunningLab, tmp_path: Path
+) -> None:
+    b = bench(lab, tmp_path, "limit")
+    produce(lab.bootstrap("primary"), b.topic, dataset(30, 1_700_000_000_000))
+    b.backup()
+    target = f"r7-{RUN}-limit-restored"
+    create_topic(
+        lab.bootstrap("dr"),
+        target,
+        partitions=3,
+        config={"retention.ms": "-1", "message.timestamp.before.max.ms": "3600000"},
+    )
+
+    code, out, err = b.restore(target, "--yes")
+
+    assert code == 2, out
+    line = one_line(err)
+    assert f"'{target}' has message.timestamp.before.max.ms=3600000" in line
+    assert "refuses records of the backup" in line
+    assert on_dr(lab, target, 0) == []

@@ -122,14 +122,79 @@ def losing_configs(
     would create a new topic with)."""
     found = []
     for key, (safe, why) in SAFE_VALUES.items():
+        if key in TIMESTAMP_LIMITS:
+            continue  # a limit refuses only records outside it: refused_stamps
         value = effective.get(key)
         if value is None or value == safe or value == wanted.get(key):
             continue
         found.append((key, value, why))
-    limit = effective.get("message.timestamp.difference.max.ms")
-    if limit not in (None, UNLIMITED, wanted.get("message.timestamp.difference.max.ms")):
-        found.append(("message.timestamp.difference.max.ms", str(limit), _LIMITS))
     return found
+
+
+TIMESTAMP_LIMITS = (
+    "message.timestamp.before.max.ms",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.difference.max.ms",  # both ways; gone in Kafka 4.0
+)
+
+
+@dataclass(frozen=True)
+class TimestampWindow:
+    """The record timestamps a CreateTime topic accepts at one moment: none before
+    ``earliest`` nor after ``latest`` (None: no bound); ``*_by`` names the config setting
+    each bound (key=value)."""
+
+    earliest: int | None
+    latest: int | None
+    earliest_by: str = ""
+    latest_by: str = ""
+
+    def refusal(self, timestamp: int) -> str | None:
+        """The config that refuses a record stamped so, or None (a record without a
+        timestamp, -1, is not checked by Kafka)."""
+        if timestamp < 0:
+            return None
+        if self.earliest is not None and timestamp < self.earliest:
+            return self.earliest_by
+        if self.latest is not None and timestamp > self.latest:
+            return self.latest_by
+        return None
+
+
+def timestamp_window(configs: Mapping[str, str], now_ms: int) -> TimestampWindow | None:
+    """The timestamps a topic with these configs accepts at now_ms; None when it accepts all
+    (no finite limit, or LogAppendTime: the broker stamps records itself)."""
+    if configs.get("message.timestamp.type") == "LogAppendTime":
+        return None
+    bounds: dict[str, tuple[int, str]] = {}
+    for key in TIMESTAMP_LIMITS:
+        value = configs.get(key, "")
+        if not value.isdigit() or value == UNLIMITED:
+            continue
+        for side in ("before", "after") if "difference" in key else (key.split(".")[2],):
+            if side not in bounds or int(value) < bounds[side][0]:
+                bounds[side] = (int(value), f"{key}={value}")
+    if not bounds:
+        return None
+    before, after = bounds.get("before"), bounds.get("after")
+    return TimestampWindow(
+        now_ms - before[0] if before else None,
+        now_ms + after[0] if after else None,
+        before[1] if before else "",
+        after[1] if after else "",
+    )
+
+
+def refused_stamps(
+    configs: Mapping[str, str], stamps: tuple[int, int] | None, now_ms: int
+) -> list[str]:
+    """The configs (key=value) of a target topic that would refuse the earliest or latest of
+    ``stamps`` (the known timestamps of the records to restore; None: none known)."""
+    window = timestamp_window(configs, now_ms)
+    if window is None or stamps is None:
+        return []
+    found = [window.refusal(stamps[0]), window.refusal(stamps[1])]
+    return sorted({f for f in found if f})
 
 
 def _dropped_reason(key: str) -> str | None:

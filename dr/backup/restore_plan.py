@@ -4,9 +4,10 @@ what blocks it."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -18,7 +19,14 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from dr.backup.catalog import Manifest
 from dr.backup.metadata import group_offsets_of
 from dr.backup.restore_acls import AclMode, AclPlan, plan_acls
-from dr.backup.restore_configs import ConfigChange, ConfigPolicy, losing_configs, restored_configs
+from dr.backup.restore_configs import (
+    UNLIMITED,
+    ConfigChange,
+    ConfigPolicy,
+    losing_configs,
+    refused_stamps,
+    restored_configs,
+)
 from dr.config.schema import Settings
 from dr.errors import DrError
 from dr.kafka import admin as kadmin
@@ -57,10 +65,15 @@ class TopicRestore:
     config_changes: tuple[ConfigChange, ...] = ()
     in_force: dict[str, str] = field(default_factory=dict)  # an existing target's, defaults too
 
+    @property
+    def configs_in_force(self) -> dict[str, str]:
+        """The target topic's configs as records are written into it: the existing topic's own
+        (its defaults included), or what this restore creates it with."""
+        return self.in_force if self.exists else self.configs
+
     def config(self, key: str) -> str | None:
-        """A config of the target topic as records are written into it: the existing topic's
-        own (its defaults included), or what this restore creates it with."""
-        return self.in_force.get(key) if self.exists else self.configs.get(key)
+        """One of configs_in_force."""
+        return self.configs_in_force.get(key)
 
     @property
     def compacted(self) -> bool:
@@ -180,6 +193,8 @@ def plan_restore(
     in_force = _effective_configs(admin, existing_plans) if existing_plans else {}
     plans = [replace(p, in_force=in_force.get(p.target, {})) if p.exists else p for p in plans]
     problems += _existing_target_problems(plans)
+    until_ms = int(until.timestamp() * 1000) if until else None
+    problems += _refused_stamps(plans, manifest, until_ms)
     group_names, skips = plan_groups(metadata, plans, groups)
     acl_plan = None
     if acls is not None:
@@ -208,7 +223,7 @@ def plan_restore(
         cluster=to,
         cluster_id=cluster_id,
         topics=tuple(plans),
-        until_ms=int(until.timestamp() * 1000) if until else None,
+        until_ms=until_ms,
         groups=group_names,
         resuming=resuming,
         gaps=gaps,
@@ -277,6 +292,50 @@ def _existing_target_problems(plans: list[TopicRestore]) -> list[str]:
                 f"accept it with --config {key}={value}, or restore into a new topic"
             )
     return problems
+
+
+def _refused_stamps(
+    plans: list[TopicRestore], manifest: Manifest, until_ms: int | None
+) -> list[str]:
+    """A target topic whose timestamp limits refuse records of the backup (by the first and
+    last timestamps of its segments; the write loop checks every record before writing a
+    segment): a new topic gets such limits only from --keep-source-configs or --config."""
+    now_ms = int(time.time() * 1000)
+    problems = []
+    for plan in plans:
+        stamps = known_stamps(manifest, plan.source, until_ms)
+        if stamps is None:
+            continue
+        for config in refused_stamps(plan.configs_in_force, stamps, now_ms):
+            key = config.split("=")[0]
+            fix = (
+                "give it a larger value on the topic, or restore into a new topic"
+                if plan.exists
+                else f"set --config {key}={UNLIMITED} or --drop-config {key}"
+            )
+            problems.append(
+                f"target topic '{plan.target}' has {config}, which refuses records of the backup "
+                f"(stamped {_when(stamps[0])} to {_when(stamps[1])}); {fix}"
+            )
+    return problems
+
+
+def known_stamps(manifest: Manifest, topic: str, until_ms: int | None) -> tuple[int, int] | None:
+    """The earliest and latest first/last timestamps of the topic's segments (at or before
+    --until), or None when none is known."""
+    found = [
+        ts
+        for p in manifest.partitions
+        if p.topic == topic
+        for seg in p.segments
+        for ts in (seg.first_timestamp, seg.last_timestamp)
+        if ts is not None and ts >= 0 and (until_ms is None or ts <= until_ms)
+    ]
+    return (min(found), max(found)) if found else None
+
+
+def _when(ts: int) -> str:
+    return datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _effective_configs(admin: ClusterAdmin, topics: list[str]) -> dict[str, dict[str, str]]:

@@ -8,6 +8,7 @@ restore's own process, or one worker's share of them (dr.backup.restore_workers)
 from __future__ import annotations
 
 import threading
+import time
 from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dr.backup.catalog import Manifest, PartitionEntry
+from dr.backup.restore_configs import TimestampWindow, timestamp_window
 from dr.backup.restore_content import keyless_offset
 from dr.backup.restore_plan import RestoreError, RestoreFailed, RestorePlan
 from dr.backup.restore_read import CheckedSegment, DamagedSegment, checked_segments
@@ -38,6 +40,7 @@ class PartitionWrite:
     entry: PartitionEntry | None
     present: int
     compacted: bool = False  # the target refuses records without a key
+    window: TimestampWindow | None = None  # the timestamps the target accepts (None: all)
 
     @property
     def name(self) -> str:
@@ -89,12 +92,16 @@ def partition_writes(
     """Every target partition of the plan, in the plan's order, with its part of the backup
     and the records of it already written (end offset - base offset)."""
     writes = []
+    now_ms = int(time.time() * 1000)
     for topic in plan.topics:
+        window = timestamp_window(topic.configs_in_force, now_ms)
         entries = {p.partition: p for p in manifest.partitions if p.topic == topic.source}
         for partition in range(topic.partitions):
             tp = (topic.target, partition)
             present = ends[tp] - bases[topic.target][str(partition)]
-            writes.append(PartitionWrite(tp, entries.get(partition), present, topic.compacted))
+            writes.append(
+                PartitionWrite(tp, entries.get(partition), present, topic.compacted, window)
+            )
     return writes
 
 
@@ -157,7 +164,7 @@ def write_partitions(
                     prefetch=prefetch,
                     checkpoint=lambda: _checkpoint(writer, stream, total, progress, cancel),
                     keep=keep is None or (w.entry.topic, w.entry.partition) in keep,
-                    compacted=w.compacted,
+                    refuses=(w.compacted, w.window),
                 )
             stream.finished.add(w.tp)
         writer.settle()
@@ -179,7 +186,7 @@ def _write_partition(
     prefetch: ThreadPoolExecutor,
     checkpoint: Callable[[], None],
     keep: bool,
-    compacted: bool = False,
+    refuses: tuple[bool, TimestampWindow | None] = (False, None),
 ) -> None:
     originals: array[int] = array("q")
     index = 0
@@ -190,8 +197,8 @@ def _write_partition(
     queued = 0  # records of tp handed to the writer by this call
     try:
         for segment in checked_segments(store, entry, prefetch):
-            if compacted:
-                _refuse_keyless(segment, entry, tp, until)
+            if refuses != (False, None):
+                _refuse(segment, entry, tp, until, *refuses)
             for offset, ts, ts_type, key, value, headers in segment.records:
                 if until is not None and ts > until:
                     continue
@@ -217,19 +224,35 @@ def _write_partition(
     stream.topic_counts[tp[0]] = stream.topic_counts.get(tp[0], 0) + index
 
 
-def _refuse_keyless(
-    segment: CheckedSegment, entry: PartitionEntry, tp: TP, until: int | None
+def _refuse(
+    segment: CheckedSegment,
+    entry: PartitionEntry,
+    tp: TP,
+    until: int | None,
+    compacted: bool,
+    window: TimestampWindow | None,
 ) -> None:
-    """Raises RestoreError before any record of the segment is written when it holds a record
-    without a key, which the compacted target refuses (restore_content checks the whole backup
-    before the first write, unless --no-verify)."""
-    offset = keyless_offset(segment, until)
+    """Raises RestoreError before any record of the segment is written when the target would
+    refuse one: without a key for a compacted topic, or stamped outside its timestamp limits
+    (the plan and restore_content check what they can before the first write)."""
+    name = f"{entry.topic}-{entry.partition}"
+    offset = keyless_offset(segment, until) if compacted else None
     if offset is not None:
         raise RestoreError(
-            f"{entry.topic}-{entry.partition} holds a record without a key (offset {offset}), "
-            f"which target topic '{tp[0]}' refuses as it compacts; set cleanup.policy=delete "
-            "on it, or leave the topic out with --topics"
+            f"{name} holds a record without a key (offset {offset}), which target topic "
+            f"'{tp[0]}' refuses as it compacts; set cleanup.policy=delete on it, or leave the "
+            "topic out with --topics"
         )
+    if window is None:
+        return
+    for offset, ts, *_ in segment.records:
+        config = window.refusal(ts) if until is None or ts <= until else None
+        if config is not None:
+            raise RestoreError(
+                f"{name} holds a record stamped {ts} (offset {offset}), which target topic "
+                f"'{tp[0]}' refuses by {config}; give it a larger value on the topic, or leave "
+                "the topic out with --topics"
+            )
 
 
 def _checkpoint(

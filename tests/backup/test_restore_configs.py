@@ -6,7 +6,9 @@ from dr.backup.restore_configs import (
     UNLIMITED,
     ConfigPolicy,
     losing_configs,
+    refused_stamps,
     restored_configs,
+    timestamp_window,
 )
 
 WEEK = "604800000"
@@ -130,5 +132,53 @@ def test_an_existing_target_that_would_delete_or_restamp_records_is_named() -> N
 def test_an_existing_target_is_accepted_with_what_the_restore_itself_asks_for() -> None:
     wanted, _ = restored({}, ConfigPolicy(overrides={"retention.ms": WEEK}))
     effective = {"retention.ms": WEEK, "message.timestamp.type": "CreateTime"}
+
+    assert losing_configs(effective, wanted) == []
+
+
+NOW_MS = 1_800_000_000_000
+HOUR = 3_600_000
+
+
+def test_a_timestamp_limit_refuses_only_records_outside_it() -> None:
+    configs = {"message.timestamp.after.max.ms": str(HOUR)}  # Kafka 4.0's default
+
+    assert refused_stamps(configs, (1_700_000_000_000, NOW_MS), NOW_MS) == []
+    assert refused_stamps(configs, (NOW_MS, NOW_MS + 2 * HOUR), NOW_MS) == [
+        f"message.timestamp.after.max.ms={HOUR}"
+    ]
+
+
+def test_a_before_limit_refuses_old_records_and_difference_bounds_both_ways() -> None:
+    before = {"message.timestamp.before.max.ms": str(HOUR)}
+    difference = {"message.timestamp.difference.max.ms": str(HOUR)}
+    old = (NOW_MS - 2 * HOUR, NOW_MS)
+
+    assert refused_stamps(before, old, NOW_MS) == [f"message.timestamp.before.max.ms={HOUR}"]
+    assert refused_stamps(difference, old, NOW_MS) == [
+        f"message.timestamp.difference.max.ms={HOUR}"
+    ]
+    assert refused_stamps(difference, (NOW_MS, NOW_MS + 2 * HOUR), NOW_MS) != []
+
+
+def test_no_limit_log_append_time_or_no_known_timestamp_refuses_nothing() -> None:
+    stamps = (0, NOW_MS + 100 * HOUR)
+    unlimited = {"message.timestamp.after.max.ms": UNLIMITED}
+    stamped_by_broker = {"message.timestamp.type": "LogAppendTime", **SOURCE}
+
+    assert refused_stamps(unlimited, stamps, NOW_MS) == []
+    assert refused_stamps(stamped_by_broker, stamps, NOW_MS) == []
+    assert refused_stamps(SOURCE, None, NOW_MS) == []
+
+
+def test_a_record_without_a_timestamp_is_never_refused() -> None:
+    window = timestamp_window({"message.timestamp.before.max.ms": "1"}, NOW_MS)
+
+    assert window is not None and window.refusal(-1) is None and window.refusal(0) is not None
+
+
+def test_an_existing_targets_timestamp_limits_are_not_a_blanket_refusal() -> None:
+    wanted, _ = restored({})
+    effective = {"message.timestamp.after.max.ms": str(HOUR), "retention.ms": "-1"}
 
     assert losing_configs(effective, wanted) == []
