@@ -10,6 +10,7 @@ import click
 
 from dr.cli.common import AppContext, echo_json, pass_app
 from dr.errors import UsageError
+from dr.metrics import is_flow
 from dr.objectives.history import rpo_history
 from dr.objectives.rpo import BackupRpo, FlowRpo, PartitionRpo, RpoReport, measure_rpo
 from dr.state import StateStore
@@ -71,11 +72,40 @@ def parse_window(text: str) -> timedelta:
 
 def report_json(report: RpoReport) -> dict[str, Any]:
     """The documented --json shape."""
+    flows = {f.flow: _flow(f) for f in report.flows}
+    backups = {b.job: _backup(b) for b in report.backups}
+    # A flow or job that could not be measured at all is there too, unmeasured (never absent
+    # from its list as if it were not configured); "errors" keeps the reasons as before.
+    for name, error in report.errors.items():
+        if is_flow(name):
+            flows.setdefault(name, _not_measured(error) | _FLOW_UNKNOWN)
+        else:
+            backups.setdefault(name, _not_measured(error) | {"last_backup_at": None})
     return {
         "measured_at": datetime.fromtimestamp(report.measured_at, UTC).isoformat(),
-        "flows": {f.flow: _flow(f) for f in report.flows},
-        "backups": {b.job: _backup(b) for b in report.backups},
+        "flows": flows,
+        "backups": backups,
         "errors": report.errors,
+    }
+
+
+_FLOW_UNKNOWN: dict[str, Any] = {
+    "heartbeat_age_seconds": None,
+    "heartbeat_stale_after_seconds": None,
+    "replication": "unmeasured",
+    "replication_reason": "the flow could not be read",
+    "missing_topics": [],
+}
+
+
+def _not_measured(error: str) -> dict[str, Any]:
+    return {
+        "rpo_seconds": None,
+        "unmeasured": error,
+        "lag_messages": None,
+        "target_seconds": None,
+        "breached": False,
+        "partitions": [],
     }
 
 

@@ -132,17 +132,25 @@ def test_a_backup_job_shows_its_rpo_breach_and_last_backup() -> None:
 
 
 def test_the_report_says_when_it_was_measured_and_what_could_not_be_measured() -> None:
+    reason = "cluster 'primary' did not answer within 15s"
     unmeasured = RpoReport(
-        measured_at=MEASURED_AT.timestamp(),
-        errors={"primary->dr": "cluster 'primary' did not answer within 15s"},
+        measured_at=MEASURED_AT.timestamp(), errors={"primary->dr": reason, "orders": reason}
     )
 
     doc = json.loads(json.dumps(report_json(unmeasured)))
 
     assert datetime.fromisoformat(doc["measured_at"]) == MEASURED_AT
-    assert doc["flows"] == {}
-    assert doc["backups"] == {}
-    assert doc["errors"] == {"primary->dr": "cluster 'primary' did not answer within 15s"}
+    assert doc["errors"] == {"primary->dr": reason, "orders": reason}
+    # Listed with its kind, unmeasured: never missing as if it were not configured, never 0.
+    for entry in (doc["flows"]["primary->dr"], doc["backups"]["orders"]):
+        assert (entry["rpo_seconds"], entry["unmeasured"], entry["breached"]) == (
+            None,
+            reason,
+            False,
+        )
+    assert list(doc["flows"]) == ["primary->dr"] and list(doc["backups"]) == ["orders"]
+    assert set(doc["flows"]["primary->dr"]) >= FLOW_KEYS
+    assert doc["backups"]["orders"]["last_backup_at"] is None
 
 
 REASON = "the record at offset 40 of orders-0 could not be read within 15s"
