@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from confluent_kafka import Producer
@@ -25,6 +26,7 @@ from integration.test_restore_integrity import (
     bench,
     dataset,
     delete_topic,
+    interrupted,
     on_dr,
     on_primary,
     one_line,
@@ -151,3 +153,22 @@ def test_a_target_whose_timestamp_limit_refuses_the_backups_records_is_refused_n
     assert f"'{target}' has message.timestamp.before.max.ms=3600000" in line
     assert "refuses records of the backup" in line
     assert on_dr(lab, target, 0) == []
+
+
+def test_a_resume_onto_a_partition_ending_in_someone_elses_transaction_is_refused_at_once(
+    lab: RunningLab, tmp_path: Path
+) -> None:
+    b, target, _ = interrupted(lab, tmp_path, "txn")
+    producer = Producer({"bootstrap.servers": lab.bootstrap("dr"), "transactional.id": target})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce(target, b"intruder", b"x", 1)
+    producer.commit_transaction(30)  # partition 1 now ends with a commit marker
+    started = time.monotonic()
+
+    code, out, err = b.restore(target, "--yes")
+
+    assert code == 2, out
+    line = one_line(err)
+    assert f"{target}-1" in line and "resume refused" in line
+    assert time.monotonic() - started < 60  # not a read waiting out its timeout

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from dr.backup.catalog import Manifest, PartitionEntry
 from dr.backup.format import RawRecord
@@ -169,6 +169,7 @@ class _TargetReader:
                         "group.id": f"kafka-dr-restore-check-{uuid.uuid4()}",
                         "enable.auto.commit": False,
                         "isolation.level": "read_uncommitted",
+                        "enable.partition.eof": True,
                     },
                 ),
                 logger=librdkafka_logger(),
@@ -177,7 +178,13 @@ class _TargetReader:
         deadline = time.monotonic() + self._cluster.timeout_s
         while time.monotonic() < deadline:
             msg = self._consumer.poll(1.0)
-            if msg is None or msg.error() is not None or msg.offset() != offset:
+            if msg is None or (msg.topic(), msg.partition()) != tp:
+                continue  # nothing yet, or left over from the partition read before
+            if msg.error() is not None:
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    return None  # no record at offset: a transaction marker (or compacted away)
+                continue
+            if msg.offset() != offset:
                 continue
             return Comparable(
                 msg.key(),
