@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from confluent_kafka import TopicPartition
+from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from dr.config import load_config
@@ -135,3 +135,39 @@ def test_a_read_that_runs_out_of_time_makes_flows_and_jobs_unmeasured_not_zero(
     assert (flow.lag_messages, job.lag_messages) == (40, 40)
     assert flow.unmeasured is not None and "could not be read within 0s" in flow.unmeasured
     assert job.unmeasured is not None and "could not be read within 0s" in job.unmeasured
+
+
+def produce_at(bootstrap: str, topic: str, keys: list[str], timestamp_ms: int) -> None:
+    """One record per key, every one stamped with the same millisecond."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    for key in keys:
+        producer.produce(topic, key=key, value=f"v-{key}", partition=0, timestamp=timestamp_ms)
+    assert producer.flush(30) == 0
+
+
+def test_records_of_the_replicas_last_millisecond_not_yet_copied_count_as_missing(
+    lab: RunningLab, tmp_path: Path
+) -> None:
+    # MirrorMaker stopped in the middle of a burst of one millisecond: the replica's last
+    # record has the same timestamp as the 6 records after it on the source. Offsets for one
+    # millisecond later skip them all; the flow must not read as caught up.
+    topic = unique("same-ms")
+    stamp = int(time.time() * 1000) - 5_000
+    keys = [f"k{i}" for i in range(10)]
+    create_topic(lab.bootstrap("primary"), topic, partitions=1, replication=3)
+    create_topic(lab.bootstrap("dr"), topic, partitions=1, replication=1)
+    produce_at(lab.bootstrap("primary"), topic, keys, stamp)
+    produce_at(lab.bootstrap("dr"), topic, keys[:4], stamp)
+    config = config_for(lab, tmp_path, topic)
+
+    code, out = rpo_status(config, "--json")
+    flow = json.loads(out)["flows"]["primary->dr"]
+    assert flow["unmeasured"] is None
+    assert flow["lag_messages"] == 6
+    assert flow["rpo_seconds"] >= 4.5
+    assert code in (0, 1)
+
+    produce_at(lab.bootstrap("dr"), topic, keys[4:], stamp)  # now every record is copied
+    _, out = rpo_status(config, "--json")
+    flow = json.loads(out)["flows"]["primary->dr"]
+    assert (flow["lag_messages"], flow["rpo_seconds"], flow["unmeasured"]) == (0, 0.0, None)

@@ -138,6 +138,31 @@ def last_records(
     return found
 
 
+def first_matching(
+    cluster: ClusterSettings,
+    ranges: Mapping[TP, tuple[int, int]],
+    digests: Mapping[TP, str],
+    *,
+    timeout_s: float,
+    isolation: str = "read_uncommitted",
+) -> tuple[dict[TP, int], bool]:
+    """The offset of the first record in each partition's [start, end) whose digest is the one
+    asked, and whether the read ran out of time (otherwise a partition left out holds no such
+    record in its range)."""
+    found: dict[TP, int] = {}
+
+    def take(tp: TP, rec: RecordAt) -> bool:
+        if rec.offset < ranges[tp][1] and rec.digest() == digests[tp]:
+            found[tp] = rec.offset
+            return True
+        return rec.offset >= ranges[tp][1] - 1
+
+    started = time.monotonic()
+    starts = {tp: start for tp, (start, end) in ranges.items() if start < end}
+    _scan(cluster, starts, take, timeout_s=timeout_s, isolation=isolation)
+    return found, bool(starts) and time.monotonic() - started >= timeout_s
+
+
 def _scan(
     cluster: ClusterSettings,
     starts: Mapping[TP, int],

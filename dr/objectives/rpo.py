@@ -25,21 +25,20 @@ from dr.backup.runner import select_topics
 from dr.config.schema import ClusterSettings, MirrorFlow, Settings
 from dr.kafka import admin as kadmin
 from dr.kafka.client import ClusterAdmin, admin_client
-from dr.kafka.reader import RecordAt, first_records, last_records, offsets_for_times
+from dr.kafka.reader import RecordAt, first_records, offsets_for_times
 from dr.log import get_logger
 from dr.mirror.heartbeats import HeartbeatCheck, check_heartbeat
 from dr.mirror.records import remote_topic
 from dr.mirror.topics import flow_topics
 from dr.objectives.figures import (
-    LAST_RECORD_WINDOW,
     TP,
     PartitionRpo,
-    dating,
     first_missing_offsets,
     partition_rpo,
     stored_until,
     totals,
 )
+from dr.objectives.replicas import back_to_last_copied, one_ms_after, replicas_last
 from dr.storage import open_store
 
 __all__ = [
@@ -189,11 +188,16 @@ def measure_flow(
         if remote[t] in target_topics and p < target_topics[remote[t]].partitions
     ]
     dst_end = kadmin.offsets(dst_admin, dst_tps, "latest", dst_wait, committed=False)
-    until, unread = replicated_until(target, dst_end, timeout_s=dst_read)
+    until, unread, last = replicas_last(target, dst_end, timeout_s=dst_read)
     replicated = {(t, p): until[(remote[t], p)] for t, p in tps if (remote[t], p) in until}
     unknown = {(t, p): unread[(remote[t], p)] for t, p in tps if (remote[t], p) in unread}
+    later = offsets_for_times(source, one_ms_after(replicated))
     first_missing, unmeasured = first_missing_offsets(
-        tps, src_low, src_end, replicated, unknown, offsets_for_times(source, _after(replicated))
+        tps, src_low, src_end, replicated, unknown, later
+    )
+    copied = {(t, p): last[(remote[t], p)] for t, p in first_missing if (t, p) in replicated}
+    first_missing = back_to_last_copied(
+        source, first_missing, copied, unmeasured, timeout_s=src_read
     )
     pending = _pending(first_missing, src_end)
     oldest, timed_out = _read_first(source, pending, timeout_s=src_read, isolation=UNCOMMITTED)
@@ -278,22 +282,6 @@ def measure_backup(
 
 
 # -- reading records -------------------------------------------------------------------------
-
-
-def replicated_until(
-    target: ClusterSettings, ends: Mapping[TP, int], *, timeout_s: float
-) -> tuple[dict[TP, int], dict[TP, str]]:
-    """For each replica partition that holds records: the timestamp of its last record, or
-    why it could not be read. An empty replica partition is in neither (nothing replicated)."""
-    started = time.monotonic()
-    last = last_records(target, ends, window=LAST_RECORD_WINDOW, timeout_s=timeout_s)
-    return dating(
-        ends, last, timed_out=time.monotonic() - started >= timeout_s, timeout_s=timeout_s
-    )
-
-
-def _after(replicated: Mapping[TP, int]) -> dict[TP, int]:
-    return {tp: ts + 1 for tp, ts in replicated.items()}
 
 
 def _pending(first_missing: Mapping[TP, int], end: Mapping[TP, int]) -> dict[TP, int]:

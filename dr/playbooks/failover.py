@@ -34,7 +34,8 @@ from dr.log import get_logger
 from dr.mirror.heartbeats import newest_heartbeat_ms
 from dr.mirror.offsets import flow_for, load_translation
 from dr.mirror.topics import topic_map
-from dr.objectives.rpo import measure_flow, replicated_until
+from dr.objectives.replicas import replicated_until
+from dr.objectives.rpo import measure_flow
 from dr.playbooks import planned, replication
 from dr.playbooks.canary import canary_round_trip
 from dr.steps import Playbook, Step, StepContext
