@@ -47,7 +47,7 @@ def test_a_divergence_archive_in_an_encrypted_store_is_sealed_and_verifies_deepl
 ) -> None:
     topic = f"div.sealed.{uuid.uuid4().hex[:6]}"
     primary = lab.bootstrap("primary")
-    create_topic(primary, topic, partitions=1)
+    create_topic(primary, topic, partitions=1, replication=3)
     produce_records(primary, topic, RECORDS)
     settings = load_config(encrypted_config(lab, tmp_path)).settings
     diverged = DivergedPartition(

@@ -97,7 +97,8 @@ def test_a_job_whose_topic_was_re_created_since_its_backup_is_not_reported_caugh
     b.backup()
     assert sum(len(backup_records(b, p)) for p in range(3)) == 90
     delete_topic(lab.bootstrap("primary"), b.topic)
-    create_topic(lab.bootstrap("primary"), b.topic, partitions=3, config={"retention.ms": "-1"})
+    primary = lab.bootstrap("primary")
+    create_topic(primary, b.topic, partitions=3, replication=3, config={"retention.ms": "-1"})
     # Shorter than what the backup holds: offsets alone would call it backed up.
     produce(lab.bootstrap("primary"), b.topic, dataset(30, 1_700_000_000_000))
 
