@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,17 +15,10 @@ import yaml
 
 from integration.backup_dataset import PARTITIONS, Dataset, make_dataset, produce_plain
 from integration.backup_dataset import read_partition as read
-from integration.conftest import RunningLab, run_cli
+from integration.conftest import RunningLab
+from integration.test_backup_encrypted import cli
 
 TOPIC = "encon.orders"
-
-
-def cli(config: Path, *args: str) -> tuple[int, Any]:
-    proc = run_cli("--config", str(config), *args, timeout=600)
-    try:
-        return proc.returncode, json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        return proc.returncode, proc.stdout + proc.stderr
 
 
 def write(path: Path, config: dict[str, Any]) -> Path:
