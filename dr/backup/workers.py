@@ -218,8 +218,8 @@ def _started(tasks: list[WorkerTask], target: Target) -> Iterator[list[_Worker]]
 def started_processes(
     target: Callable[[Connection, Any], None], tasks: Iterable[Any], name: str, *, event: str
 ) -> Iterator[list[tuple[BaseProcess, Connection]]]:
-    """One worker process per task ('spawn', SIGINT blocked while it starts: see
-    start_sigint_blocked) running ``target(its end of a pipe, task)``, named ``name`` formatted
+    """One worker process per task ("spawn", Ctrl-C and SIGTERM blocked while it starts: see
+    start_signals_blocked) running ``target(its end of a pipe, task)``, named ``name`` formatted
     with the task, with the runner's end of its pipe; on the way out every one still running
     is stopped, then killed (stop_processes, logging ``event``)."""
     context = multiprocessing.get_context("spawn")
@@ -230,7 +230,7 @@ def started_processes(
             process = context.Process(
                 target=target, args=(theirs, task), name=name.format(task), daemon=True
             )
-            start_sigint_blocked(process)
+            start_signals_blocked(process)
             theirs.close()
             started.append((process, ours))
         yield started
@@ -238,7 +238,7 @@ def started_processes(
         stop_processes(started, event=event)
 
 
-def start_sigint_blocked(process: BaseProcess) -> None:
+def start_signals_blocked(process: BaseProcess) -> None:
     """Start a worker with SIGINT and SIGTERM blocked (RUNNER_SIGNALS), so that a Ctrl-C (a
     terminal sends it to the whole group) or a SIGTERM (systemd sends it to the whole unit)
     during its start-up stays pending in it, instead of ending it with a traceback of its

@@ -26,7 +26,7 @@ from dr.backup.workers import (
     check_covered,
     copy_with_workers,
     split_partitions,
-    start_sigint_blocked,
+    start_signals_blocked,
     worker_count,
     worker_spec,
 )
@@ -248,7 +248,7 @@ def test_a_worker_starts_with_sigint_blocked_and_a_ctrl_c_meanwhile_reaches_the_
     threading.Thread(target=other.wait, daemon=True).start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            start_sigint_blocked(process)
+            start_signals_blocked(process)
             time.sleep(1)  # the runner's Ctrl-C arrives once its handler is back
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
         assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
