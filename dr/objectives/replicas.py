@@ -55,11 +55,9 @@ def back_to_last_copied(
         if 0 <= start < first_missing[tp] - 1  # more than the copied record itself
     }
     wide = {tp for tp, (start, stop) in ranges.items() if stop - start > SAME_MILLISECOND_WINDOW}
+    searched = {tp: r for tp, r in ranges.items() if tp not in wide}
     found, timed_out = first_matching(
-        source,
-        {tp: r for tp, r in ranges.items() if tp not in wide},
-        {tp: copied[tp].digest() for tp in ranges},
-        timeout_s=timeout_s,
+        source, searched, {tp: copied[tp].digest() for tp in searched}, timeout_s=timeout_s
     )
     out = dict(first_missing)
     for tp, (start, stop) in ranges.items():
